@@ -1,0 +1,167 @@
+//! An in-memory labelled image set and its batching.
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// One image's shape, channels first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl ImageShape {
+    pub fn numel(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// Per-channel `(x − mean) / std` applied to pixels already scaled to [0, 1].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Normalization {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// The ImageNet statistics the official code uses for CIFAR-10 too.
+    pub fn imagenet() -> Self {
+        Self {
+            mean: vec![0.485, 0.456, 0.406],
+            std: vec![0.229, 0.224, 0.225],
+        }
+    }
+
+    pub fn grey(mean: f32, std: f32) -> Self {
+        Self {
+            mean: vec![mean],
+            std: vec![std],
+        }
+    }
+
+    /// Normalise `pixels` (channels-first images of `shape`, values in [0, 1]) in place.
+    pub fn apply(&self, pixels: &mut [f32], shape: ImageShape) {
+        let plane = shape.height * shape.width;
+        for img in pixels.chunks_mut(shape.numel()) {
+            for (c, ch) in img.chunks_mut(plane).enumerate() {
+                let (m, s) = (self.mean[c], self.std[c]);
+                ch.iter_mut().for_each(|v| *v = (*v - m) / s);
+            }
+        }
+    }
+}
+
+/// Normalised images and labels, held on the host.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub name: String,
+    pub shape: ImageShape,
+    pub classes: usize,
+    /// `len · shape.numel()` values, image after image, channels first.
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn image(&self, i: usize) -> &[f32] {
+        let n = self.shape.numel();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// The examples at `idx`, in that order.
+    pub fn subset(&self, idx: &[u32], name: &str) -> Dataset {
+        let n = self.shape.numel();
+        let mut images = Vec::with_capacity(idx.len() * n);
+        let mut labels = Vec::with_capacity(idx.len());
+        for &i in idx {
+            images.extend_from_slice(self.image(i as usize));
+            labels.push(self.labels[i as usize]);
+        }
+        Dataset {
+            name: name.to_string(),
+            shape: self.shape,
+            classes: self.classes,
+            images,
+            labels,
+        }
+    }
+
+    /// A batch as tensors on `device`: images (b, c, h, w) f32 and labels (b,) u32.
+    pub fn batch(&self, idx: &[u32], device: &Device) -> Result<(Tensor, Tensor)> {
+        let n = self.shape.numel();
+        let mut images = Vec::with_capacity(idx.len() * n);
+        let mut labels = Vec::with_capacity(idx.len());
+        for &i in idx {
+            images.extend_from_slice(self.image(i as usize));
+            labels.push(self.labels[i as usize] as u32);
+        }
+        let s = self.shape;
+        let x = Tensor::from_vec(images, (idx.len(), s.channels, s.height, s.width), device)?;
+        let y = Tensor::from_vec(labels, idx.len(), device)?;
+        Ok((x, y))
+    }
+
+    /// Examples per class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut c = vec![0; self.classes];
+        for &l in &self.labels {
+            c[l as usize] += 1;
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_per_channel() {
+        let shape = ImageShape {
+            channels: 3,
+            height: 1,
+            width: 2,
+        };
+        let mut px = vec![0.485, 1.0, 0.456, 0.0, 0.406, 0.5];
+        Normalization::imagenet().apply(&mut px, shape);
+        assert!(px[0].abs() < 1e-6 && px[2].abs() < 1e-6 && px[4].abs() < 1e-6);
+        assert!((px[1] - (1.0 - 0.485) / 0.229).abs() < 1e-5);
+        assert!((px[3] - (0.0 - 0.456) / 0.224).abs() < 1e-5);
+        assert!((px[5] - (0.5 - 0.406) / 0.225).abs() < 1e-5);
+    }
+
+    #[test]
+    fn batch_gathers_in_order() {
+        let d = Dataset {
+            name: "t".into(),
+            shape: ImageShape {
+                channels: 1,
+                height: 1,
+                width: 2,
+            },
+            classes: 3,
+            images: vec![0., 1., 10., 11., 20., 21.],
+            labels: vec![0, 1, 2],
+        };
+        let (x, y) = d.batch(&[2, 0], &Device::Cpu).unwrap();
+        assert_eq!(x.dims(), &[2, 1, 1, 2]);
+        assert_eq!(
+            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![20., 21., 0., 1.]
+        );
+        assert_eq!(y.to_vec1::<u32>().unwrap(), vec![2, 0]);
+        assert_eq!(d.subset(&[1], "s").labels, vec![1]);
+        assert_eq!(d.class_counts(), vec![1, 1, 1]);
+    }
+}

@@ -1,0 +1,20 @@
+//! Datasets for IteRand experiments, from bytes on disk (or embedded) to batches of tensors.
+//!
+//! Readers turn files into a [`Dataset`] (normalised f32 images, channels first, and u8
+//! labels) and name the file and the fault when a file is wrong. Splits and mini-batch orders
+//! come from the randomizer's counter-based streams, so a run's data order depends on its seed
+//! alone. This crate knows nothing of models: it reports an image shape and a class count.
+//!
+//! Sources: scikit-learn's digits embedded in the binary ([`digits`]), MNIST-format IDX folders
+//! such as Debian's Fashion-MNIST ([`idx`]), and the CIFAR-10 binary version ([`cifar`]).
+
+pub mod cifar;
+mod dataset;
+pub mod digits;
+mod error;
+pub mod idx;
+mod split;
+
+pub use dataset::{Dataset, ImageShape, Normalization};
+pub use error::{Error, Result};
+pub use split::{batch_order, split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED};

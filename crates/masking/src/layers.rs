@@ -1,0 +1,311 @@
+//! `MaskedLinear` and `MaskedConv2d`: a masked weight plus the op that uses it.
+
+use candle_core::{Module, Tensor, Var};
+
+use crate::masked::{MaskConfig, MaskedWeight, Mode};
+use crate::store::{Builder, Role};
+use crate::Result;
+
+/// A bias that is zero and frozen in score mode (so it is not even added) and trained in
+/// weight mode, as in the official sparse layers.
+fn make_bias(b: &Builder, n: usize, config: &MaskConfig) -> Result<Var> {
+    b.var_const("bias", 0.0, n, Role::Bias, config.mode == Mode::Weights)
+}
+
+/// y = x·(W ⊙ mask)ᵀ + b, for x of shape (batch, in).
+pub struct MaskedLinear {
+    weight: MaskedWeight,
+    bias: Option<Var>,
+}
+
+impl MaskedLinear {
+    pub fn new(
+        b: &Builder,
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+        config: MaskConfig,
+    ) -> Result<Self> {
+        let weight = MaskedWeight::new(b, &[out_features, in_features], config)?;
+        let bias = if bias {
+            Some(make_bias(b, out_features, &config)?)
+        } else {
+            None
+        };
+        Ok(Self { weight, bias })
+    }
+
+    pub fn masked(&self) -> &MaskedWeight {
+        &self.weight
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.weight.effective()?;
+        let y = x.matmul(&w.t()?)?;
+        match (&self.bias, self.weight.config().mode) {
+            (Some(b), Mode::Weights) => Ok(y.broadcast_add(b.as_tensor())?),
+            _ => Ok(y),
+        }
+    }
+}
+
+impl Module for MaskedLinear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        MaskedLinear::forward(self, x).map_err(candle_core::Error::wrap)
+    }
+}
+
+/// Square-kernel 2-D convolution with a masked weight, NCHW.
+pub struct MaskedConv2d {
+    weight: MaskedWeight,
+    bias: Option<Var>,
+    stride: usize,
+    padding: usize,
+}
+
+/// Shape and stepping of a convolution.
+#[derive(Clone, Copy, Debug)]
+pub struct Conv2dSpec {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub bias: bool,
+}
+
+impl MaskedConv2d {
+    pub fn new(b: &Builder, spec: Conv2dSpec, config: MaskConfig) -> Result<Self> {
+        let dims = [
+            spec.out_channels,
+            spec.in_channels,
+            spec.kernel,
+            spec.kernel,
+        ];
+        let weight = MaskedWeight::new(b, &dims, config)?;
+        let bias = if spec.bias {
+            Some(make_bias(b, spec.out_channels, &config)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            weight,
+            bias,
+            stride: spec.stride,
+            padding: spec.padding,
+        })
+    }
+
+    pub fn masked(&self) -> &MaskedWeight {
+        &self.weight
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.weight.effective()?;
+        let y = x.conv2d(&w, self.padding, self.stride, 1, 1)?;
+        match (&self.bias, self.weight.config().mode) {
+            (Some(b), Mode::Weights) => {
+                let c = b.dim(0)?;
+                Ok(y.broadcast_add(&b.as_tensor().reshape((1, c, 1, 1))?)?)
+            }
+            _ => Ok(y),
+        }
+    }
+}
+
+impl Module for MaskedConv2d {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        MaskedConv2d::forward(self, x).map_err(candle_core::Error::wrap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ParamStore;
+    use candle_core::{DType, Device};
+    use iterand_randomizer::{InitMode, RerandMode, Rerandomizer};
+
+    fn cfg(mode: Mode, p: f64) -> MaskConfig {
+        MaskConfig::new(mode, p, InitMode::KaimingUniform).unwrap()
+    }
+
+    fn input(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn masked_forward_equals_dense_forward_with_zeroed_weights() {
+        let store = ParamStore::new(3, Device::Cpu);
+        let conv = MaskedConv2d::new(
+            &store.builder().pp("c"),
+            Conv2dSpec {
+                in_channels: 3,
+                out_channels: 5,
+                kernel: 3,
+                stride: 2,
+                padding: 1,
+                bias: true,
+            },
+            cfg(Mode::Scores, 0.6),
+        )
+        .unwrap();
+        let x = input(&[2, 3, 9, 9]);
+        let y = conv.forward(&x).unwrap();
+        let (mask, kept) = conv.masked().mask().unwrap();
+        assert_eq!(kept, crate::threshold::kept_count(135, 0.6));
+        let zeroed =
+            (conv.masked().weight().as_tensor() * mask.to_dtype(DType::F32).unwrap()).unwrap();
+        let dense = x.conv2d(&zeroed, 1, 2, 1, 1).unwrap();
+        let diff = (y - dense).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+
+        let store = ParamStore::new(3, Device::Cpu);
+        let lin = MaskedLinear::new(&store.builder().pp("l"), 7, 4, true, cfg(Mode::Scores, 0.5))
+            .unwrap();
+        let x = input(&[3, 7]);
+        let (mask, _) = lin.masked().mask().unwrap();
+        let zeroed =
+            (lin.masked().weight().as_tensor() * mask.to_dtype(DType::F32).unwrap()).unwrap();
+        let dense = x.matmul(&zeroed.t().unwrap()).unwrap();
+        let diff = (lin.forward(&x).unwrap() - dense).unwrap().abs().unwrap();
+        assert_eq!(diff.max_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    #[test]
+    fn score_mode_trains_scores_only_and_weight_mode_is_dense() {
+        let store = ParamStore::new(4, Device::Cpu);
+        let lin = MaskedLinear::new(&store.builder().pp("l"), 6, 3, true, cfg(Mode::Scores, 0.5))
+            .unwrap();
+        let names: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["l.scores"]);
+        let x = input(&[4, 6]);
+        let loss = lin.forward(&x).unwrap().sqr().unwrap().sum_all().unwrap();
+        let g = loss.backward().unwrap();
+        let gs = g.get(lin.masked().scores().unwrap().as_tensor()).unwrap();
+        assert!(
+            gs.abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+                > 0.0
+        );
+        assert!(g.get(lin.masked().weight().as_tensor()).is_none());
+
+        let store = ParamStore::new(4, Device::Cpu);
+        let lin = MaskedLinear::new(
+            &store.builder().pp("l"),
+            6,
+            3,
+            true,
+            cfg(Mode::Weights, 0.5),
+        )
+        .unwrap();
+        let names: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["l.weight", "l.bias"]);
+        assert_eq!(lin.masked().mask().unwrap().1, 18);
+        let y = lin.forward(&x).unwrap();
+        let dense = x
+            .matmul(&lin.masked().weight().as_tensor().t().unwrap())
+            .unwrap();
+        let diff = (y - dense).unwrap().abs().unwrap().max_all().unwrap();
+        assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+    }
+
+    #[test]
+    fn straight_through_gradient_matches_analytic_reference() {
+        // L = Σ_j y_j with y = x Wᵀ: ∂L/∂W_eff[o,i] = Σ_b x[b,i], so ∂L/∂S = W ⊙ that.
+        let store = ParamStore::new(5, Device::Cpu);
+        let lin = MaskedLinear::new(
+            &store.builder().pp("l"),
+            4,
+            3,
+            false,
+            cfg(Mode::Scores, 0.5),
+        )
+        .unwrap();
+        let x = input(&[2, 4]);
+        let loss = lin.forward(&x).unwrap().sum_all().unwrap();
+        let g = loss.backward().unwrap();
+        let gs = g
+            .get(lin.masked().scores().unwrap().as_tensor())
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let w = lin.masked().weight().as_tensor().to_vec2::<f32>().unwrap();
+        let xs = x.sum(0).unwrap().to_vec1::<f32>().unwrap();
+        for o in 0..3 {
+            for i in 0..4 {
+                assert!((gs[o][i] - w[o][i] * xs[i]).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn rerandomize_keeps_output_and_kept_weights() {
+        let store = ParamStore::new(6, Device::Cpu);
+        let conv = MaskedConv2d::new(
+            &store.builder().pp("c"),
+            Conv2dSpec {
+                in_channels: 4,
+                out_channels: 8,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                bias: false,
+            },
+            cfg(Mode::Scores, 0.5),
+        )
+        .unwrap();
+        let x = input(&[2, 4, 6, 6]);
+        let before = conv.forward(&x).unwrap().flatten_all().unwrap();
+        // Copied to the host now: `Var::set` writes into the storage that views share.
+        let w0 = conv
+            .masked()
+            .weight()
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let (mask, _) = conv.masked().mask().unwrap();
+        let r = Rerandomizer::new(RerandMode::Bernoulli, 1.0, 0.0, 6).unwrap();
+        conv.masked().rerandomize(1, &r).unwrap();
+        let after = conv.forward(&x).unwrap().flatten_all().unwrap();
+        assert_eq!(
+            before.to_vec1::<f32>().unwrap(),
+            after.to_vec1::<f32>().unwrap()
+        );
+        let w1 = conv
+            .masked()
+            .weight()
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let m = mask.flatten_all().unwrap().to_vec1::<u8>().unwrap();
+        let changed = (0..m.len()).filter(|&i| w0[i] != w1[i]).count();
+        for i in 0..m.len() {
+            if m[i] == 1 {
+                assert_eq!(w0[i].to_bits(), w1[i].to_bits());
+            }
+        }
+        // r = 1: every pruned weight was re-drawn (a continuous draw repeats with prob 0)
+        assert_eq!(changed, m.iter().filter(|&&k| k == 0).count());
+    }
+
+    #[test]
+    fn sparsity_out_of_range_is_rejected() {
+        for p in [-0.1, 1.0, 1.5] {
+            let e = MaskConfig::new(Mode::Scores, p, InitMode::KaimingUniform).unwrap_err();
+            assert!(e.to_string().contains("sparsity"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The per-layer threshold of the official code (`GetSubnet` with `kthvalue`).
+//!
+//! For n scores and sparsity p (the fraction pruned), k = 1 + round_half_even(p·(n−1)) and a
+//! weight is kept when its score is ≥ the k-th smallest score. Ties at the threshold are all
+//! kept, as with PyTorch's `>=`. Selection is O(n) (`select_nth_unstable`), never a full sort.
+
+use serde::{Deserialize, Serialize};
+
+/// How scores are ranked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ranking {
+    /// IteRand: the signed score.
+    #[default]
+    Signed,
+    /// edge-popup's original code: |score|.
+    Magnitude,
+}
+
+impl Ranking {
+    #[inline]
+    pub fn key(self, s: f32) -> f32 {
+        match self {
+            Ranking::Signed => s,
+            Ranking::Magnitude => s.abs(),
+        }
+    }
+}
+
+/// k (1-based) of the official rule: `1 + round_half_even(p·(n−1))`.
+pub fn kth(n: usize, sparsity: f64) -> usize {
+    assert!(n > 0, "a layer with no weights has no threshold");
+    1 + (sparsity * (n - 1) as f64).round_ties_even() as usize
+}
+
+/// The number of weights kept when no scores tie: `n − round_half_even(p·(n−1))`.
+pub fn kept_count(n: usize, sparsity: f64) -> usize {
+    n + 1 - kth(n, sparsity)
+}
+
+/// The k-th smallest ranking key of `scores`; `None` if any score is NaN.
+///
+/// Consumes its buffer because selection reorders it.
+pub fn threshold(mut keys: Vec<f32>, sparsity: f64, ranking: Ranking) -> Option<f32> {
+    if keys.iter().any(|s| s.is_nan()) {
+        return None;
+    }
+    if ranking == Ranking::Magnitude {
+        keys.iter_mut().for_each(|s| *s = s.abs());
+    }
+    let k = kth(keys.len(), sparsity);
+    let (_, kth, _) = keys.select_nth_unstable_by(k - 1, |a, b| a.total_cmp(b));
+    Some(*kth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(scores: &[f32], p: f64, r: Ranking) -> usize {
+        let t = threshold(scores.to_vec(), p, r).unwrap();
+        scores.iter().filter(|&&s| r.key(s) >= t).count()
+    }
+
+    #[test]
+    fn k_rule_by_hand() {
+        // n = 10, p = 0.5: p(n−1) = 4.5 rounds to 4 (half to even), k = 5: keep 6.
+        assert_eq!(kth(10, 0.5), 5);
+        // n = 12, p = 0.5: 5.5 → 6, k = 7: keep 6.
+        assert_eq!(kth(12, 0.5), 7);
+        // p = 0: k = 1, the minimum, everything kept.
+        assert_eq!(kth(7, 0.0), 1);
+        assert_eq!(kept_count(7, 0.0), 7);
+        // p close to 1: n = 100, p = 0.999: 98.901 → 99, k = 100: keep exactly one.
+        assert_eq!(kth(100, 0.999), 100);
+        assert_eq!(kept_count(100, 0.999), 1);
+        // tiny layers
+        assert_eq!(kth(1, 0.9), 1);
+        assert_eq!(kth(2, 0.5), 1); // 0.5 → 0
+        assert_eq!(kth(4, 0.5), 3); // 1.5 → 2
+                                    // n = 3, p = 0.25: 0.5 → 0
+        assert_eq!(kth(3, 0.25), 1);
+        // the paper's p = 0.6 on a 3×3×3×16 conv: 0.6·431 = 258.6 → 259, keep 173
+        assert_eq!(kept_count(432, 0.6), 173);
+    }
+
+    #[test]
+    fn threshold_is_kth_smallest_and_ties_are_kept() {
+        let s = [0.3, -1.0, 2.0, 0.3, 0.1, 5.0];
+        // n = 6, p = 0.5: 2.5 → 2, k = 3: third smallest of sorted [-1, .1, .3, .3, 2, 5] = .3
+        assert_eq!(threshold(s.to_vec(), 0.5, Ranking::Signed), Some(0.3));
+        assert_eq!(kept(&s, 0.5, Ranking::Signed), 4);
+        // magnitude ranks |s|: sorted [.1, .3, .3, 1, 2, 5]: k=3 → .3; kept |s| ≥ .3: 5 values
+        assert_eq!(kept(&s, 0.5, Ranking::Magnitude), 5);
+        // all tied: everything kept whatever p is
+        assert_eq!(kept(&[1.0; 8], 0.9, Ranking::Signed), 8);
+        assert_eq!(threshold(vec![1.0, f32::NAN], 0.5, Ranking::Signed), None);
+    }
+
+    #[test]
+    fn kept_fraction_matches_rule_on_distinct_scores() {
+        for n in [1usize, 2, 3, 10, 101, 1000] {
+            for p in [0.0, 0.1, 0.5, 0.6, 0.7, 0.99] {
+                let s: Vec<f32> = (0..n)
+                    .map(|i| ((i * 7919) % n) as f32 - n as f32 / 3.0)
+                    .collect();
+                assert_eq!(
+                    kept(&s, p, Ranking::Signed),
+                    kept_count(n, p),
+                    "n {n} p {p}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The networks of the paper, built entirely from masked layers.
+//!
+//! Every conv and linear layer, the first and the last included, is a masked layer at the same
+//! sparsity, as in the official code. A model knows its masked weights (for R, statistics and
+//! parameter counts) but nothing of datasets or training: it sees a tensor shape and a class
+//! count. Width factors scale every hidden channel count with `int(c·w)`.
+
+mod conv;
+mod counts;
+mod error;
+mod fc;
+mod network;
+
+pub use conv::ConvNet;
+pub use counts::ParamCounts;
+pub use error::{Error, Result};
+pub use fc::Fc;
+pub use network::{build, Arch, InputShape, ModelSpec, Network};

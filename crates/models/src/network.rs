@@ -1,0 +1,154 @@
+//! The model interface and the factory from a spec.
+
+use std::collections::HashMap;
+
+use candle_core::Tensor;
+use iterand_masking::{Builder, MaskConfig, MaskedWeight};
+use iterand_randomizer::Rerandomizer;
+use serde::{Deserialize, Serialize};
+
+use crate::conv::ConvNet;
+use crate::counts::ParamCounts;
+use crate::fc::Fc;
+use crate::{Error, Result};
+
+/// Architectures by their command-line names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    Fc,
+    Conv2,
+    Conv4,
+    Conv6,
+    Conv8,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 5] = [Arch::Fc, Arch::Conv2, Arch::Conv4, Arch::Conv6, Arch::Conv8];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Fc => "fc",
+            Arch::Conv2 => "conv2",
+            Arch::Conv4 => "conv4",
+            Arch::Conv6 => "conv6",
+            Arch::Conv8 => "conv8",
+        }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "model",
+                value: s.to_string(),
+                why: "expected one of fc, conv2, conv4, conv6, conv8".into(),
+            })
+    }
+}
+
+/// One image's shape, channels first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// What to build.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub arch: Arch,
+    /// The width factor w.
+    pub width: f64,
+    pub input: InputShape,
+    pub classes: usize,
+}
+
+/// `int(c·w)` as the official code scales channels; at least one unit.
+pub(crate) fn scaled(c: usize, w: f64) -> usize {
+    ((c as f64 * w) as usize).max(1)
+}
+
+/// A network of masked layers.
+pub trait Network: Send + Sync {
+    /// Logits of shape (batch, classes). `train` selects batch statistics in normalisation
+    /// layers; the masked layers behave the same either way.
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor>;
+
+    /// Every masked weight, in forward order.
+    fn masked(&self) -> Vec<&MaskedWeight>;
+
+    /// Apply R to every masked layer at once, as its `round`-th application.
+    fn rerandomize(&self, round: u32, r: &Rerandomizer) -> Result<()> {
+        for m in self.masked() {
+            m.rerandomize(round, r)?;
+        }
+        Ok(())
+    }
+
+    /// Weights, kept weights (by the sparsity rule) and other parameters.
+    fn param_counts(&self) -> ParamCounts {
+        ParamCounts::of(&self.masked())
+    }
+
+    /// Kept weights right now, from the current masks (ties at a threshold count).
+    fn kept_now(&self) -> Result<usize> {
+        let mut kept = 0;
+        for m in self.masked() {
+            kept += m.mask()?.1;
+        }
+        Ok(kept)
+    }
+}
+
+/// Build `spec` under `b` with the masked-layer settings `mask`.
+pub fn build(spec: &ModelSpec, mask: MaskConfig, b: &Builder) -> Result<Box<dyn Network>> {
+    if !(spec.width > 0.0 && spec.width.is_finite()) {
+        return Err(Error::InvalidParameter {
+            name: "width",
+            value: spec.width.to_string(),
+            why: "the width factor must be a positive number".into(),
+        });
+    }
+    if spec.classes < 2 {
+        return Err(Error::InvalidParameter {
+            name: "classes",
+            value: spec.classes.to_string(),
+            why: "a classifier needs at least two classes".into(),
+        });
+    }
+    let net: Box<dyn Network> = match spec.arch {
+        Arch::Fc => Box::new(Fc::new(spec, mask, b)?),
+        Arch::Conv2 | Arch::Conv4 | Arch::Conv6 | Arch::Conv8 => {
+            Box::new(ConvNet::new(spec, mask, b)?)
+        }
+    };
+    check_keys(net.as_ref())?;
+    Ok(net)
+}
+
+/// Two layers with one random-stream key would draw identical weights: refuse such a model.
+fn check_keys(net: &dyn Network) -> Result<()> {
+    let mut seen: HashMap<u32, &str> = HashMap::new();
+    for m in net.masked() {
+        if let Some(other) = seen.insert(m.key(), m.path()) {
+            return Err(iterand_masking::Error::KeyCollision {
+                a: other.to_string(),
+                b: m.path().to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}

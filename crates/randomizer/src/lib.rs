@@ -1,0 +1,26 @@
+//! Randomness for IteRand, and the re-randomization operator R.
+//!
+//! Every random number the project draws (weights, scores, re-sampling coins, data order,
+//! splits) comes from here, as a pure function of `(seed, purpose, layer, round, index)`
+//! evaluated with the Philox4x32-10 counter-based generator. Nothing is sequential, so a value
+//! never depends on thread count, device, or the order in which work is done, and any single
+//! weight can be regenerated alone. That is what makes an IteRand run resumable bit for bit and
+//! what lets the theory crate count re-samples with the same schedule the trainer uses.
+//!
+//! The crate knows nothing of models or training: the masking crate asks it for initial values,
+//! the trainer asks it whether R fires, and R itself is a function from (weights, kept mask,
+//! round) to new weights.
+
+mod error;
+mod init;
+mod philox;
+mod rerand;
+mod schedule;
+mod stream;
+
+pub use error::{Error, Result};
+pub use init::{draw, draw_into, InitMode};
+pub use philox::philox4x32_10;
+pub use rerand::{rerandomize, RerandMode, Rerandomizer};
+pub use schedule::{RerandSchedule, RerandUnit};
+pub use stream::{layer_key, permutation, Purpose, Stream};

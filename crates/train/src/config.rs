@@ -1,0 +1,393 @@
+//! The resolved settings of one run. Knob names follow the official `config.yaml` where one
+//! exists (`rerand_freq`, `rerand_lambda`, `init_mode`, …), so its configs translate one to one;
+//! `sparsity` is the fraction pruned, the official `conv_sparsity`.
+
+use std::path::PathBuf;
+
+use iterand_masking::{MaskConfig, Mode, Ranking};
+use iterand_models::Arch;
+use iterand_randomizer::{InitMode, RerandMode, RerandSchedule, RerandUnit, Rerandomizer};
+use serde::{Deserialize, Serialize};
+
+use crate::lr::CosineSchedule;
+use crate::sgd::SgdConfig;
+use crate::{Error, Result};
+
+/// The three methods the paper compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Ordinary weight training (official `train_mode: normal`): dense, p = 0.
+    Sgd,
+    /// Score training on fixed random weights (IteRand with r = 0).
+    EdgePopup,
+    /// Score training with R every `rerand_freq` steps.
+    Iterand,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [Method::Sgd, Method::EdgePopup, Method::Iterand];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Sgd => "sgd",
+            Method::EdgePopup => "edge-popup",
+            Method::Iterand => "iterand",
+        }
+    }
+
+    pub fn mode(self) -> Mode {
+        match self {
+            Method::Sgd => Mode::Weights,
+            Method::EdgePopup | Method::Iterand => Mode::Scores,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Datasets by their command-line names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    Digits,
+    FashionMnist,
+    Mnist,
+    Cifar10,
+}
+
+impl DatasetName {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetName::Digits => "digits",
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Mnist => "mnist",
+            DatasetName::Cifar10 => "cifar10",
+        }
+    }
+}
+
+/// Everything that determines a run. With the same config (seed included) a run is the same.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub dataset: DatasetName,
+    /// Data folder; `None` means the dataset's default place.
+    pub data: Option<PathBuf>,
+    pub model: Arch,
+    pub method: Method,
+    /// Width factor w.
+    pub width: f64,
+    /// p, the fraction of every layer pruned (score methods; SGD is dense).
+    pub sparsity: f64,
+    pub init_mode: InitMode,
+    pub init_mode_mask: InitMode,
+    /// Signed scores (IteRand) or |scores| (edge-popup's original code).
+    pub ranking: Ranking,
+    pub rerand_mode: RerandMode,
+    /// K_per.
+    pub rerand_freq: u64,
+    pub rerand_freq_unit: RerandUnit,
+    /// r: the probability a pruned weight is re-drawn (λ in `manual` mode).
+    pub rerand_lambda: f64,
+    pub rerand_mu: f64,
+    pub epochs: usize,
+    pub warmup_epochs: usize,
+    pub finetune_epochs: usize,
+    pub finetune_lr: f64,
+    pub lr: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub batch_size: usize,
+    pub eval_batch_size: usize,
+    pub seed: u64,
+    /// Stop each epoch after this many batches (smoke tests); `None` is the whole epoch.
+    pub limit_batches: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    /// The paper's CIFAR-10 Conv6 IteRand recipe, except the dataset (digits runs anywhere).
+    fn default() -> Self {
+        Self {
+            dataset: DatasetName::Digits,
+            data: None,
+            model: Arch::Fc,
+            method: Method::Iterand,
+            width: 1.0,
+            sparsity: 0.5,
+            init_mode: InitMode::KaimingUniform,
+            init_mode_mask: InitMode::KaimingUniform,
+            ranking: Ranking::Signed,
+            rerand_mode: RerandMode::Bernoulli,
+            rerand_freq: 300,
+            rerand_freq_unit: RerandUnit::Iteration,
+            rerand_lambda: 0.1,
+            rerand_mu: 0.0,
+            epochs: 100,
+            warmup_epochs: 0,
+            finetune_epochs: 0,
+            finetune_lr: 0.0,
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 1e-4,
+            batch_size: 128,
+            eval_batch_size: 512,
+            seed: 1,
+            limit_batches: None,
+        }
+    }
+}
+
+fn bad(name: &'static str, value: impl ToString, why: impl Into<String>) -> Error {
+    Error::InvalidConfig {
+        name,
+        value: value.to_string(),
+        why: why.into(),
+    }
+}
+
+impl TrainConfig {
+    /// Reject values no run can use, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.sparsity) {
+            return Err(bad(
+                "sparsity",
+                self.sparsity,
+                "the pruned fraction must lie in [0, 1)",
+            ));
+        }
+        if !(self.width > 0.0 && self.width.is_finite()) {
+            return Err(bad("width", self.width, "must be a positive number"));
+        }
+        if self.rerand_freq == 0 {
+            return Err(bad("rerand_freq", 0, "must be at least 1"));
+        }
+        if self.rerand_mode == RerandMode::Bernoulli && !(0.0..=1.0).contains(&self.rerand_lambda) {
+            return Err(bad(
+                "rerand_lambda",
+                self.rerand_lambda,
+                "r is a probability in [0, 1]",
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(bad("epochs", 0, "must be at least 1"));
+        }
+        if self.warmup_epochs + self.finetune_epochs >= self.epochs {
+            return Err(bad(
+                "warmup_epochs",
+                self.warmup_epochs,
+                format!(
+                    "warm-up + fine-tune ({} + {}) must leave cosine epochs out of {}",
+                    self.warmup_epochs, self.finetune_epochs, self.epochs
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("lr", self.lr),
+            ("momentum", self.momentum),
+            ("weight_decay", self.weight_decay),
+            ("finetune_lr", self.finetune_lr),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(bad(name, v, "must be a finite number ≥ 0"));
+            }
+        }
+        if self.lr == 0.0 {
+            return Err(bad("lr", 0, "must be positive"));
+        }
+        if self.batch_size == 0 {
+            return Err(bad("batch_size", 0, "must be at least 1"));
+        }
+        if self.eval_batch_size == 0 {
+            return Err(bad("eval_batch_size", 0, "must be at least 1"));
+        }
+        if self.limit_batches == Some(0) {
+            return Err(bad("limit_batches", 0, "must be at least 1 when given"));
+        }
+        Ok(())
+    }
+
+    pub fn mask_config(&self) -> Result<MaskConfig> {
+        let mut m = MaskConfig::new(self.method.mode(), self.sparsity, self.init_mode)?;
+        m.ranking = self.ranking;
+        m.init_mode_mask = self.init_mode_mask;
+        Ok(m)
+    }
+
+    /// R and its schedule, or `None` when the method never randomizes.
+    pub fn rerandomization(&self) -> Result<Option<(Rerandomizer, RerandSchedule)>> {
+        if self.method != Method::Iterand {
+            return Ok(None);
+        }
+        let r = Rerandomizer::new(
+            self.rerand_mode,
+            self.rerand_lambda,
+            self.rerand_mu,
+            self.seed,
+        )?;
+        if r.is_noop() {
+            return Ok(None);
+        }
+        Ok(Some((
+            r,
+            RerandSchedule::new(self.rerand_freq, self.rerand_freq_unit)?,
+        )))
+    }
+
+    pub fn sgd(&self) -> SgdConfig {
+        SgdConfig {
+            lr: self.lr,
+            momentum: self.momentum,
+            dampening: 0.0,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+        }
+    }
+
+    pub fn schedule(&self) -> CosineSchedule {
+        CosineSchedule {
+            lr: self.lr,
+            epochs: self.epochs,
+            warmup_epochs: self.warmup_epochs,
+            finetune_epochs: self.finetune_epochs,
+            finetune_lr: self.finetune_lr,
+        }
+    }
+
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Serialise {
+            what: "config",
+            why: e.to_string(),
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| bad("config", "<toml>", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_unknown_keys() {
+        let c = TrainConfig {
+            method: Method::EdgePopup,
+            data: Some("/tmp/x".into()),
+            ..Default::default()
+        };
+        let t = c.to_toml().unwrap();
+        assert!(
+            t.contains("method = \"edge-popup\"") && t.contains("rerand_freq = 300"),
+            "{t}"
+        );
+        assert_eq!(TrainConfig::from_toml(&t).unwrap(), c);
+        let e = TrainConfig::from_toml("prune_rate = 0.5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prune_rate"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let cases: Vec<(TrainConfig, &str)> = vec![
+            (
+                TrainConfig {
+                    sparsity: 1.0,
+                    ..Default::default()
+                },
+                "sparsity",
+            ),
+            (
+                TrainConfig {
+                    sparsity: -0.1,
+                    ..Default::default()
+                },
+                "sparsity",
+            ),
+            (
+                TrainConfig {
+                    width: 0.0,
+                    ..Default::default()
+                },
+                "width",
+            ),
+            (
+                TrainConfig {
+                    rerand_freq: 0,
+                    ..Default::default()
+                },
+                "rerand_freq",
+            ),
+            (
+                TrainConfig {
+                    rerand_lambda: 1.5,
+                    ..Default::default()
+                },
+                "rerand_lambda",
+            ),
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..Default::default()
+                },
+                "epochs",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+                "batch_size",
+            ),
+            (
+                TrainConfig {
+                    lr: f64::NAN,
+                    ..Default::default()
+                },
+                "lr",
+            ),
+            (
+                TrainConfig {
+                    epochs: 10,
+                    warmup_epochs: 5,
+                    finetune_epochs: 5,
+                    ..Default::default()
+                },
+                "warmup_epochs",
+            ),
+        ];
+        for (c, key) in cases {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+        TrainConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn methods_map_to_modes_and_rerandomization() {
+        let c = |m| TrainConfig {
+            method: m,
+            ..Default::default()
+        };
+        assert!(c(Method::Sgd).rerandomization().unwrap().is_none());
+        assert!(c(Method::EdgePopup).rerandomization().unwrap().is_none());
+        assert!(c(Method::Iterand).rerandomization().unwrap().is_some());
+        assert_eq!(
+            c(Method::Sgd).mask_config().unwrap().effective_sparsity(),
+            0.0
+        );
+        let zero = TrainConfig {
+            rerand_lambda: 0.0,
+            ..Default::default()
+        };
+        assert!(zero.rerandomization().unwrap().is_none());
+    }
+}

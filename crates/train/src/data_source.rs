@@ -1,0 +1,31 @@
+//! From a dataset name and an optional folder to splits, with errors that say where we looked.
+
+use std::path::PathBuf;
+
+use iterand_data::{cifar, digits, idx, Splits};
+
+use crate::config::DatasetName;
+use crate::Result;
+
+/// Load the train/validation/test splits of `name`, from `data` or the dataset's default place:
+/// embedded (digits), Debian's package folder (Fashion-MNIST), `data/mnist` and
+/// `data/cifar-10-batches-bin` under the working directory.
+pub fn load_splits(name: DatasetName, data: Option<&PathBuf>) -> Result<Splits> {
+    Ok(match name {
+        DatasetName::Digits => digits::splits()?,
+        DatasetName::FashionMnist => {
+            let dir = data.cloned().unwrap_or_else(idx::default_fashion_mnist_dir);
+            idx::load_dir(&dir, idx::Kind::FashionMnist)?
+        }
+        DatasetName::Mnist => {
+            let dir = data.cloned().unwrap_or_else(|| PathBuf::from("data/mnist"));
+            idx::load_dir(&dir, idx::Kind::Mnist)?
+        }
+        DatasetName::Cifar10 => {
+            let dir = data
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("data/cifar-10-batches-bin"));
+            cifar::load_dir(&dir)?
+        }
+    })
+}

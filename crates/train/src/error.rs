@@ -1,0 +1,40 @@
+use std::path::PathBuf;
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid {name} = {value}: {why}")]
+    InvalidConfig {
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error(
+        "the loss became {value} at epoch {epoch}, step {step}: the run diverged \
+         (try a smaller --lr)"
+    )]
+    NonFiniteLoss {
+        value: f32,
+        epoch: usize,
+        step: usize,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot serialise {what}: {why}")]
+    Serialise { what: &'static str, why: String },
+    #[error(transparent)]
+    Data(#[from] iterand_data::Error),
+    #[error(transparent)]
+    Model(#[from] iterand_models::Error),
+    #[error(transparent)]
+    Masking(#[from] iterand_masking::Error),
+    #[error(transparent)]
+    Randomizer(#[from] iterand_randomizer::Error),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

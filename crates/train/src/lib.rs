@@ -1,0 +1,27 @@
+//! Training: the optimizer, the learning-rate schedule, the loop, metrics and run folders.
+//!
+//! This is the crate that drives. It builds a model from a [`TrainConfig`], feeds it batches in
+//! the seeded order, steps SGD with PyTorch's semantics on the trainable variables (the scores
+//! in edge-popup and IteRand, weights and biases in the SGD baseline), asks the randomizer's
+//! schedule whether R fires before each step, and records one line of metrics per epoch in the
+//! run folder. The same loop serves every method: they differ only in their [`Method`].
+
+mod config;
+mod data_source;
+mod error;
+mod lr;
+mod metrics;
+mod progress;
+mod run_dir;
+mod sgd;
+mod trainer;
+
+pub use config::{DatasetName, Method, TrainConfig};
+pub use data_source::load_splits;
+pub use error::{Error, Result};
+pub use lr::CosineSchedule;
+pub use metrics::{EpochRecord, Summary};
+pub use progress::Progress;
+pub use run_dir::{write_atomic, RunDir};
+pub use sgd::{Sgd, SgdConfig};
+pub use trainer::{evaluate, train};

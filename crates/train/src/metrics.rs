@@ -1,0 +1,45 @@
+//! What a run records: one line per epoch and a summary at the end.
+
+use serde::{Deserialize, Serialize};
+
+/// One line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    /// Percent.
+    pub train_acc: f64,
+    /// Percent.
+    pub val_acc: f64,
+    /// Kept weights over all weights, from the current masks.
+    pub kept_fraction: f64,
+    /// Applications of R so far.
+    pub randomizations: u64,
+    /// Optimizer steps so far.
+    pub steps: u64,
+    /// Wall time of the epoch, evaluation included.
+    pub seconds: f64,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub dataset: String,
+    pub model: String,
+    pub method: String,
+    pub width: f64,
+    pub sparsity: f64,
+    pub seed: u64,
+    /// Test accuracy of the last-epoch model, percent (as the official code reports).
+    pub test_acc: f64,
+    /// Validation accuracy of the last epoch, percent.
+    pub val_acc: f64,
+    pub best_val_acc: f64,
+    pub kept_params: usize,
+    pub total_params: usize,
+    pub randomizations: u64,
+    pub steps: u64,
+    pub epochs: usize,
+    pub seconds: f64,
+}

@@ -1,0 +1,121 @@
+//! End-to-end runs on the embedded digits: the run folder, determinism, R's count, divergence.
+
+use candle_core::Device;
+use iterand_data::digits;
+use iterand_models::Arch;
+use iterand_randomizer::{RerandSchedule, RerandUnit};
+use iterand_train::{train, DatasetName, EpochRecord, Method, Progress, Summary, TrainConfig};
+
+fn config(method: Method) -> TrainConfig {
+    TrainConfig {
+        dataset: DatasetName::Digits,
+        model: Arch::Fc,
+        method,
+        width: 0.25,
+        epochs: 3,
+        batch_size: 64,
+        lr: if method == Method::Sgd { 0.05 } else { 0.1 },
+        rerand_freq: 7,
+        seed: 11,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn run_folder_holds_config_metrics_and_summary() {
+    let splits = digits::splits().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let cfg = config(Method::Iterand);
+    let s = train(&cfg, &splits, &Device::Cpu, Some(&out), Progress::Quiet).unwrap();
+
+    let toml = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert_eq!(TrainConfig::from_toml(&toml).unwrap(), cfg);
+    let lines: Vec<EpochRecord> = std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let steps_per_epoch = splits.train.len().div_ceil(64) as u64;
+    assert_eq!(lines[2].steps, 3 * steps_per_epoch);
+    let sched = RerandSchedule::new(7, RerandUnit::Iteration).unwrap();
+    assert_eq!(lines[2].randomizations, sched.count(3, steps_per_epoch));
+    assert!(lines[0].lr > lines[2].lr);
+    assert!((lines[2].kept_fraction - 0.5).abs() < 0.01);
+    let summary: Summary =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary, s);
+    assert_eq!(s.total_params, 64 * 75 + 75 * 25 + 25 * 10);
+    assert!(s.kept_params < s.total_params);
+    // three epochs on digits already learn something
+    assert!(s.test_acc > 50.0, "test accuracy {}", s.test_acc);
+}
+
+#[test]
+fn same_seed_same_run_other_seed_other_run() {
+    let splits = digits::splits().unwrap();
+    for method in [Method::Sgd, Method::EdgePopup, Method::Iterand] {
+        let a = train(
+            &config(method),
+            &splits,
+            &Device::Cpu,
+            None,
+            Progress::Quiet,
+        )
+        .unwrap();
+        let b = train(
+            &config(method),
+            &splits,
+            &Device::Cpu,
+            None,
+            Progress::Quiet,
+        )
+        .unwrap();
+        assert_eq!((a.test_acc, a.val_acc), (b.test_acc, b.val_acc), "{method}");
+        let c = train(
+            &TrainConfig {
+                seed: 12,
+                ..config(method)
+            },
+            &splits,
+            &Device::Cpu,
+            None,
+            Progress::Quiet,
+        )
+        .unwrap();
+        assert_eq!(c.seed, 12);
+        if method == Method::Sgd {
+            assert_eq!(a.kept_params, a.total_params);
+        } else {
+            assert_eq!(a.randomizations > 0, method == Method::Iterand);
+        }
+    }
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_clear_error() {
+    let splits = digits::splits().unwrap();
+    let cfg = TrainConfig {
+        lr: 1e30,
+        ..config(Method::Sgd)
+    };
+    let e = train(&cfg, &splits, &Device::Cpu, None, Progress::Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("diverged") && e.contains("epoch 0"), "{e}");
+}
+
+#[test]
+fn invalid_config_is_refused_before_anything_is_written() {
+    let splits = digits::splits().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let cfg = TrainConfig {
+        sparsity: 1.2,
+        ..config(Method::Iterand)
+    };
+    let e = train(&cfg, &splits, &Device::Cpu, Some(&out), Progress::Quiet).unwrap_err();
+    assert!(e.to_string().contains("sparsity"));
+    assert!(!out.exists());
+}

@@ -1,0 +1,68 @@
+//! Train one network with SGD, edge-popup or IteRand and write its run folder.
+//!
+//! cargo run --release -p experiments --bin train -- --dataset fashion-mnist --model fc \
+//!     --method iterand --width 0.25 --sparsity 0.5 --epochs 10
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use candle_core::Device;
+use clap::Parser;
+use experiments::cli::{init_logging, TrainArgs};
+use iterand_train::{load_splits, train, Progress};
+
+/// Train one network (SGD baseline, edge-popup or IteRand) and write a run folder with
+/// config.toml, metrics.jsonl (one line per epoch) and summary.json.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Run folder. Default: runs/<dataset>-<model>-<method>-w<width>-p<sparsity>-s<seed>.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// More log output.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Only warnings and the final summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let cfg = cli.train.to_config();
+    cfg.validate()?;
+    let out = cli.out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/{}-{}-{}-w{}-p{}-s{}",
+            cfg.dataset.name(),
+            cfg.model,
+            cfg.method,
+            cfg.width,
+            cfg.sparsity,
+            cfg.seed
+        ))
+    });
+    let splits = load_splits(cfg.dataset, cfg.data.as_ref())
+        .with_context(|| format!("loading {}", cfg.dataset.name()))?;
+    tracing::info!(
+        "{}: {} train / {} val / {} test images of {:?}; run folder {}",
+        cfg.dataset.name(),
+        splits.train.len(),
+        splits.val.len(),
+        splits.test.len(),
+        splits.train.shape,
+        out.display()
+    );
+    let progress = if cli.quiet {
+        Progress::Quiet
+    } else {
+        Progress::Auto
+    };
+    let summary = train(&cfg, &splits, &Device::Cpu, Some(&out), progress)
+        .with_context(|| format!("training into {}", out.display()))?;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}

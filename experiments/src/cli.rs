@@ -1,0 +1,253 @@
+//! Command-line pieces every binary shares: validated value parsers that name the flag on bad
+//! input, the training flags, and logging setup.
+
+use std::path::PathBuf;
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Args;
+use iterand_masking::Ranking;
+use iterand_models::Arch;
+use iterand_randomizer::{InitMode, RerandMode};
+use iterand_train::{DatasetName, Method, TrainConfig};
+
+/// Parse a float in `[lo, hi)` (or `[lo, hi]` with `hi_inclusive`).
+fn float_in(s: &str, lo: f64, hi: f64, hi_inclusive: bool, what: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    let ok = v >= lo && (v < hi || (hi_inclusive && v == hi));
+    if !ok || !v.is_finite() {
+        let close = if hi_inclusive { ']' } else { ')' };
+        return Err(format!("{v} is outside [{lo}, {hi}{close}: {what}"));
+    }
+    Ok(v)
+}
+
+pub fn parse_sparsity(s: &str) -> Result<f64, String> {
+    float_in(
+        s,
+        0.0,
+        1.0,
+        false,
+        "the fraction pruned must be at least 0 and below 1",
+    )
+}
+
+pub fn parse_probability(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0, 1.0, true, "r is a probability")
+}
+
+pub fn parse_width(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v > 0.0 && v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{v}: the width factor must be positive"))
+    }
+}
+
+pub fn parse_positive_f64(s: &str) -> Result<f64, String> {
+    parse_width(s).map_err(|_| format!("`{s}` must be a positive number"))
+}
+
+pub fn parse_nonneg_f64(s: &str) -> Result<f64, String> {
+    float_in(s, 0.0, f64::INFINITY, false, "must be at least 0")
+}
+
+pub fn parse_at_least_one(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(v) if v >= 1 => Ok(v),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
+fn choice<T: std::str::FromStr + Clone + Send + Sync + 'static>(
+    names: &'static [&'static str],
+) -> impl TypedValueParser<Value = T>
+where
+    T::Err: std::fmt::Debug,
+{
+    PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("listed names parse"))
+}
+
+fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
+    PossibleValuesParser::new(["digits", "fashion-mnist", "mnist", "cifar10"]).map(|s| {
+        match s.as_str() {
+            "digits" => DatasetName::Digits,
+            "fashion-mnist" => DatasetName::FashionMnist,
+            "mnist" => DatasetName::Mnist,
+            _ => DatasetName::Cifar10,
+        }
+    })
+}
+
+fn method_parser() -> impl TypedValueParser<Value = Method> {
+    PossibleValuesParser::new(["sgd", "edge-popup", "iterand"]).map(|s| match s.as_str() {
+        "sgd" => Method::Sgd,
+        "edge-popup" => Method::EdgePopup,
+        _ => Method::Iterand,
+    })
+}
+
+fn rerand_mode_parser() -> impl TypedValueParser<Value = RerandMode> {
+    PossibleValuesParser::new(["bernoulli", "manual"]).map(|s| match s.as_str() {
+        "bernoulli" => RerandMode::Bernoulli,
+        _ => RerandMode::Manual,
+    })
+}
+
+fn ranking_parser() -> impl TypedValueParser<Value = Ranking> {
+    PossibleValuesParser::new(["signed", "magnitude"]).map(|s| match s.as_str() {
+        "signed" => Ranking::Signed,
+        _ => Ranking::Magnitude,
+    })
+}
+
+/// The flags of one training run. Defaults are the paper's where it has one.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Dataset: the embedded scikit-learn digits, Fashion-MNIST, MNIST, or CIFAR-10 (binary).
+    #[arg(long, default_value = "digits", value_parser = dataset_parser())]
+    pub dataset: DatasetName,
+    /// Data folder. Default: Debian's dataset-fashion-mnist folder for fashion-mnist,
+    /// data/mnist and data/cifar-10-batches-bin otherwise; digits are embedded.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Network: LeNet-300-100-style fc, or the VGG-like conv2/4/6/8.
+    #[arg(long, default_value = "fc", value_parser = choice::<Arch>(&["fc", "conv2", "conv4", "conv6", "conv8"]))]
+    pub model: Arch,
+    /// sgd trains the weights (dense); edge-popup trains scores on fixed random weights;
+    /// iterand also re-draws pruned weights every --rerand-freq steps.
+    #[arg(long, default_value = "iterand", value_parser = method_parser())]
+    pub method: Method,
+    /// Width factor w: hidden layer sizes and channel counts are int(c·w).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_width)]
+    pub width: f64,
+    /// p, the fraction of each layer's weights that is PRUNED (0.5 keeps half). Ignored by sgd.
+    #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity)]
+    pub sparsity: f64,
+    /// Weight distribution, at initialisation and at every re-draw (official `init_mode`).
+    #[arg(long = "init", default_value = "kaiming_uniform",
+          value_parser = choice::<InitMode>(&["kaiming_uniform", "kaiming_normal", "signed_constant", "uniform"]))]
+    pub init_mode: InitMode,
+    /// K_per: R fires before every K-th optimizer step (official `rerand_freq`).
+    #[arg(long, default_value_t = 300, value_parser = parse_at_least_one)]
+    pub rerand_freq: u64,
+    /// r: probability that a pruned weight is re-drawn when R fires (official `rerand_lambda`).
+    #[arg(long, default_value_t = 0.1, value_parser = parse_probability)]
+    pub rerand_lambda: f64,
+    /// R's mode: bernoulli (the paper) or manual (λ·w + μ·fresh, official extra).
+    #[arg(long, default_value = "bernoulli", value_parser = rerand_mode_parser())]
+    pub rerand_mode: RerandMode,
+    /// μ of the manual mode.
+    #[arg(long, default_value_t = 0.0)]
+    pub rerand_mu: f64,
+    /// Rank signed scores (IteRand) or their magnitude (edge-popup's original code).
+    #[arg(long, default_value = "signed", value_parser = ranking_parser())]
+    pub ranking: Ranking,
+    /// Training epochs (the paper's CIFAR-10 runs use 100).
+    #[arg(long, default_value_t = 100, value_parser = parse_at_least_one)]
+    pub epochs: u64,
+    /// Base learning rate of the cosine schedule. Default: 0.01 for sgd, 0.1 for score methods.
+    #[arg(long, value_parser = parse_positive_f64)]
+    pub lr: Option<f64>,
+    /// SGD momentum (PyTorch semantics).
+    #[arg(long, default_value_t = 0.9, value_parser = parse_nonneg_f64)]
+    pub momentum: f64,
+    /// Use Nesterov momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay, added to the gradient of whatever trains (scores included).
+    #[arg(long, default_value_t = 1e-4, value_parser = parse_nonneg_f64)]
+    pub weight_decay: f64,
+    /// Linear warm-up epochs before the cosine.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_epochs: usize,
+    /// Constant-rate epochs at the end.
+    #[arg(long, default_value_t = 0)]
+    pub finetune_epochs: usize,
+    /// Learning rate of the fine-tune epochs.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_nonneg_f64)]
+    pub finetune_lr: f64,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 128, value_parser = parse_at_least_one)]
+    pub batch_size: u64,
+    /// The one seed a run depends on: weights, scores, data order and every re-draw.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop every epoch after this many batches (smoke tests).
+    #[arg(long, value_parser = parse_at_least_one)]
+    pub limit_batches: Option<u64>,
+}
+
+impl TrainArgs {
+    pub fn to_config(&self) -> TrainConfig {
+        let lr = self.lr.unwrap_or(match self.method {
+            Method::Sgd => 0.01,
+            _ => 0.1,
+        });
+        TrainConfig {
+            dataset: self.dataset,
+            data: self.data.clone(),
+            model: self.model,
+            method: self.method,
+            width: self.width,
+            sparsity: self.sparsity,
+            init_mode: self.init_mode,
+            ranking: self.ranking,
+            rerand_mode: self.rerand_mode,
+            rerand_freq: self.rerand_freq,
+            rerand_lambda: self.rerand_lambda,
+            rerand_mu: self.rerand_mu,
+            epochs: self.epochs as usize,
+            warmup_epochs: self.warmup_epochs,
+            finetune_epochs: self.finetune_epochs,
+            finetune_lr: self.finetune_lr,
+            lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            batch_size: self.batch_size as usize,
+            seed: self.seed,
+            limit_batches: self.limit_batches.map(|v| v as usize),
+            ..TrainConfig::default()
+        }
+    }
+}
+
+/// Log to stderr: warnings only with `quiet`, debug with `verbose`, info otherwise
+/// (`RUST_LOG` overrides).
+pub fn init_logging(verbose: bool, quiet: bool) {
+    let level = if quiet {
+        "warn"
+    } else if verbose {
+        "debug"
+    } else {
+        "info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsers_accept_and_reject() {
+        assert_eq!(parse_sparsity("0.5"), Ok(0.5));
+        assert!(parse_sparsity("1").is_err());
+        assert!(parse_sparsity("-0.1").is_err());
+        assert!(parse_sparsity("abc").is_err());
+        assert_eq!(parse_probability("1"), Ok(1.0));
+        assert!(parse_probability("1.01").is_err());
+        assert!(parse_width("0").is_err());
+        assert!(parse_width("nan").is_err());
+        assert!(parse_at_least_one("0").is_err());
+        assert_eq!(parse_at_least_one("300"), Ok(300));
+    }
+}

@@ -1,0 +1,7 @@
+//! The thin layer between the library crates and the command line: shared CLI parsing,
+//! aggregation of runs into tables, and plots. Each binary in `src/bin` is one user-facing
+//! command; the math lives in the crates under `crates/`.
+
+pub mod cli;
+pub mod plot;
+pub mod stats;

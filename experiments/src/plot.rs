@@ -1,0 +1,208 @@
+//! Line plots with error bars, as PNG and SVG, with a bundled font.
+//!
+//! plotters draws text with system fonts unless told otherwise; a machine without fonts would
+//! fail to plot. The DejaVu Sans file in `experiments/assets` is registered instead, so plots
+//! render the same everywhere.
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::stats::Series;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+fn register_font() {
+    REGISTER.call_once(|| {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+            .unwrap_or_else(|_| panic!("the bundled DejaVuSans.ttf is not a valid font"));
+    });
+}
+
+/// What to draw.
+pub struct Chart<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    /// Log-2 x axis (widths, parameter counts).
+    pub log_x: bool,
+    pub series: &'a [Series],
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let pts = || c.series.iter().flat_map(|s| s.points.iter());
+    let tx = |x: f64| if c.log_x { x.log2() } else { x };
+    let (mut x0, mut x1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| {
+        (a.min(tx(p.x)), b.max(tx(p.x)))
+    });
+    let (mut y0, mut y1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| {
+        (a.min(p.mean - p.std), b.max(p.mean + p.std))
+    });
+    if pts().next().is_none()
+        || !(x0.is_finite() && x1.is_finite() && y0.is_finite() && y1.is_finite())
+    {
+        return Err(anyhow!("nothing to plot for `{}`", c.title));
+    }
+    let pad = |a: &mut f64, b: &mut f64, frac: f64| {
+        let d = ((*b - *a) * frac).max(1e-3);
+        *a -= d;
+        *b += d;
+    };
+    pad(&mut x0, &mut x1, 0.05);
+    pad(&mut y0, &mut y1, 0.08);
+    root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(c.title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| anyhow!("{e:?}"))?;
+    let log_x = c.log_x;
+    let fmt_x = move |v: &f64| {
+        if log_x {
+            let x = 2f64.powf(*v);
+            if x >= 1000.0 {
+                format!("{:.3}", x)
+                    .trim_end_matches('0')
+                    .trim_end_matches('.')
+                    .to_string()
+            } else {
+                format!("{x:.3}")
+            }
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(c.x_label)
+        .y_desc(c.y_label)
+        .x_label_formatter(&fmt_x)
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))?;
+    for (i, s) in c.series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let line: Vec<(f64, f64)> = s.points.iter().map(|p| (tx(p.x), p.mean)).collect();
+        chart
+            .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+            .map_err(|e| anyhow!("{e:?}"))?
+            .label(s.name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                line.iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+            )
+            .map_err(|e| anyhow!("{e:?}"))?;
+        chart
+            .draw_series(s.points.iter().map(|p| {
+                ErrorBar::new_vertical(
+                    tx(p.x),
+                    p.mean - p.std,
+                    p.mean,
+                    p.mean + p.std,
+                    color.stroke_width(1),
+                    8,
+                )
+            }))
+            .map_err(|e| anyhow!("{e:?}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .draw()
+        .map_err(|e| anyhow!("{e:?}"))?;
+    root.present().map_err(|e| anyhow!("{e:?}"))?;
+    Ok(())
+}
+
+/// Write `<stem>.png` and `<stem>.svg`. Each is drawn to a temporary name and renamed, so an
+/// interrupted run leaves no half-drawn plot.
+pub fn write_chart(stem: &Path, chart: &Chart) -> Result<()> {
+    register_font();
+    if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let size = (900, 600);
+    for ext in ["png", "svg"] {
+        let path = stem.with_extension(ext);
+        let tmp = stem.with_extension(format!("tmp.{ext}"));
+        match ext {
+            "png" => draw(BitMapBackend::new(&tmp, size).into_drawing_area(), chart),
+            _ => draw(SVGBackend::new(&tmp, size).into_drawing_area(), chart),
+        }
+        .with_context(|| format!("drawing {}", path.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::group;
+
+    #[test]
+    fn writes_png_and_svg_with_text() {
+        let obs: Vec<(String, f64, f64)> = [
+            ("sgd", 0.125, 80.0),
+            ("sgd", 0.25, 85.0),
+            ("iterand", 0.125, 70.0),
+        ]
+        .iter()
+        .map(|(n, x, y)| (n.to_string(), *x, *y))
+        .collect();
+        let series = group(&obs);
+        let d = tempfile::tempdir().unwrap();
+        let stem = d.path().join("sub/plot");
+        write_chart(
+            &stem,
+            &Chart {
+                title: "Test chart",
+                x_label: "width",
+                y_label: "accuracy",
+                log_x: true,
+                series: &series,
+            },
+        )
+        .unwrap();
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert_eq!(&png[..4], b"\x89PNG");
+        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        assert!(svg.contains("Test chart") && svg.contains("iterand"));
+        let err = write_chart(
+            &d.path().join("empty"),
+            &Chart {
+                title: "Empty",
+                x_label: "",
+                y_label: "",
+                log_x: false,
+                series: &[],
+            },
+        );
+        assert!(err.is_err());
+    }
+}

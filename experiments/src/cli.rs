@@ -120,10 +120,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "iterand", value_parser = method_parser())]
     pub method: Method,
     /// Width factor w: hidden layer sizes and channel counts are int(c·w).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_width)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_width, allow_negative_numbers = true)]
     pub width: f64,
     /// p, the fraction of each layer's weights that is PRUNED (0.5 keeps half). Ignored by sgd.
-    #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity)]
+    #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity, allow_negative_numbers = true)]
     pub sparsity: f64,
     /// Weight distribution, at initialisation and at every re-draw (official `init_mode`).
     #[arg(long = "init", default_value = "kaiming_uniform",
@@ -133,13 +133,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 300, value_parser = parse_at_least_one)]
     pub rerand_freq: u64,
     /// r: probability that a pruned weight is re-drawn when R fires (official `rerand_lambda`).
-    #[arg(long, default_value_t = 0.1, value_parser = parse_probability)]
+    #[arg(long, default_value_t = 0.1, value_parser = parse_probability, allow_negative_numbers = true)]
     pub rerand_lambda: f64,
     /// R's mode: bernoulli (the paper) or manual (λ·w + μ·fresh, official extra).
     #[arg(long, default_value = "bernoulli", value_parser = rerand_mode_parser())]
     pub rerand_mode: RerandMode,
     /// μ of the manual mode.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub rerand_mu: f64,
     /// Rank signed scores (IteRand) or their magnitude (edge-popup's original code).
     #[arg(long, default_value = "signed", value_parser = ranking_parser())]
@@ -148,16 +148,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 100, value_parser = parse_at_least_one)]
     pub epochs: u64,
     /// Base learning rate of the cosine schedule. Default: 0.01 for sgd, 0.1 for score methods.
-    #[arg(long, value_parser = parse_positive_f64)]
+    #[arg(long, value_parser = parse_positive_f64, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// SGD momentum (PyTorch semantics).
-    #[arg(long, default_value_t = 0.9, value_parser = parse_nonneg_f64)]
+    #[arg(long, default_value_t = 0.9, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Use Nesterov momentum.
     #[arg(long)]
     pub nesterov: bool,
     /// Weight decay, added to the gradient of whatever trains (scores included).
-    #[arg(long, default_value_t = 1e-4, value_parser = parse_nonneg_f64)]
+    #[arg(long, default_value_t = 1e-4, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// Linear warm-up epochs before the cosine.
     #[arg(long, default_value_t = 0)]

@@ -3,5 +3,6 @@
 //! command; the math lives in the crates under `crates/`.
 
 pub mod cli;
+pub mod compare;
 pub mod plot;
 pub mod stats;

@@ -122,7 +122,7 @@ pub fn train(
             reporter.step();
         }
         val_acc = evaluate(net.as_ref(), &splits.val, config.eval_batch_size, device)?;
-        if !(best_val >= val_acc) {
+        if best_val.is_nan() || val_acc > best_val {
             best_val = val_acc;
         }
         let record = EpochRecord {

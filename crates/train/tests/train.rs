@@ -26,7 +26,10 @@ fn run_folder_holds_config_metrics_and_summary() {
     let splits = digits::splits().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let cfg = config(Method::Iterand);
+    let cfg = TrainConfig {
+        epochs: 8,
+        ..config(Method::Iterand)
+    };
     let s = train(&cfg, &splits, &Device::Cpu, Some(&out), Progress::Quiet).unwrap();
 
     let toml = std::fs::read_to_string(out.join("config.toml")).unwrap();
@@ -36,20 +39,20 @@ fn run_folder_holds_config_metrics_and_summary() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 8);
     let steps_per_epoch = splits.train.len().div_ceil(64) as u64;
-    assert_eq!(lines[2].steps, 3 * steps_per_epoch);
+    assert_eq!(lines[7].steps, 8 * steps_per_epoch);
     let sched = RerandSchedule::new(7, RerandUnit::Iteration).unwrap();
-    assert_eq!(lines[2].randomizations, sched.count(3, steps_per_epoch));
-    assert!(lines[0].lr > lines[2].lr);
-    assert!((lines[2].kept_fraction - 0.5).abs() < 0.01);
+    assert_eq!(lines[7].randomizations, sched.count(8, steps_per_epoch));
+    assert!(lines[0].lr > lines[7].lr);
+    assert!((lines[7].kept_fraction - 0.5).abs() < 0.01);
     let summary: Summary =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary, s);
     assert_eq!(s.total_params, 64 * 75 + 75 * 25 + 25 * 10);
     assert!(s.kept_params < s.total_params);
-    // three epochs on digits already learn something
-    assert!(s.test_acc > 50.0, "test accuracy {}", s.test_acc);
+    // eight epochs on digits already learn something (chance is 10 %)
+    assert!(s.test_acc > 60.0, "test accuracy {}", s.test_acc);
 }
 
 #[test]

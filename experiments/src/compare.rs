@@ -1,0 +1,195 @@
+//! A method comparison: SGD, edge-popup and IteRand across widths and seeds on one dataset,
+//! summarised as a table, a CSV and a plot. `quickstart` is this on the embedded digits;
+//! `compare` exposes every knob.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use candle_core::Device;
+use clap::Args;
+use iterand_models::Arch;
+use iterand_train::{load_splits, train, write_atomic, DatasetName, Method, Progress, TrainConfig};
+
+use crate::cli::{
+    parse_at_least_one, parse_positive_f64, parse_probability, parse_sparsity, parse_width,
+};
+use crate::plot::{write_chart, Chart};
+use crate::stats::{group, to_csv, to_markdown, Series};
+
+/// The grid and the shared recipe of a comparison.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// Width factors (hidden sizes and channels are int(c·w)).
+    #[arg(long, value_delimiter = ',', value_parser = parse_width)]
+    pub widths: Vec<f64>,
+    /// Seeds; each (method, width) point is their mean ± std.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Methods to compare.
+    #[arg(long, value_delimiter = ',', default_value = "sgd,edge-popup,iterand",
+          value_parser = clap::builder::PossibleValuesParser::new(["sgd", "edge-popup", "iterand"]))]
+    pub methods: Vec<String>,
+    /// Epochs per run.
+    #[arg(long, value_parser = parse_at_least_one)]
+    pub epochs: Option<u64>,
+    /// Mini-batch size.
+    #[arg(long, value_parser = parse_at_least_one)]
+    pub batch_size: Option<u64>,
+    /// p, the fraction pruned, for the score methods.
+    #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity)]
+    pub sparsity: f64,
+    /// Base learning rate of the score methods (cosine schedule).
+    #[arg(long, default_value_t = 0.1, value_parser = parse_positive_f64)]
+    pub lr_scores: f64,
+    /// Base learning rate of SGD on the weights.
+    #[arg(long, default_value_t = 0.01, value_parser = parse_positive_f64)]
+    pub lr_sgd: f64,
+    /// Weight decay (on the scores too).
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// K_per of IteRand.
+    #[arg(long, value_parser = parse_at_least_one)]
+    pub rerand_freq: Option<u64>,
+    /// r of IteRand.
+    #[arg(long, default_value_t = 0.1, value_parser = parse_probability)]
+    pub rerand_lambda: f64,
+    /// Folder for the plot, its CSV and the Markdown table.
+    #[arg(long, default_value = "plots")]
+    pub plots: PathBuf,
+    /// Run folders go under this directory.
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+}
+
+/// A binary's defaults for the flags a user may leave out.
+pub struct Defaults {
+    pub widths: Vec<f64>,
+    pub seeds: Vec<u64>,
+    pub epochs: u64,
+    pub batch_size: u64,
+    pub rerand_freq: u64,
+    pub runs: PathBuf,
+}
+
+impl CompareArgs {
+    /// Fill what the user left out from `d`.
+    pub fn with_defaults(mut self, d: Defaults) -> Self {
+        if self.widths.is_empty() {
+            self.widths = d.widths;
+        }
+        if self.seeds.is_empty() {
+            self.seeds = d.seeds;
+        }
+        self.epochs.get_or_insert(d.epochs);
+        self.batch_size.get_or_insert(d.batch_size);
+        self.rerand_freq.get_or_insert(d.rerand_freq);
+        self.runs.get_or_insert(d.runs);
+        self
+    }
+}
+
+/// What a comparison produced.
+pub struct Comparison {
+    pub series: Vec<Series>,
+    pub table: String,
+    pub stem: PathBuf,
+}
+
+fn method(name: &str) -> Method {
+    Method::ALL
+        .into_iter()
+        .find(|m| m.name() == name)
+        .expect("clap restricts the names")
+}
+
+/// Run every (width, method, seed) of `args` on `dataset` with `model`, then write
+/// `<plots>/<name>.{png,svg,csv,md}`.
+pub fn compare(
+    dataset: DatasetName,
+    data: Option<&PathBuf>,
+    model: Arch,
+    args: &CompareArgs,
+    name: &str,
+    title: &str,
+) -> Result<Comparison> {
+    let splits =
+        load_splits(dataset, data).with_context(|| format!("loading {}", dataset.name()))?;
+    let start = Instant::now();
+    let need = |v: Option<u64>, flag: &str| v.with_context(|| format!("{flag} is required"));
+    let (epochs, batch_size) = (
+        need(args.epochs, "--epochs")?,
+        need(args.batch_size, "--batch-size")?,
+    );
+    let rerand_freq = need(args.rerand_freq, "--rerand-freq")?;
+    let runs = args.runs.clone().context("--runs is required")?;
+    if args.widths.is_empty() || args.seeds.is_empty() {
+        anyhow::bail!("--widths and --seeds need at least one value each");
+    }
+    let methods: Vec<Method> = args.methods.iter().map(|m| method(m)).collect();
+    let total = methods.len() * args.widths.len() * args.seeds.len();
+    let mut obs = Vec::new();
+    let mut done = 0;
+    for &width in &args.widths {
+        for &m in &methods {
+            for &seed in &args.seeds {
+                let cfg = TrainConfig {
+                    dataset,
+                    data: data.cloned(),
+                    model,
+                    method: m,
+                    width,
+                    sparsity: args.sparsity,
+                    epochs: epochs as usize,
+                    batch_size: batch_size as usize,
+                    lr: if m == Method::Sgd {
+                        args.lr_sgd
+                    } else {
+                        args.lr_scores
+                    },
+                    weight_decay: args.weight_decay,
+                    rerand_freq,
+                    rerand_lambda: args.rerand_lambda,
+                    seed,
+                    ..TrainConfig::default()
+                };
+                let out = runs.join(format!("{m}-w{width}-s{seed}"));
+                let s = train(&cfg, &splits, &Device::Cpu, Some(&out), Progress::Quiet)
+                    .with_context(|| format!("run {}", out.display()))?;
+                done += 1;
+                eprintln!(
+                    "[{done:>2}/{total}] width {width:<8} {m:<10} seed {seed}: test {:.2}%  ({:.1}s, {:.0}s so far)",
+                    s.test_acc,
+                    s.seconds,
+                    start.elapsed().as_secs_f64()
+                );
+                obs.push((m.name().to_string(), width, s.test_acc));
+            }
+        }
+    }
+    let series = group(&obs);
+    let table = to_markdown(&series, "width");
+    let stem = args.plots.join(name);
+    std::fs::create_dir_all(&args.plots)
+        .with_context(|| format!("creating {}", args.plots.display()))?;
+    write_atomic(
+        &stem.with_extension("csv"),
+        to_csv(&series, "width").as_bytes(),
+    )?;
+    write_atomic(&stem.with_extension("md"), table.as_bytes())?;
+    write_chart(
+        &stem,
+        &Chart {
+            title,
+            x_label: "width factor w (log scale)",
+            y_label: "test accuracy (%)",
+            log_x: true,
+            series: &series,
+        },
+    )?;
+    Ok(Comparison {
+        series,
+        table,
+        stem,
+    })
+}

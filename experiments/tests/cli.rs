@@ -1,0 +1,146 @@
+//! The binaries as a user runs them: bad flags are refused by name, a short run writes its
+//! folder, and the quickstart writes its plot.
+
+use std::process::Command;
+
+fn train() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+}
+
+#[test]
+fn invalid_values_exit_non_zero_naming_the_flag() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["--sparsity", "1.0"], "--sparsity"),
+        (&["--sparsity", "-0.2"], "--sparsity"),
+        (&["--width", "0"], "--width"),
+        (&["--rerand-freq", "0"], "--rerand-freq"),
+        (&["--rerand-lambda", "1.5"], "--rerand-lambda"),
+        (&["--model", "resnet7"], "--model"),
+    ];
+    for (args, flag) in cases {
+        let out = train().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{args:?}: {err}");
+    }
+    let out = train()
+        .args(["--dataset", "cifar10", "--data", "/nonexistent/cifar"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/nonexistent/cifar") && err.contains("data_batch_1.bin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_explains_the_flags() {
+    let out = train().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--dataset",
+        "--data",
+        "--model",
+        "--method",
+        "--width",
+        "--sparsity",
+        "--init",
+        "--rerand-freq",
+        "--rerand-lambda",
+        "--epochs",
+        "--lr",
+        "--batch-size",
+        "--seed",
+        "--out",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    assert!(help.contains("PRUNED"));
+}
+
+#[test]
+fn a_short_run_writes_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("run");
+    let out = train()
+        .args([
+            "--dataset",
+            "digits",
+            "--model",
+            "conv2",
+            "--method",
+            "iterand",
+            "--width",
+            "0.25",
+        ])
+        .args([
+            "--epochs",
+            "1",
+            "--rerand-freq",
+            "5",
+            "--batch-size",
+            "64",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    for key in [
+        "test_acc",
+        "val_acc",
+        "kept_params",
+        "total_params",
+        "seconds",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(summary["randomizations"], 4); // 21 steps, K_per 5: before steps 4, 9, 14, 19
+    assert!(out_dir.join("config.toml").is_file() && out_dir.join("metrics.jsonl").is_file());
+}
+
+#[test]
+fn quickstart_writes_plot_csv_and_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let plots = dir.path().join("plots");
+    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
+        .args([
+            "--widths",
+            "0.125,0.25",
+            "--seeds",
+            "1,2",
+            "--epochs",
+            "2",
+            "--plots",
+        ])
+        .arg(&plots)
+        .arg("--runs")
+        .arg(dir.path().join("runs"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("| width | sgd | edge-popup | iterand |"),
+        "{stdout}"
+    );
+    let png = std::fs::read(plots.join("quickstart.png")).unwrap();
+    assert_eq!(&png[..4], b"\x89PNG");
+    let csv = std::fs::read_to_string(plots.join("quickstart.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3 * 2);
+    assert!(plots.join("quickstart.svg").is_file());
+}

@@ -156,8 +156,11 @@ mod tests {
         .unwrap();
         let x = input(&[2, 3, 9, 9]);
         let y = conv.forward(&x).unwrap();
-        let (mask, kept) = conv.masked().mask().unwrap();
-        assert_eq!(kept, crate::threshold::kept_count(135, 0.6));
+        let mask = conv.masked().mask().unwrap();
+        assert_eq!(
+            conv.masked().kept().unwrap(),
+            crate::threshold::kept_count(135, 0.6)
+        );
         let zeroed =
             (conv.masked().weight().as_tensor() * mask.to_dtype(DType::F32).unwrap()).unwrap();
         let dense = x.conv2d(&zeroed, 1, 2, 1, 1).unwrap();
@@ -168,7 +171,7 @@ mod tests {
         let lin = MaskedLinear::new(&store.builder().pp("l"), 7, 4, true, cfg(Mode::Scores, 0.5))
             .unwrap();
         let x = input(&[3, 7]);
-        let (mask, _) = lin.masked().mask().unwrap();
+        let mask = lin.masked().mask().unwrap();
         let zeroed =
             (lin.masked().weight().as_tensor() * mask.to_dtype(DType::F32).unwrap()).unwrap();
         let dense = x.matmul(&zeroed.t().unwrap()).unwrap();
@@ -209,7 +212,7 @@ mod tests {
         .unwrap();
         let names: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["l.weight", "l.bias"]);
-        assert_eq!(lin.masked().mask().unwrap().1, 18);
+        assert_eq!(lin.masked().kept().unwrap(), 18);
         let y = lin.forward(&x).unwrap();
         let dense = x
             .matmul(&lin.masked().weight().as_tensor().t().unwrap())
@@ -274,7 +277,7 @@ mod tests {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let (mask, _) = conv.masked().mask().unwrap();
+        let mask = conv.masked().mask().unwrap();
         let r = Rerandomizer::new(RerandMode::Bernoulli, 1.0, 0.0, 6).unwrap();
         conv.masked().rerandomize(1, &r).unwrap();
         let after = conv.forward(&x).unwrap().flatten_all().unwrap();

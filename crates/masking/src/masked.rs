@@ -141,28 +141,37 @@ impl MaskedWeight {
         &self.config
     }
 
-    /// The current mask (`U8`, 1 = kept) and the number kept, from the current scores.
-    /// In weight mode everything is kept.
-    pub fn mask(&self) -> Result<(Tensor, usize)> {
+    /// The current mask (`U8`, 1 = kept), from the current scores; all ones in weight mode.
+    pub fn mask(&self) -> Result<Tensor> {
         let Some(scores) = &self.scores else {
-            let ones = Tensor::ones(self.weight.shape(), DType::U8, self.weight.device())?;
-            return Ok((ones, self.numel()));
+            return Ok(Tensor::ones(
+                self.weight.shape(),
+                DType::U8,
+                self.weight.device(),
+            )?);
         };
         let s = scores.as_tensor();
         let ranking = self.config.ranking;
         let host = s.flatten_all()?.to_vec1::<f32>()?;
-        let thr =
-            threshold::threshold(host.clone(), self.config.sparsity, ranking).ok_or_else(|| {
-                Error::NanScores {
-                    layer: self.path.clone(),
-                }
-            })?;
-        let kept = host.iter().filter(|&&v| ranking.key(v) >= thr).count();
+        let thr = threshold::threshold(host, self.config.sparsity, ranking).ok_or_else(|| {
+            Error::NanScores {
+                layer: self.path.clone(),
+            }
+        })?;
         let keyed = match ranking {
             Ranking::Signed => s.clone(),
             Ranking::Magnitude => s.abs()?,
         };
-        Ok((keyed.ge(thr)?, kept))
+        Ok(keyed.ge(thr)?)
+    }
+
+    /// The number of weights the current mask keeps (ties at the threshold included).
+    pub fn kept(&self) -> Result<usize> {
+        if self.scores.is_none() {
+            return Ok(self.numel());
+        }
+        let mask = self.mask()?.to_dtype(DType::U32)?;
+        Ok(mask.sum_all()?.to_scalar::<u32>()? as usize)
     }
 
     /// The weight the layer computes with: `W ⊙ mask` with the straight-through gradient to
@@ -171,8 +180,7 @@ impl MaskedWeight {
         match &self.scores {
             None => Ok(self.weight.as_tensor().clone()),
             Some(scores) => {
-                let (mask, _) = self.mask()?;
-                let mask = mask.to_dtype(self.weight.dtype())?;
+                let mask = self.mask()?.to_dtype(self.weight.dtype())?;
                 Ok(ste::masked_weight(
                     self.weight.as_tensor(),
                     scores.as_tensor(),
@@ -188,7 +196,7 @@ impl MaskedWeight {
         if self.scores.is_none() || r.is_noop() {
             return Ok(());
         }
-        let (kept, _) = self.mask()?;
+        let kept = self.mask()?;
         let new = rerandomize(
             self.weight.as_tensor(),
             &kept,

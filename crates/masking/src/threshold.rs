@@ -112,4 +112,26 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        /// For distinct scores the k rule keeps exactly n − round(p(n−1)) weights, and every
+        /// kept score is at least every pruned one: the mask is a top-(1−p) selection.
+        #[test]
+        fn keeps_the_top_of_distinct_scores(
+            raw in proptest::collection::hash_set(-100_000i32..100_000, 1..400),
+            p in 0.0f64..0.999,
+            magnitude in proptest::bool::ANY,
+        ) {
+            let r = if magnitude { Ranking::Magnitude } else { Ranking::Signed };
+            // distinct keys under both rankings: offset so |s| are distinct too
+            let scores: Vec<f32> = raw.iter().map(|&v| (v.abs() * 2 + (v < 0) as i32) as f32
+                * if v < 0 { -1.0 } else { 1.0 }).collect();
+            let t = threshold(scores.clone(), p, r).unwrap();
+            let (kept, pruned): (Vec<f32>, Vec<f32>) =
+                scores.iter().map(|&s| r.key(s)).partition(|&k| k >= t);
+            proptest::prop_assert_eq!(kept.len(), kept_count(scores.len(), p));
+            let min_kept = kept.iter().cloned().fold(f32::INFINITY, f32::min);
+            proptest::prop_assert!(pruned.iter().all(|&x| x < min_kept));
+        }
+    }
 }

@@ -106,7 +106,7 @@ pub trait Network: Send + Sync {
     fn kept_now(&self) -> Result<usize> {
         let mut kept = 0;
         for m in self.masked() {
-            kept += m.mask()?.1;
+            kept += m.kept()?;
         }
         Ok(kept)
     }

@@ -20,7 +20,7 @@ pub use config::{DatasetName, Method, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use lr::CosineSchedule;
-pub use metrics::{EpochRecord, Summary};
+pub use metrics::{EpochRecord, LayerStats, Summary};
 pub use progress::Progress;
 pub use run_dir::{write_atomic, RunDir};
 pub use sgd::{Sgd, SgdConfig};

@@ -22,6 +22,16 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+/// One masked layer at the end of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerStats {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub weights: usize,
+    /// Kept by the final mask (ties at the threshold included).
+    pub kept: usize,
+}
+
 /// `summary.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -42,4 +52,6 @@ pub struct Summary {
     pub steps: u64,
     pub epochs: usize,
     pub seconds: f64,
+    /// Per masked layer, in forward order.
+    pub layers: Vec<LayerStats>,
 }

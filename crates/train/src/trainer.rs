@@ -9,7 +9,7 @@ use iterand_masking::ParamStore;
 use iterand_models::{build, InputShape, ModelSpec, Network};
 
 use crate::config::TrainConfig;
-use crate::metrics::{EpochRecord, Summary};
+use crate::metrics::{EpochRecord, LayerStats, Summary};
 use crate::progress::{Progress, Reporter};
 use crate::run_dir::RunDir;
 use crate::sgd::Sgd;
@@ -73,6 +73,14 @@ pub fn train(
     let schedule = config.schedule();
     let rerand = config.rerandomization()?;
     let counts = net.param_counts();
+    for m in net.masked() {
+        tracing::debug!(
+            "layer {} {:?}: {} weights",
+            m.path(),
+            m.weight().dims(),
+            m.numel()
+        );
+    }
 
     let n = splits.train.len();
     let full_steps = n.div_ceil(config.batch_size);
@@ -143,6 +151,18 @@ pub fn train(
     }
     reporter.finish();
     let test_acc = evaluate(net.as_ref(), &splits.test, config.eval_batch_size, device)?;
+    let layers = net
+        .masked()
+        .iter()
+        .map(|m| {
+            Ok(LayerStats {
+                name: m.path().to_string(),
+                shape: m.weight().dims().to_vec(),
+                weights: m.numel(),
+                kept: m.kept()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let summary = Summary {
         dataset: config.dataset.name().into(),
         model: config.model.name().into(),
@@ -159,6 +179,7 @@ pub fn train(
         steps: global_it,
         epochs: config.epochs,
         seconds: start.elapsed().as_secs_f64(),
+        layers,
     };
     if let Some(d) = &run_dir {
         d.write_summary(&summary)?;

@@ -51,6 +51,17 @@ fn run_folder_holds_config_metrics_and_summary() {
     assert_eq!(summary, s);
     assert_eq!(s.total_params, 64 * 75 + 75 * 25 + 25 * 10);
     assert!(s.kept_params < s.total_params);
+    let names: Vec<&str> = s.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, vec!["fc1", "fc2", "fc3"]);
+    assert_eq!(
+        s.layers.iter().map(|l| l.weights).sum::<usize>(),
+        s.total_params
+    );
+    // with continuous scores no ties: each layer keeps exactly what the k rule says
+    assert_eq!(
+        s.layers.iter().map(|l| l.kept).sum::<usize>(),
+        s.kept_params
+    );
     // eight epochs on digits already learn something (chance is 10 %)
     assert!(s.test_acc > 60.0, "test accuracy {}", s.test_acc);
 }

@@ -19,6 +19,8 @@ pub enum Purpose {
     Split = 5,
     /// Data augmentation; the round is the epoch.
     Augment = 6,
+    /// The theory crate's Monte Carlo trials; the layer is the experiment, the round the trial.
+    Theory = 7,
 }
 
 /// A stream: `value(i)` is a pure function of `(seed, purpose, layer, round, i)`.

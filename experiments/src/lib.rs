@@ -6,3 +6,4 @@ pub mod cli;
 pub mod compare;
 pub mod plot;
 pub mod stats;
+pub mod theory;

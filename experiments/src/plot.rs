@@ -33,13 +33,17 @@ pub struct Chart<'a> {
     pub series: &'a [Series],
 }
 
-const COLORS: [RGBColor; 6] = [
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> Result<()>
@@ -76,19 +80,9 @@ where
         .map_err(|e| anyhow!("{e:?}"))?;
     let log_x = c.log_x;
     let fmt_x = move |v: &f64| {
-        if log_x {
-            let x = 2f64.powf(*v);
-            if x >= 1000.0 {
-                format!("{:.3}", x)
-                    .trim_end_matches('0')
-                    .trim_end_matches('.')
-                    .to_string()
-            } else {
-                format!("{x:.3}")
-            }
-        } else {
-            format!("{v:.3}")
-        }
+        let x = if log_x { 2f64.powf(*v) } else { *v };
+        let t = format!("{x:.3}");
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
     };
     chart
         .configure_mesh()

@@ -144,3 +144,37 @@ fn quickstart_writes_plot_csv_and_table() {
     assert_eq!(csv.lines().count(), 1 + 3 * 2);
     assert!(plots.join("quickstart.svg").is_file());
 }
+
+#[test]
+fn theory_quick_writes_every_figure_with_its_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_theory"))
+        .args(["--quick", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = [
+        "t1_coverage_vs_n",
+        "t2_n_required_vs_log_inv_eps",
+        "t2_inset_slope_vs_inv_log",
+        "t3_single_target_error_vs_n",
+        "t4_oracle_vs_online",
+        "t5_hitting_vs_subsetsum",
+        "t6_neuron_gadget_error_vs_width",
+        "t7_two_layer_net_error_vs_width",
+        "t8_width_reduction_factor",
+    ];
+    for n in names {
+        for ext in ["png", "svg", "csv"] {
+            let p = dir.path().join(format!("{n}.{ext}"));
+            assert!(p.is_file(), "missing {}", p.display());
+        }
+    }
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("a_R·log2(R+1)") && report.contains("R_eff"));
+}

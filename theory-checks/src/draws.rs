@@ -33,7 +33,9 @@ impl Draws {
     /// `n` positions with `r` candidates each, position-major, so the first `n'` positions and
     /// the first `r'` candidates of a larger draw are exactly a smaller draw (nesting).
     pub fn candidates(&mut self, n: usize, r: usize) -> Vec<Vec<f64>> {
-        (0..n).map(|_| (0..r).map(|_| self.pm1()).collect()).collect()
+        (0..n)
+            .map(|_| (0..r).map(|_| self.pm1()).collect())
+            .collect()
     }
 }
 

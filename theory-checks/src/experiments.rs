@@ -4,6 +4,7 @@
 //! `(seed, Theory, experiment id, trial)`.
 
 use iterand_randomizer::{Purpose, RerandSchedule, RerandUnit, Stream};
+use rayon::prelude::*;
 
 use crate::draws::{truncate, Draws};
 use crate::gadget::Gadget;
@@ -100,7 +101,10 @@ pub struct CoverageRow {
 impl CoverageRow {
     /// Fraction of trials covered with n positions.
     pub fn p(&self, n: usize) -> f64 {
-        self.thresholds.iter().filter(|t| t.is_some_and(|v| v <= n)).count() as f64
+        self.thresholds
+            .iter()
+            .filter(|t| t.is_some_and(|v| v <= n))
+            .count() as f64
             / self.thresholds.len() as f64
     }
 }
@@ -112,7 +116,13 @@ pub fn counting_bound(eps: f64, r: usize) -> usize {
 
 /// Thresholds for every R in `rs` and ε in `epss`, with candidate lists nested across R
 /// (the first R of `max(rs)` candidates) and across n, so coverage is monotone sample by sample.
-pub fn e2_coverage(seed: u64, rs: &[usize], epss: &[f64], trials: usize, n_max: usize) -> Vec<CoverageRow> {
+pub fn e2_coverage(
+    seed: u64,
+    rs: &[usize],
+    epss: &[f64],
+    trials: usize,
+    n_max: usize,
+) -> Vec<CoverageRow> {
     let r_max = *rs.iter().max().expect("at least one R");
     let draws: Vec<Vec<Vec<f64>>> = (0..trials)
         .map(|t| Draws::new(seed, E1, t as u32).candidates(n_max, r_max))
@@ -120,8 +130,9 @@ pub fn e2_coverage(seed: u64, rs: &[usize], epss: &[f64], trials: usize, n_max: 
     let mut rows = vec![];
     for &r in rs {
         for &eps in epss {
+            // trials are independent: parallel, with results in trial order
             let thresholds: Vec<Option<usize>> = draws
-                .iter()
+                .par_iter()
                 .map(|c| coverage(&truncate(c, n_max, r), eps))
                 .collect();
             rows.push(CoverageRow {
@@ -172,7 +183,12 @@ pub fn p2(n: usize, r: usize) -> f64 {
 }
 
 fn summarise(n: usize, mut errs: Vec<f64>) -> ErrorPoint {
-    let mean_log2 = mean(&errs.iter().map(|e| e.max(1e-300).log2()).collect::<Vec<_>>());
+    let mean_log2 = mean(
+        &errs
+            .iter()
+            .map(|e| e.max(1e-300).log2())
+            .collect::<Vec<_>>(),
+    );
     errs.sort_by(f64::total_cmp);
     ErrorPoint {
         n,
@@ -186,6 +202,7 @@ pub fn e3_single_target(seed: u64, r: usize, ns: &[usize], trials: usize) -> Vec
     ns.iter()
         .map(|&n| {
             let errs = (0..trials)
+                .into_par_iter()
                 .map(|t| {
                     let mut d = Draws::new(seed, E3 * 1000 + r as u32, (n * 100_000 + t) as u32);
                     let z = d.pm1();
@@ -203,9 +220,13 @@ pub fn e4_online(seed: u64, rounds: usize, ns: &[usize], trials: usize) -> Vec<E
         .map(|&n| {
             let errs = (0..trials)
                 .map(|t| {
-                    let mut d = Draws::new(seed, E4 * 1000 + rounds as u32, (n * 100_000 + t) as u32);
+                    let mut d =
+                        Draws::new(seed, E4 * 1000 + rounds as u32, (n * 100_000 + t) as u32);
                     let z = d.pm1();
-                    *online(n, rounds, z, &mut d).errors.last().expect("rounds ≥ 1")
+                    *online(n, rounds, z, &mut d)
+                        .errors
+                        .last()
+                        .expect("rounds ≥ 1")
                 })
                 .collect();
             summarise(n, errs)
@@ -271,6 +292,7 @@ pub fn e6_gadget(seed: u64, r: usize, ms: &[usize], trials: usize) -> Vec<ErrorP
     ms.iter()
         .map(|&m| {
             let errs = (0..trials)
+                .into_par_iter()
                 .map(|t| {
                     let mut d = Draws::new(seed, E6 * 1000 + r as u32, (m * 100_000 + t) as u32);
                     let w = d.pm1();
@@ -299,10 +321,19 @@ pub struct NetworkPoint {
 
 /// `inputs` points of [−1, 1]^d for one target, from its own stream.
 pub fn inputs(d: usize, count: usize, draws: &mut Draws) -> Vec<Vec<f64>> {
-    (0..count).map(|_| (0..d).map(|_| draws.pm1()).collect()).collect()
+    (0..count)
+        .map(|_| (0..d).map(|_| draws.pm1()).collect())
+        .collect()
 }
 
-pub fn e7_network(seed: u64, d: usize, r: usize, ns: &[usize], targets: usize, n_inputs: usize) -> Vec<NetworkPoint> {
+pub fn e7_network(
+    seed: u64,
+    d: usize,
+    r: usize,
+    ns: &[usize],
+    targets: usize,
+    n_inputs: usize,
+) -> Vec<NetworkPoint> {
     ns.iter()
         .map(|&n| {
             let mut errors = vec![];
@@ -327,7 +358,12 @@ pub fn e7_network(seed: u64, d: usize, r: usize, ns: &[usize], targets: usize, n
             NetworkPoint {
                 n,
                 width: 2 * d * n,
-                mean_log2: mean(&errors.iter().map(|e| e.max(1e-300).log2()).collect::<Vec<_>>()),
+                mean_log2: mean(
+                    &errors
+                        .iter()
+                        .map(|e| e.max(1e-300).log2())
+                        .collect::<Vec<_>>(),
+                ),
                 errors,
                 worst_bound_ratio: worst,
             }

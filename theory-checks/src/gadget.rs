@@ -37,8 +37,13 @@ impl Gadget {
     pub fn fit(&self, w: f64) -> Fit {
         let mut choice = vec![0; self.a.len()];
         let mut solve = |positive: bool, target: f64| -> f64 {
-            let idx: Vec<usize> = (0..self.a.len()).filter(|&i| (self.a[i] > 0.0) == positive).collect();
-            let c: Vec<Vec<f64>> = idx.iter().map(|&i| self.b[i].iter().map(|b| self.a[i].abs() * b).collect()).collect();
+            let idx: Vec<usize> = (0..self.a.len())
+                .filter(|&i| (self.a[i] > 0.0) == positive)
+                .collect();
+            let c: Vec<Vec<f64>> = idx
+                .iter()
+                .map(|&i| self.b[i].iter().map(|b| self.a[i].abs() * b).collect())
+                .collect();
             let bst = best(&c, target);
             for (j, &i) in idx.iter().enumerate() {
                 choice[i] = bst.choice[j];

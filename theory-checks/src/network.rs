@@ -18,7 +18,9 @@ fn relu(v: f64) -> f64 {
 }
 
 pub fn matvec(w: &Matrix, x: &[f64]) -> Vec<f64> {
-    w.iter().map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum()).collect()
+    w.iter()
+        .map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum())
+        .collect()
 }
 
 pub fn norm(v: &[f64]) -> f64 {
@@ -31,9 +33,13 @@ pub fn frobenius(w: &Matrix) -> f64 {
 
 /// A random d_out × d_in matrix with Frobenius norm 1 (the theorem's assumption).
 pub fn random_target(d_out: usize, d_in: usize, d: &mut Draws) -> Matrix {
-    let g: Matrix = (0..d_out).map(|_| (0..d_in).map(|_| d.pm1()).collect()).collect();
+    let g: Matrix = (0..d_out)
+        .map(|_| (0..d_in).map(|_| d.pm1()).collect())
+        .collect();
     let f = frobenius(&g);
-    g.into_iter().map(|r| r.into_iter().map(|v| v / f).collect()).collect()
+    g.into_iter()
+        .map(|r| r.into_iter().map(|v| v / f).collect())
+        .collect()
 }
 
 /// One target layer's pruned source: two source layers.
@@ -70,10 +76,15 @@ impl PrunedLayer {
         let mut e = vec![vec![0.0; d_in]; d_out];
         for k in 0..d_out {
             for j in 0..d_in {
-                let b: Vec<Vec<f64>> = (0..2 * n).map(|_| (0..r).map(|_| d.pm1()).collect()).collect();
+                let b: Vec<Vec<f64>> = (0..2 * n)
+                    .map(|_| (0..r).map(|_| d.pm1()).collect())
+                    .collect();
                 let mut err = 0.0f64;
                 for (range, target) in [(0..n, w[k][j]), (n..2 * n, -w[k][j])] {
-                    let c: Vec<Vec<f64>> = range.clone().map(|i| b[i].iter().map(|bv| a[j][i].abs() * bv).collect()).collect();
+                    let c: Vec<Vec<f64>> = range
+                        .clone()
+                        .map(|i| b[i].iter().map(|bv| a[j][i].abs() * bv).collect())
+                        .collect();
                     let bst = best(&c, target);
                     err = err.max(bst.err);
                     for (pos, i) in range.enumerate() {
@@ -96,7 +107,12 @@ impl PrunedLayer {
             .map(|row| {
                 row.iter()
                     .enumerate()
-                    .map(|(j, units)| units.iter().map(|&(i, b)| b * relu(self.a[j][i] * x[j])).sum::<f64>())
+                    .map(|(j, units)| {
+                        units
+                            .iter()
+                            .map(|&(i, b)| b * relu(self.a[j][i] * x[j]))
+                            .sum::<f64>()
+                    })
                     .sum()
             })
             .collect()
@@ -115,7 +131,13 @@ pub struct TwoLayer {
 impl TwoLayer {
     /// Target from `target_draws`, source from `source_draws` (so several sources can be
     /// compared on the same targets).
-    pub fn build_with(d: usize, n: usize, r: usize, target_draws: &mut Draws, source_draws: &mut Draws) -> Self {
+    pub fn build_with(
+        d: usize,
+        n: usize,
+        r: usize,
+        target_draws: &mut Draws,
+        source_draws: &mut Draws,
+    ) -> Self {
         let w1 = random_target(d, d, target_draws);
         let w2 = random_target(d, d, target_draws);
         let l1 = PrunedLayer::build(&w1, n, r, source_draws);

@@ -93,7 +93,13 @@ pub fn mean(xs: &[f64]) -> f64 {
 pub fn interpolated_quantile(thresholds: &[Option<usize>], level: f64) -> Option<f64> {
     let total = thresholds.len() as f64;
     let max = thresholds.iter().flatten().max().copied()?;
-    let frac = |n: usize| thresholds.iter().filter(|t| t.is_some_and(|v| v <= n)).count() as f64 / total;
+    let frac = |n: usize| {
+        thresholds
+            .iter()
+            .filter(|t| t.is_some_and(|v| v <= n))
+            .count() as f64
+            / total
+    };
     let mut prev = 0.0;
     for n in 0..=max {
         let p = frac(n);
@@ -113,7 +119,12 @@ pub fn integer_quantile(thresholds: &[Option<usize>], level: f64) -> Option<usiz
     let total = thresholds.len() as f64;
     let max = thresholds.iter().flatten().max().copied()?;
     (0..=max).find(|&n| {
-        thresholds.iter().filter(|t| t.is_some_and(|v| v <= n)).count() as f64 / total >= level
+        thresholds
+            .iter()
+            .filter(|t| t.is_some_and(|v| v <= n))
+            .count() as f64
+            / total
+            >= level
     })
 }
 
@@ -142,7 +153,10 @@ mod tests {
         let (lo, hi) = clopper_pearson(10, 10, 0.95);
         assert!((lo - 0.691_50).abs() < 1e-4 && hi == 1.0);
         let (lo, hi) = clopper_pearson(50, 100, 0.95);
-        assert!((lo - 0.3983).abs() < 1e-3 && (hi - 0.6017).abs() < 1e-3, "{lo} {hi}");
+        assert!(
+            (lo - 0.3983).abs() < 1e-3 && (hi - 0.6017).abs() < 1e-3,
+            "{lo} {hi}"
+        );
     }
 
     #[test]

@@ -150,7 +150,10 @@ pub fn greedy(values: &[f64], z: f64) -> f64 {
 
 /// Malach-style hitting: the single closest value.
 pub fn hitting(values: &[f64], z: f64) -> f64 {
-    values.iter().map(|x| (z - x).abs()).fold(f64::INFINITY, f64::min)
+    values
+        .iter()
+        .map(|x| (z - x).abs())
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Exhaustive oracles for tests. Exponential; keep n small.
@@ -171,7 +174,10 @@ pub mod brute {
     }
 
     pub fn min_error(c: &Candidates, z: f64) -> f64 {
-        all_sums(c).iter().map(|s| (z - s).abs()).fold(f64::INFINITY, f64::min)
+        all_sums(c)
+            .iter()
+            .map(|s| (z - s).abs())
+            .fold(f64::INFINITY, f64::min)
     }
 
     /// Every z ∈ [−1, 1] within `eps` of a sum: walk the sorted sums, extending the covered
@@ -201,7 +207,10 @@ pub mod brute {
 
     /// Distinct sums (to 1e-12) inside [lo, hi].
     pub fn distinct_sums_in(c: &Candidates, lo: f64, hi: f64) -> usize {
-        let mut s: Vec<f64> = all_sums(c).into_iter().filter(|&x| x >= lo && x <= hi).collect();
+        let mut s: Vec<f64> = all_sums(c)
+            .into_iter()
+            .filter(|&x| x >= lo && x <= hi)
+            .collect();
         s.sort_by(f64::total_cmp);
         s.dedup_by(|a, b| (*a - *b).abs() < 1e-12);
         s.len()

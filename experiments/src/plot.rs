@@ -95,31 +95,42 @@ where
     for (i, s) in c.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let line: Vec<(f64, f64)> = s.points.iter().map(|p| (tx(p.x), p.mean)).collect();
+        let legend = move |(x, y): (i32, i32)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+        };
+        if s.reference {
+            chart
+                .draw_series(DashedLineSeries::new(line, 8, 5, color.stroke_width(2)))
+                .map_err(|e| anyhow!("{e:?}"))?
+                .label(s.name.as_str())
+                .legend(legend);
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
             .map_err(|e| anyhow!("{e:?}"))?
             .label(s.name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+            .legend(legend);
         chart
             .draw_series(
                 line.iter()
                     .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
             )
             .map_err(|e| anyhow!("{e:?}"))?;
-        chart
-            .draw_series(s.points.iter().map(|p| {
-                ErrorBar::new_vertical(
-                    tx(p.x),
-                    p.mean - p.std,
-                    p.mean,
-                    p.mean + p.std,
-                    color.stroke_width(1),
-                    8,
-                )
-            }))
-            .map_err(|e| anyhow!("{e:?}"))?;
+        if s.points.iter().any(|p| p.std > 0.0) {
+            chart
+                .draw_series(s.points.iter().map(|p| {
+                    ErrorBar::new_vertical(
+                        tx(p.x),
+                        p.mean - p.std,
+                        p.mean,
+                        p.mean + p.std,
+                        color.stroke_width(1),
+                        8,
+                    )
+                }))
+                .map_err(|e| anyhow!("{e:?}"))?;
+        }
     }
     chart
         .configure_series_labels()

@@ -28,6 +28,8 @@ pub struct Point {
 pub struct Series {
     pub name: String,
     pub points: Vec<Point>,
+    /// Drawn dashed without markers: a prediction or bound rather than a measurement.
+    pub reference: bool,
 }
 
 /// Group `(series, x, value)` observations into curves, series in first-seen order and points
@@ -50,6 +52,7 @@ pub fn group(observations: &[(String, f64, f64)]) -> Vec<Series> {
         .map(|name| Series {
             name,
             points: vec![],
+            reference: false,
         })
         .collect();
     for ((i, xb), values) in map {

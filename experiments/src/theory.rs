@@ -41,6 +41,15 @@ fn series(name: impl Into<String>, pts: impl IntoIterator<Item = (f64, f64)>) ->
     Series {
         name: name.into(),
         points: pts.into_iter().map(|(x, y)| point(x, y)).collect(),
+        reference: false,
+    }
+}
+
+/// A prediction, bound or marker: drawn dashed.
+fn reference(name: impl Into<String>, pts: impl IntoIterator<Item = (f64, f64)>) -> Series {
+    Series {
+        reference: true,
+        ..series(name, pts)
     }
 }
 
@@ -202,7 +211,7 @@ pub fn run(dir: &Path, sizes: Sizes, seed: u64) -> Result<Report> {
         let lb = epss
             .iter()
             .map(|&e| ((1.0 / e).log2(), (1.0 / e).ln() / ((r + 1) as f64).ln()));
-        t2.push(series(format!("counting bound, R = {r}"), lb));
+        t2.push(reference(format!("counting bound, R = {r}"), lb));
     }
     figure(
         dir,
@@ -218,13 +227,13 @@ pub fn run(dir: &Path, sizes: Sizes, seed: u64) -> Result<Report> {
             "measured a_R",
             slopes.iter().map(|&(r, a)| (1.0 / log2r1(r), a)),
         ),
-        series(
+        reference(
             "1.17 / log2(R+1)",
             slopes
                 .iter()
                 .map(|&(r, _)| (1.0 / log2r1(r), 1.17 / log2r1(r))),
         ),
-        series(
+        reference(
             "1.17 / log2 R, against 1/log2(R+1)",
             slopes
                 .iter()
@@ -278,7 +287,7 @@ pub fn run(dir: &Path, sizes: Sizes, seed: u64) -> Result<Report> {
             format!("measured, R = {r}"),
             pts.iter().map(|p| (p.n as f64, p.mean_log2)),
         ));
-        t3.push(series(
+        t3.push(reference(
             format!("P2, R = {r}"),
             ns.iter().map(|&n| (n as f64, p2(n, *r))),
         ));
@@ -481,11 +490,11 @@ pub fn run(dir: &Path, sizes: Sizes, seed: u64) -> Result<Report> {
             "E2 coverage: a_R / a_1",
             slopes.iter().map(|&(r, a)| (r as f64, a / a1)),
         ),
-        series(
+        reference(
             "1 / log2(R+1)",
             rr.iter().map(|&r| (r as f64, 1.0 / log2r1(r))),
         ),
-        series(
+        reference(
             "1 / log2 R",
             rr.iter()
                 .filter(|&&r| r >= 2)
@@ -517,11 +526,11 @@ pub fn run(dir: &Path, sizes: Sizes, seed: u64) -> Result<Report> {
                 .map(|&(r, g)| (r as f64, (bits - g) / bits)),
         ),
     ));
-    t8.push(series(
+    t8.push(reference(
         "paper CIFAR-10, R_eff ≈ 12.7",
         [(12.7, 0.0), (12.7, 1.0)],
     ));
-    t8.push(series(
+    t8.push(reference(
         "paper ImageNet, R_eff ≈ 105",
         [(105.0, 0.0), (105.0, 1.0)],
     ));

@@ -9,11 +9,13 @@ pub enum Error {
     },
     #[error("tensor of {0} elements is larger than a stream can index (2^32)")]
     TooLarge(usize),
+    #[cfg(feature = "tensor")]
     #[error("shape mismatch: weights {weights:?}, mask {mask:?}")]
     ShapeMismatch {
         weights: Vec<usize>,
         mask: Vec<usize>,
     },
+    #[cfg(feature = "tensor")]
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

@@ -21,6 +21,8 @@ mod stream;
 pub use error::{Error, Result};
 pub use init::{draw, draw_into, InitMode};
 pub use philox::philox4x32_10;
-pub use rerand::{rerandomize, RerandMode, Rerandomizer};
+#[cfg(feature = "tensor")]
+pub use rerand::rerandomize;
+pub use rerand::{RerandMode, Rerandomizer};
 pub use schedule::{RerandSchedule, RerandUnit};
 pub use stream::{layer_key, permutation, Purpose, Stream};

@@ -1,9 +1,12 @@
 //! The randomization operator R of IteRand (official `rerandomize_`).
 
+#[cfg(feature = "tensor")]
 use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "tensor")]
 use crate::init::{draw, InitMode};
+#[cfg(feature = "tensor")]
 use crate::stream::{Purpose, Stream};
 use crate::{Error, Result};
 
@@ -58,6 +61,7 @@ impl Rerandomizer {
     }
 }
 
+#[cfg(feature = "tensor")]
 /// Apply R once, as its `round`-th application (`round ≥ 1`; round 0 is the initialisation).
 ///
 /// `kept` is the layer's current mask as `U8` (1 = kept), computed from the unchanged scores,
@@ -113,7 +117,7 @@ pub fn rerandomize(
     Ok(kept.where_cond(weight, &replaced)?)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tensor"))]
 mod tests {
     use super::*;
     use candle_core::Device;

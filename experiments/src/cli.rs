@@ -60,7 +60,7 @@ pub fn parse_at_least_one(s: &str) -> Result<u64, String> {
     }
 }
 
-fn choice<T: std::str::FromStr + Clone + Send + Sync + 'static>(
+pub fn choice<T: std::str::FromStr + Clone + Send + Sync + 'static>(
     names: &'static [&'static str],
 ) -> impl TypedValueParser<Value = T>
 where
@@ -69,7 +69,7 @@ where
     PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("listed names parse"))
 }
 
-fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
+pub fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
     PossibleValuesParser::new(["digits", "fashion-mnist", "mnist", "cifar10"]).map(|s| {
         match s.as_str() {
             "digits" => DatasetName::Digits,

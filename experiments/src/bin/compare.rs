@@ -6,9 +6,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Parser;
-use experiments::cli::init_logging;
+use experiments::cli::{choice, dataset_parser, init_logging};
 use experiments::compare::{compare, CompareArgs, Defaults};
 use iterand_models::Arch;
 use iterand_train::DatasetName;
@@ -21,20 +20,13 @@ use iterand_train::DatasetName;
 #[command(version, about)]
 struct Cli {
     /// Dataset.
-    #[arg(long, default_value = "fashion-mnist",
-          value_parser = PossibleValuesParser::new(["digits", "fashion-mnist", "mnist", "cifar10"]).map(|s| match s.as_str() {
-              "digits" => DatasetName::Digits,
-              "fashion-mnist" => DatasetName::FashionMnist,
-              "mnist" => DatasetName::Mnist,
-              _ => DatasetName::Cifar10,
-          }))]
+    #[arg(long, default_value = "fashion-mnist", value_parser = dataset_parser())]
     dataset: DatasetName,
     /// Data folder (default: the dataset's usual place; see `train --help`).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Network.
-    #[arg(long, default_value = "fc",
-          value_parser = PossibleValuesParser::new(["fc", "conv2", "conv4", "conv6", "conv8"]).map(|s| s.parse::<Arch>().expect("listed")))]
+    #[arg(long, default_value = "fc", value_parser = choice::<Arch>(&["fc", "conv2", "conv4", "conv6", "conv8"]))]
     model: Arch,
     /// Base name of the outputs under --plots.
     #[arg(long, default_value = "compare")]

@@ -69,6 +69,21 @@ where
     PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("listed names parse"))
 }
 
+/// Every architecture by its command-line name.
+pub fn arch_parser() -> impl TypedValueParser<Value = Arch> {
+    choice::<Arch>(&[
+        "fc",
+        "conv2",
+        "conv4",
+        "conv6",
+        "conv8",
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+    ])
+}
+
 pub fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
     PossibleValuesParser::new(["digits", "fashion-mnist", "mnist", "cifar10"]).map(|s| {
         match s.as_str() {
@@ -112,8 +127,9 @@ pub struct TrainArgs {
     /// data/mnist and data/cifar-10-batches-bin otherwise; digits are embedded.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Network: LeNet-300-100-style fc, or the VGG-like conv2/4/6/8.
-    #[arg(long, default_value = "fc", value_parser = choice::<Arch>(&["fc", "conv2", "conv4", "conv6", "conv8"]))]
+    /// Network: LeNet-300-100-style fc, the VGG-like conv2/4/6/8, or resnet18/34/50/101
+    /// (CIFAR stem below 64 pixels, ImageNet stem above).
+    #[arg(long, default_value = "fc", value_parser = arch_parser())]
     pub model: Arch,
     /// sgd trains the weights (dense); edge-popup trains scores on fixed random weights;
     /// iterand also re-draws pruned weights every --rerand-freq steps.
@@ -177,6 +193,9 @@ pub struct TrainArgs {
     /// Stop every epoch after this many batches (smoke tests).
     #[arg(long, value_parser = parse_at_least_one)]
     pub limit_batches: Option<u64>,
+    /// Black pixels added on each side of every image (2: Fashion-MNIST 28×28 → 32×32).
+    #[arg(long, default_value_t = 0)]
+    pub pad: usize,
 }
 
 impl TrainArgs {
@@ -209,6 +228,7 @@ impl TrainArgs {
             batch_size: self.batch_size as usize,
             seed: self.seed,
             limit_batches: self.limit_batches.map(|v| v as usize),
+            pad: self.pad,
             ..TrainConfig::default()
         }
     }

@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod compare;
 pub mod plot;
+pub mod presets;
 pub mod stats;
 pub mod theory;

@@ -178,3 +178,107 @@ fn theory_quick_writes_every_figure_with_its_csv() {
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(report.contains("a_R·log2(R+1)") && report.contains("R_eff"));
 }
+
+fn cifar10() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cifar10"))
+}
+
+#[test]
+fn cifar10_dry_run_lists_and_refuses_unknown_presets() {
+    let out = cifar10()
+        .args([
+            "--preset",
+            "figure2_resnet18_sc_iterand",
+            "--width",
+            "0.5",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("prunable weights: 2,804,928"), "{text}");
+    assert!(text.contains("randomizations: 117"), "{text}");
+    assert!(text.contains("layer1.0.shortcut.0"), "{text}");
+    let list = cifar10().arg("--list-presets").output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.lines().count(), 21);
+    assert!(
+        list.contains("figure1_conv6_ku_iterand") && list.contains("cifar10_resnet18_sc_iterand")
+    );
+    let bad = cifar10()
+        .args(["--preset", "figure9", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--preset"));
+}
+
+/// One epoch of a preset on small files in the CIFAR-10 binary format (synthetic pixels, only
+/// to exercise the format and the pipeline).
+#[test]
+fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&data).unwrap();
+    let file = |n: usize, salt: usize| -> Vec<u8> {
+        let mut b = Vec::new();
+        for i in 0..n {
+            b.push(((i + salt) % 10) as u8);
+            b.extend((0..3072).map(|j| ((i * 31 + j * 7 + salt) % 256) as u8));
+        }
+        b
+    };
+    for k in 1..=5 {
+        std::fs::write(data.join(format!("data_batch_{k}.bin")), file(12, k)).unwrap();
+    }
+    std::fs::write(data.join("test_batch.bin"), file(10, 9)).unwrap();
+    let run = dir.path().join("run");
+    let out = cifar10()
+        .args([
+            "--preset",
+            "figure2_conv6_ku_iterand",
+            "--width",
+            "0.25",
+            "--epochs",
+            "1",
+            "--quiet",
+        ])
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["dataset"], "cifar10");
+    assert_eq!(summary["total_params"], 142_128);
+    assert_eq!(summary["steps"], 1); // 54 train images, batch 128
+    let missing = cifar10()
+        .args([
+            "--preset",
+            "figure2_conv6_ku_iterand",
+            "--epochs",
+            "1",
+            "--data",
+        ])
+        .arg(dir.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("nowhere") && err.contains("cifar-10-binary"),
+        "{err}"
+    );
+}

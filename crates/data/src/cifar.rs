@@ -65,6 +65,7 @@ fn load_files(dir: &Path, files: &[&str]) -> Result<Dataset> {
         classes: 10,
         images,
         labels,
+        black: Normalization::imagenet().black(),
     })
 }
 

@@ -35,6 +35,15 @@ impl Normalization {
         }
     }
 
+    /// The normalised value of a black (0) pixel, per channel.
+    pub fn black(&self) -> Vec<f32> {
+        self.mean
+            .iter()
+            .zip(&self.std)
+            .map(|(m, s)| -m / s)
+            .collect()
+    }
+
     pub fn grey(mean: f32, std: f32) -> Self {
         Self {
             mean: vec![mean],
@@ -63,6 +72,9 @@ pub struct Dataset {
     /// `len · shape.numel()` values, image after image, channels first.
     pub images: Vec<f32>,
     pub labels: Vec<u8>,
+    /// The normalised value of a black pixel, per channel: what padding fills with, as
+    /// torchvision's `Pad` (zeros) does before normalisation.
+    pub black: Vec<f32>,
 }
 
 impl Dataset {
@@ -94,6 +106,42 @@ impl Dataset {
             classes: self.classes,
             images,
             labels,
+            black: self.black.clone(),
+        }
+    }
+
+    /// Every image with `p` black pixels added on each side (28×28 Fashion-MNIST → 32×32
+    /// with `p = 2`, for the CIFAR-shaped networks).
+    pub fn pad(&self, p: usize) -> Dataset {
+        let s = self.shape;
+        let (h, w) = (s.height + 2 * p, s.width + 2 * p);
+        let out_shape = ImageShape {
+            channels: s.channels,
+            height: h,
+            width: w,
+        };
+        let mut images = Vec::with_capacity(self.len() * out_shape.numel());
+        for i in 0..self.len() {
+            let img = self.image(i);
+            for c in 0..s.channels {
+                let fill = self.black[c];
+                let plane = &img[c * s.height * s.width..(c + 1) * s.height * s.width];
+                images.extend(std::iter::repeat_n(fill, p * w));
+                for row in plane.chunks(s.width) {
+                    images.extend(std::iter::repeat_n(fill, p));
+                    images.extend_from_slice(row);
+                    images.extend(std::iter::repeat_n(fill, p));
+                }
+                images.extend(std::iter::repeat_n(fill, p * w));
+            }
+        }
+        Dataset {
+            name: self.name.clone(),
+            shape: out_shape,
+            classes: self.classes,
+            images,
+            labels: self.labels.clone(),
+            black: self.black.clone(),
         }
     }
 
@@ -153,6 +201,7 @@ mod tests {
             classes: 3,
             images: vec![0., 1., 10., 11., 20., 21.],
             labels: vec![0, 1, 2],
+            black: vec![-1.0],
         };
         let (x, y) = d.batch(&[2, 0], &Device::Cpu).unwrap();
         assert_eq!(x.dims(), &[2, 1, 1, 2]);
@@ -163,5 +212,12 @@ mod tests {
         assert_eq!(y.to_vec1::<u32>().unwrap(), vec![2, 0]);
         assert_eq!(d.subset(&[1], "s").labels, vec![1]);
         assert_eq!(d.class_counts(), vec![1, 1, 1]);
+        let p = d.pad(1);
+        assert_eq!((p.shape.height, p.shape.width), (3, 4));
+        assert_eq!(
+            p.image(1),
+            &[-1., -1., -1., -1., -1., 10., 11., -1., -1., -1., -1., -1.]
+        );
+        assert_eq!(p.labels, d.labels);
     }
 }

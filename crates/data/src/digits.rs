@@ -72,6 +72,7 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset> {
         classes: 10,
         images,
         labels,
+        black: Normalization::grey(MEAN, STD).black(),
     })
 }
 

@@ -173,6 +173,7 @@ fn load_pair(dir: &Path, prefix: &str, kind: Kind) -> Result<Dataset> {
         classes: 10,
         images,
         labels,
+        black: Normalization::grey(m, s).black(),
     })
 }
 

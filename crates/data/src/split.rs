@@ -49,6 +49,7 @@ mod tests {
             classes: 10,
             images: (0..n).map(|i| i as f32).collect(),
             labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            black: vec![0.0],
         }
     }
 

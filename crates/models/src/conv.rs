@@ -24,7 +24,7 @@ impl ConvNet {
             Arch::Conv4 => 2,
             Arch::Conv6 => 3,
             Arch::Conv8 => 4,
-            Arch::Fc => unreachable!("Fc is not a ConvNet"),
+            other => unreachable!("{other} is not a ConvNet"),
         };
         let (mut h, mut w) = (spec.input.height, spec.input.width);
         let mut c_in = spec.input.channels;

@@ -3,16 +3,20 @@
 //! Every conv and linear layer, the first and the last included, is a masked layer at the same
 //! sparsity, as in the official code. A model knows its masked weights (for R, statistics and
 //! parameter counts) but nothing of datasets or training: it sees a tensor shape and a class
-//! count. Width factors scale every hidden channel count with `int(c·w)`.
+//! count. Width factors scale every hidden channel count with `int(c·w)`. BatchNorm (ResNets)
+//! follows the official code: non-affine with running statistics in score modes.
 
 mod conv;
 mod counts;
 mod error;
 mod fc;
 mod network;
+pub mod norm;
+mod resnet;
 
 pub use conv::ConvNet;
 pub use counts::ParamCounts;
 pub use error::{Error, Result};
 pub use fc::Fc;
 pub use network::{build, Arch, InputShape, ModelSpec, Network};
+pub use resnet::ResNet;

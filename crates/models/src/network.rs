@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::conv::ConvNet;
 use crate::counts::ParamCounts;
 use crate::fc::Fc;
+use crate::resnet::ResNet;
 use crate::{Error, Result};
 
 /// Architectures by their command-line names.
@@ -21,10 +22,24 @@ pub enum Arch {
     Conv4,
     Conv6,
     Conv8,
+    Resnet18,
+    Resnet34,
+    Resnet50,
+    Resnet101,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 5] = [Arch::Fc, Arch::Conv2, Arch::Conv4, Arch::Conv6, Arch::Conv8];
+    pub const ALL: [Arch; 9] = [
+        Arch::Fc,
+        Arch::Conv2,
+        Arch::Conv4,
+        Arch::Conv6,
+        Arch::Conv8,
+        Arch::Resnet18,
+        Arch::Resnet34,
+        Arch::Resnet50,
+        Arch::Resnet101,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -33,6 +48,10 @@ impl Arch {
             Arch::Conv4 => "conv4",
             Arch::Conv6 => "conv6",
             Arch::Conv8 => "conv8",
+            Arch::Resnet18 => "resnet18",
+            Arch::Resnet34 => "resnet34",
+            Arch::Resnet50 => "resnet50",
+            Arch::Resnet101 => "resnet101",
         }
     }
 }
@@ -52,7 +71,8 @@ impl std::str::FromStr for Arch {
             .ok_or_else(|| Error::InvalidParameter {
                 name: "model",
                 value: s.to_string(),
-                why: "expected one of fc, conv2, conv4, conv6, conv8".into(),
+                why: "expected one of fc, conv2, conv4, conv6, conv8, resnet18, resnet34, resnet50, resnet101"
+                    .into(),
             })
     }
 }
@@ -132,6 +152,9 @@ pub fn build(spec: &ModelSpec, mask: MaskConfig, b: &Builder) -> Result<Box<dyn 
         Arch::Fc => Box::new(Fc::new(spec, mask, b)?),
         Arch::Conv2 | Arch::Conv4 | Arch::Conv6 | Arch::Conv8 => {
             Box::new(ConvNet::new(spec, mask, b)?)
+        }
+        Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50 | Arch::Resnet101 => {
+            Box::new(ResNet::new(spec, mask, b)?)
         }
     };
     check_keys(net.as_ref())?;

@@ -196,3 +196,106 @@ fn weight_mode_is_dense() {
     assert_eq!(c.kept, c.weights);
     assert_eq!(net.kept_now().unwrap(), c.weights);
 }
+
+fn weights_mode() -> MaskConfig {
+    MaskConfig::new(Mode::Weights, 0.0, InitMode::KaimingUniform).unwrap()
+}
+
+#[test]
+fn resnet_counts_match_the_reference_tables() {
+    // iterand-algorithm.md §2.3, prunable weights on CIFAR shapes
+    let table = [
+        (
+            Arch::Resnet18,
+            [708_288usize, 2_804_928, 11_164_352, 44_576_448],
+        ),
+        (
+            Arch::Resnet34,
+            [1_339_584, 5_330_112, 21_265_088, 84_979_392],
+        ),
+    ];
+    for (arch, counts) in table {
+        for (w, want) in [0.25, 0.5, 1.0, 2.0].into_iter().zip(counts) {
+            let store = ParamStore::new(1, Device::Cpu);
+            let net = build(&spec(arch, w, CIFAR), weights_mode(), &store.builder()).unwrap();
+            assert_eq!(net.param_counts().weights, want, "{arch} ×{w}");
+        }
+    }
+    // ImageNet stem, width 1, 1000 classes: every trainable parameter of the SGD baseline
+    // (weights, the classifier's bias, BN γ and β), torchvision's totals
+    let imagenet = InputShape {
+        channels: 3,
+        height: 224,
+        width: 224,
+    };
+    for (arch, want) in [
+        (Arch::Resnet18, 11_689_512usize),
+        (Arch::Resnet34, 21_797_672),
+        (Arch::Resnet50, 25_557_032),
+        (Arch::Resnet101, 44_549_160),
+    ] {
+        let store = ParamStore::new(1, Device::Cpu);
+        let s = ModelSpec {
+            classes: 1000,
+            ..spec(arch, 1.0, imagenet)
+        };
+        build(&s, weights_mode(), &store.builder()).unwrap();
+        let total: usize = store.trainable().iter().map(|(_, v)| v.elem_count()).sum();
+        assert_eq!(total, want, "{arch}");
+    }
+}
+
+#[test]
+fn resnet_output_shapes_for_both_stems_and_every_depth() {
+    let small_imagenet = InputShape {
+        channels: 3,
+        height: 64,
+        width: 64,
+    };
+    for arch in [
+        Arch::Resnet18,
+        Arch::Resnet34,
+        Arch::Resnet50,
+        Arch::Resnet101,
+    ] {
+        for input in [CIFAR, small_imagenet] {
+            let store = ParamStore::new(3, Device::Cpu);
+            let net = build(&spec(arch, 0.25, input), scores(0.6), &store.builder()).unwrap();
+            let x =
+                Tensor::zeros((2, 3, input.height, input.width), DType::F32, &Device::Cpu).unwrap();
+            for train in [true, false] {
+                assert_eq!(
+                    net.forward_t(&x, train).unwrap().dims(),
+                    &[2, 10],
+                    "{arch} {input:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn resnet_prunes_every_conv_shortcut_and_classifier() {
+    let store = ParamStore::new(3, Device::Cpu);
+    let net = build(
+        &spec(Arch::Resnet18, 0.5, CIFAR),
+        scores(0.6),
+        &store.builder(),
+    )
+    .unwrap();
+    let names: Vec<&str> = net.masked().iter().map(|m| m.path()).collect();
+    // stem + 8 blocks × 2 convs + 4 projection shortcuts (the first too: 64 → 32 channels)
+    assert_eq!(names.len(), 1 + 16 + 4 + 1);
+    assert_eq!(names[0], "conv1");
+    assert!(names.contains(&"layer1.0.shortcut.0") && names.contains(&"layer4.0.shortcut.0"));
+    assert_eq!(*names.last().unwrap(), "linear");
+    // non-affine BN: only scores train; running statistics are stored
+    assert!(store
+        .trainable()
+        .iter()
+        .all(|(n, _)| n.ends_with(".scores")));
+    assert_eq!(
+        store.by_role(iterand_masking::Role::NormStat).len(),
+        2 * (1 + 16 + 4)
+    );
+}

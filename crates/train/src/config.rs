@@ -108,6 +108,8 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Stop each epoch after this many batches (smoke tests); `None` is the whole epoch.
     pub limit_batches: Option<usize>,
+    /// Black pixels added on each side of every image (2 turns 28×28 into CIFAR's 32×32).
+    pub pad: usize,
 }
 
 impl Default for TrainConfig {
@@ -140,6 +142,7 @@ impl Default for TrainConfig {
             eval_batch_size: 512,
             seed: 1,
             limit_batches: None,
+            pad: 0,
         }
     }
 }

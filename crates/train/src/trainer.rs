@@ -54,6 +54,17 @@ pub fn train(
 ) -> Result<Summary> {
     config.validate()?;
     let start = Instant::now();
+    let padded;
+    let splits = if config.pad > 0 {
+        padded = Splits {
+            train: splits.train.pad(config.pad),
+            val: splits.val.pad(config.pad),
+            test: splits.test.pad(config.pad),
+        };
+        &padded
+    } else {
+        splits
+    };
     let run_dir = out.map(|p| RunDir::create(p, config)).transpose()?;
     let shape = splits.train.shape;
     let spec = ModelSpec {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use experiments::cli::{choice, dataset_parser, init_logging};
+use experiments::cli::{arch_parser, dataset_parser, init_logging};
 use experiments::compare::{compare, CompareArgs, Defaults};
 use iterand_models::Arch;
 use iterand_train::DatasetName;
@@ -26,7 +26,7 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Network.
-    #[arg(long, default_value = "fc", value_parser = choice::<Arch>(&["fc", "conv2", "conv4", "conv6", "conv8"]))]
+    #[arg(long, default_value = "fc", value_parser = arch_parser())]
     model: Arch,
     /// Base name of the outputs under --plots.
     #[arg(long, default_value = "compare")]

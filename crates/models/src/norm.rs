@@ -1,0 +1,157 @@
+//! BatchNorm as the official code uses it.
+//!
+//! In score modes it is non-affine (no γ, β at all) with running statistics; in the SGD
+//! baseline it is affine. Training normalises with the batch statistics (biased variance) and
+//! updates the running ones with momentum 0.1, the variance unbiased (×n/(n−1)), as PyTorch does;
+//! evaluation uses the running statistics. The running statistics live in the parameter store
+//! (role `NormStat`), so they are saved and restored with the model, and nothing else writes them.
+
+use candle_core::{DType, Tensor, Var, D};
+use iterand_masking::{Builder, Mode, Role};
+
+use crate::Result;
+
+pub const MOMENTUM: f64 = 0.1;
+pub const EPS: f64 = 1e-5;
+
+/// 2-D batch normalisation over (N, H, W) per channel.
+pub struct BatchNorm2d {
+    running_mean: Var,
+    running_var: Var,
+    affine: Option<(Var, Var)>,
+    channels: usize,
+}
+
+impl BatchNorm2d {
+    /// `mode` decides affinity: trainable γ, β only in weight mode.
+    pub fn new(b: &Builder, channels: usize, mode: Mode) -> Result<Self> {
+        let running_mean = b.var_const("running_mean", 0.0, channels, Role::NormStat, false)?;
+        let running_var = b.var_const("running_var", 1.0, channels, Role::NormStat, false)?;
+        let affine = match mode {
+            Mode::Weights => Some((
+                b.var_const("weight", 1.0, channels, Role::NormAffine, true)?,
+                b.var_const("bias", 0.0, channels, Role::NormAffine, true)?,
+            )),
+            Mode::Scores => None,
+        };
+        Ok(Self {
+            running_mean,
+            running_var,
+            affine,
+            channels,
+        })
+    }
+
+    pub fn running_mean(&self) -> &Var {
+        &self.running_mean
+    }
+
+    pub fn running_var(&self) -> &Var {
+        &self.running_var
+    }
+
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let c = self.channels;
+        let shape = (1, c, 1, 1);
+        let (mean, var) = if train {
+            let (n, _, h, w) = x.dims4()?;
+            let count = (n * h * w) as f64;
+            // per-channel statistics over (N, H, W)
+            let xt = x.transpose(0, 1)?.flatten_from(1)?; // (C, N·H·W)
+            let mean = xt.mean(D::Minus1)?;
+            let centred = xt.broadcast_sub(&mean.unsqueeze(1)?)?;
+            let var = centred.sqr()?.mean(D::Minus1)?;
+            let m = MOMENTUM;
+            let unbiased = if count > 1.0 {
+                (var.detach() * (count / (count - 1.0)))?
+            } else {
+                var.detach()
+            };
+            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?;
+            let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
+            self.running_mean.set(&rm.to_dtype(DType::F32)?)?;
+            self.running_var.set(&rv.to_dtype(DType::F32)?)?;
+            (mean, var)
+        } else {
+            (
+                self.running_mean.as_tensor().clone(),
+                self.running_var.as_tensor().clone(),
+            )
+        };
+        let inv_std = (var + EPS)?.sqrt()?.recip()?.reshape(shape)?;
+        let mut y = x
+            .broadcast_sub(&mean.reshape(shape)?)?
+            .broadcast_mul(&inv_std)?;
+        if let Some((g, b)) = &self.affine {
+            y = y
+                .broadcast_mul(&g.as_tensor().reshape(shape)?)?
+                .broadcast_add(&b.as_tensor().reshape(shape)?)?;
+        }
+        Ok(y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+    use iterand_masking::ParamStore;
+
+    /// One channel, batch of 2 images of 1×2 pixels: values 1, 3, 5, 7 (and 0, 0, 0, 4 in the
+    /// second channel). Hand-computed: mean 4, biased var 5, unbiased var 20/3.
+    #[test]
+    fn train_and_eval_against_hand_computed_values() {
+        let store = ParamStore::new(0, Device::Cpu);
+        let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Scores).unwrap();
+        // x[n][c][0][w]
+        let x = Tensor::new(
+            &[[[[1f32, 3.]], [[0., 0.]]], [[[5., 7.]], [[0., 4.]]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let y = bn.forward_t(&x, true).unwrap();
+        let y0: Vec<f32> = y
+            .narrow(1, 0, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let s = (5.0f32 + 1e-5).sqrt();
+        let want = [(1. - 4.) / s, (3. - 4.) / s, (5. - 4.) / s, (7. - 4.) / s];
+        for (a, b) in y0.iter().zip(want) {
+            assert!((a - b).abs() < 1e-5, "{y0:?}");
+        }
+        // running: mean 0.9·0 + 0.1·4 = 0.4; var 0.9·1 + 0.1·20/3 = 1.5666…
+        let rm = bn.running_mean().as_tensor().to_vec1::<f32>().unwrap();
+        let rv = bn.running_var().as_tensor().to_vec1::<f32>().unwrap();
+        assert!((rm[0] - 0.4).abs() < 1e-6 && (rv[0] - (0.9 + 2.0 / 3.0)).abs() < 1e-6);
+        // channel 2: values 0, 0, 0, 4: mean 1, biased var 3, unbiased 4
+        assert!((rm[1] - 0.1).abs() < 1e-6 && (rv[1] - (0.9 + 0.4)).abs() < 1e-6);
+        // a second training step compounds: mean 0.9·0.4 + 0.1·4 = 0.76
+        bn.forward_t(&x, true).unwrap();
+        let rm = bn.running_mean().as_tensor().to_vec1::<f32>().unwrap();
+        assert!((rm[0] - 0.76).abs() < 1e-6);
+        // evaluation uses the running statistics and changes nothing
+        let rv = bn.running_var().as_tensor().to_vec1::<f32>().unwrap();
+        let e = bn.forward_t(&x, false).unwrap();
+        let e0: Vec<f32> = e
+            .narrow(1, 0, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert!((e0[0] - (1.0 - 0.76) / (rv[0] + 1e-5).sqrt()).abs() < 1e-5);
+        assert_eq!(
+            bn.running_mean().as_tensor().to_vec1::<f32>().unwrap()[0],
+            rm[0]
+        );
+        // non-affine in score mode: nothing trainable; affine in weight mode
+        assert!(store.trainable().is_empty());
+        let store = ParamStore::new(0, Device::Cpu);
+        BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Weights).unwrap();
+        let names: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["bn.weight", "bn.bias"]);
+    }
+}

@@ -41,6 +41,7 @@ fn base(model: Arch, method: Method, init: InitMode) -> TrainConfig {
         weight_decay: wd,
         batch_size: 128,
         seed: 1,
+        augment: true,
         ..TrainConfig::default()
     }
 }

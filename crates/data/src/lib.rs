@@ -8,6 +8,7 @@
 //! Sources: scikit-learn's digits embedded in the binary ([`digits`]), MNIST-format IDX folders
 //! such as Debian's Fashion-MNIST ([`idx`]), and the CIFAR-10 binary version ([`cifar`]).
 
+pub mod augment;
 pub mod cifar;
 mod dataset;
 pub mod digits;
@@ -15,6 +16,7 @@ mod error;
 pub mod idx;
 mod split;
 
+pub use augment::Augment;
 pub use dataset::{Dataset, ImageShape, Normalization};
 pub use error::{Error, Result};
 pub use split::{batch_order, split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED};

@@ -110,6 +110,8 @@ pub struct TrainConfig {
     pub limit_batches: Option<usize>,
     /// Black pixels added on each side of every image (2 turns 28×28 into CIFAR's 32×32).
     pub pad: usize,
+    /// The official CIFAR-10 training augmentation (pad 4, random resized crop, flip).
+    pub augment: bool,
 }
 
 impl Default for TrainConfig {
@@ -143,6 +145,7 @@ impl Default for TrainConfig {
             seed: 1,
             limit_batches: None,
             pad: 0,
+            augment: false,
         }
     }
 }

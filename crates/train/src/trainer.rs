@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, D};
-use iterand_data::{batch_order, Dataset, Splits};
+use iterand_data::{batch_order, Augment, Dataset, Splits};
 use iterand_masking::ParamStore;
 use iterand_models::{build, InputShape, ModelSpec, Network};
 
@@ -99,6 +99,10 @@ pub fn train(
         .limit_batches
         .map_or(full_steps, |l| l.min(full_steps));
     let reporter = Reporter::new(progress, (steps_per_epoch * config.epochs) as u64);
+    let augment = config.augment.then(|| Augment {
+        size: shape.height,
+        ..Augment::cifar10()
+    });
 
     let mut global_it: u64 = 0;
     let mut rounds: u32 = 0;
@@ -121,7 +125,20 @@ pub fn train(
                     net.rerandomize(rounds, r)?;
                 }
             }
-            let (x, y) = splits.train.batch(idx, device)?;
+            let (x, y) = match &augment {
+                Some(a) => {
+                    let (px, s) = a.batch(&splits.train, idx, config.seed, epoch as u64);
+                    let labels: Vec<u32> = idx
+                        .iter()
+                        .map(|&i| splits.train.labels[i as usize] as u32)
+                        .collect();
+                    (
+                        Tensor::from_vec(px, (idx.len(), s.channels, s.height, s.width), device)?,
+                        Tensor::from_vec(labels, idx.len(), device)?,
+                    )
+                }
+                None => splits.train.batch(idx, device)?,
+            };
             let logits = net.forward_t(&x, true)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             let l = loss.to_scalar::<f32>()?;

@@ -1,0 +1,302 @@
+//! CIFAR-10 training augmentation exactly as the official code composes it:
+//! zero `Pad(4)` → `RandomResizedCrop(32, scale = (0.08, 1), ratio = (3/4, 4/3))` with bilinear
+//! resampling → `RandomHorizontalFlip` → normalisation.
+//!
+//! Works on normalised images: padding fills with the normalised black value, and cropping,
+//! resampling (convex weights) and flipping commute with the per-channel affine normalisation,
+//! so the result equals augmenting the raw pixels and normalising after. Every random number of
+//! example i in epoch e comes from the stream (seed, Augment, i, e), so a batch's augmentation
+//! depends neither on the batch's order nor on the thread that computes it.
+
+use iterand_randomizer::{Purpose, Stream};
+
+use crate::{Dataset, ImageShape};
+
+/// The crop box inside the padded image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CropBox {
+    pub top: usize,
+    pub left: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// The augmentation's settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
+    pub pad: usize,
+    pub size: usize,
+    pub scale: (f64, f64),
+    pub ratio: (f64, f64),
+    pub flip: bool,
+}
+
+impl Augment {
+    /// The official CIFAR-10 training transform.
+    pub fn cifar10() -> Self {
+        Self {
+            pad: 4,
+            size: 32,
+            scale: (0.08, 1.0),
+            ratio: (3.0 / 4.0, 4.0 / 3.0),
+            flip: true,
+        }
+    }
+
+    /// torchvision's `RandomResizedCrop.get_params`: up to ten tries at a random area and
+    /// log-uniform aspect ratio, else a central crop clamped to the ratio range.
+    pub fn crop_box(&self, height: usize, width: usize, s: &Stream) -> CropBox {
+        let area = (height * width) as f64;
+        let (lr0, lr1) = (self.ratio.0.ln(), self.ratio.1.ln());
+        for attempt in 0..10u32 {
+            let u = |k: u32| s.uniform(4 * attempt + k);
+            let target = area * (self.scale.0 + (self.scale.1 - self.scale.0) * u(0));
+            let aspect = (lr0 + (lr1 - lr0) * u(1)).exp();
+            let w = (target * aspect).sqrt().round() as usize;
+            let h = (target / aspect).sqrt().round() as usize;
+            if w > 0 && w <= width && h > 0 && h <= height {
+                let top = s.below(4 * attempt + 2, (height - h + 1) as u64) as usize;
+                let left = s.below(4 * attempt + 3, (width - w + 1) as u64) as usize;
+                return CropBox {
+                    top,
+                    left,
+                    height: h,
+                    width: w,
+                };
+            }
+        }
+        let in_ratio = width as f64 / height as f64;
+        let (h, w) = if in_ratio < self.ratio.0 {
+            ((width as f64 / self.ratio.0).round() as usize, width)
+        } else if in_ratio > self.ratio.1 {
+            (height, (height as f64 * self.ratio.1).round() as usize)
+        } else {
+            (height, width)
+        };
+        CropBox {
+            top: (height - h) / 2,
+            left: (width - w) / 2,
+            height: h,
+            width: w,
+        }
+    }
+
+    /// Augment example `i` of `data` for `epoch`, writing `channels·size·size` values.
+    pub fn apply(&self, data: &Dataset, i: usize, seed: u64, epoch: u64, out: &mut Vec<f32>) {
+        let s = Stream::new(seed, Purpose::Augment, i as u32, epoch as u32);
+        let sh = data.shape;
+        let (ph, pw) = (sh.height + 2 * self.pad, sh.width + 2 * self.pad);
+        let bx = self.crop_box(ph, pw, &s);
+        let flip = self.flip && s.uniform(1000) < 0.5;
+        let img = data.image(i);
+        let plane = sh.height * sh.width;
+        for c in 0..sh.channels {
+            let black = data.black[c];
+            let src = &img[c * plane..(c + 1) * plane];
+            // pixel (y, x) of the padded image
+            let px = |y: usize, x: usize| -> f32 {
+                if y < self.pad
+                    || x < self.pad
+                    || y >= self.pad + sh.height
+                    || x >= self.pad + sh.width
+                {
+                    black
+                } else {
+                    src[(y - self.pad) * sh.width + (x - self.pad)]
+                }
+            };
+            let rows = resample_weights(bx.height, self.size, bx.top);
+            let cols = resample_weights(bx.width, self.size, bx.left);
+            for row in &rows {
+                for ox in 0..self.size {
+                    let ox_src = if flip { self.size - 1 - ox } else { ox };
+                    let mut v = 0.0f32;
+                    for &(y, wy) in row {
+                        for &(x, wx) in &cols[ox_src] {
+                            v += wy * wx * px(y, x);
+                        }
+                    }
+                    out.push(v);
+                }
+            }
+        }
+    }
+
+    /// The augmented batch `idx` as `(b, c, size, size)` values.
+    pub fn batch(
+        &self,
+        data: &Dataset,
+        idx: &[u32],
+        seed: u64,
+        epoch: u64,
+    ) -> (Vec<f32>, ImageShape) {
+        let shape = ImageShape {
+            channels: data.shape.channels,
+            height: self.size,
+            width: self.size,
+        };
+        let mut out = Vec::with_capacity(idx.len() * shape.numel());
+        for &i in idx {
+            self.apply(data, i as usize, seed, epoch, &mut out);
+        }
+        (out, shape)
+    }
+}
+
+/// Bilinear (triangle-filter) weights mapping `n_in` source pixels starting at `offset` onto
+/// `n_out` outputs, as PIL's resampling does: pixel centres aligned, and when shrinking the
+/// filter widens by the scale so it averages instead of skipping (antialiasing).
+fn resample_weights(n_in: usize, n_out: usize, offset: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = n_in as f64 / n_out as f64;
+    let support = scale.max(1.0);
+    (0..n_out)
+        .map(|o| {
+            let centre = (o as f64 + 0.5) * scale;
+            let lo = ((centre - support).floor().max(0.0)) as usize;
+            let hi = ((centre + support).ceil() as usize).min(n_in);
+            let mut w: Vec<(usize, f64)> = (lo..hi)
+                .map(|k| {
+                    (
+                        k,
+                        (1.0 - ((k as f64 + 0.5 - centre) / support).abs()).max(0.0),
+                    )
+                })
+                .filter(|&(_, w)| w > 0.0)
+                .collect();
+            let total: f64 = w.iter().map(|p| p.1).sum();
+            w.iter_mut().for_each(|p| p.1 /= total);
+            w.into_iter().map(|(k, v)| (k + offset, v as f32)).collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_set(n: usize) -> Dataset {
+        let shape = ImageShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+        };
+        Dataset {
+            name: "synthetic".into(),
+            shape,
+            classes: 10,
+            images: (0..n * shape.numel())
+                .map(|v| (v % 97) as f32 / 97.0)
+                .collect(),
+            labels: vec![0; n],
+            black: vec![-2.0, -2.5, -3.0],
+        }
+    }
+
+    #[test]
+    fn crop_boxes_stay_inside_and_respect_scale_and_ratio() {
+        let a = Augment::cifar10();
+        for i in 0..5000 {
+            let b = a.crop_box(40, 40, &Stream::new(1, Purpose::Augment, i, 0));
+            assert!(b.height >= 1 && b.width >= 1);
+            assert!(b.top + b.height <= 40 && b.left + b.width <= 40, "{b:?}");
+            let area = (b.height * b.width) as f64 / 1600.0;
+            // rounding of w and h moves the area and ratio slightly past the nominal bounds
+            assert!((0.06..=1.0).contains(&area), "{b:?}");
+            let r = b.width as f64 / b.height as f64;
+            assert!((0.6..=1.5).contains(&r), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_crops_other_epoch_other_crops() {
+        let a = Augment::cifar10();
+        let d = image_set(4);
+        let (x1, shape) = a.batch(&d, &[0, 1, 2, 3], 7, 0);
+        let (x2, _) = a.batch(&d, &[0, 1, 2, 3], 7, 0);
+        let (x3, _) = a.batch(&d, &[0, 1, 2, 3], 7, 1);
+        assert_eq!(
+            shape,
+            ImageShape {
+                channels: 3,
+                height: 32,
+                width: 32
+            }
+        );
+        assert_eq!(x1.len(), 4 * 3 * 32 * 32);
+        assert_eq!(x1, x2);
+        assert_ne!(x1, x3);
+        // an example's augmentation does not depend on its position in the batch
+        let (y, _) = a.batch(&d, &[2, 0], 7, 0);
+        assert_eq!(&y[3072..6144], &x1[..3072]);
+    }
+
+    #[test]
+    fn full_crop_without_padding_is_the_identity_and_flip_mirrors() {
+        let d = image_set(1);
+        let a = Augment {
+            pad: 0,
+            size: 32,
+            scale: (1.0, 1.0),
+            ratio: (1.0, 1.0),
+            flip: false,
+        };
+        let mut out = vec![];
+        a.apply(&d, 0, 1, 0, &mut out);
+        for (x, y) in out.iter().zip(d.image(0)) {
+            assert!((x - y).abs() < 1e-6);
+        }
+        // find an epoch whose coin flips, and check the mirror image
+        let f = Augment { flip: true, ..a };
+        let flipped = (0..20)
+            .map(|e| {
+                let mut o = vec![];
+                f.apply(&d, 0, 1, e, &mut o);
+                o
+            })
+            .find(|o| o != &out)
+            .expect("a flip within 20 epochs");
+        for row in 0..32 {
+            for col in 0..32 {
+                assert!((flipped[row * 32 + col] - d.image(0)[row * 32 + 31 - col]).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn padding_shows_the_black_value_and_resampling_weights_sum_to_one() {
+        for (n_in, n_out) in [(11, 32), (40, 32), (32, 32), (17, 32)] {
+            for w in resample_weights(n_in, n_out, 0) {
+                let s: f32 = w.iter().map(|p| p.1).sum();
+                assert!((s - 1.0).abs() < 1e-5);
+                assert!(w.iter().all(|p| p.0 < n_in));
+            }
+        }
+        // a 4×4 crop that lies inside the 4-pixel padding band is entirely black
+        let d = image_set(1);
+        let a = Augment {
+            pad: 4,
+            size: 4,
+            scale: (0.01, 0.01),
+            ratio: (1.0, 1.0),
+            flip: false,
+        };
+        let mut hits = 0;
+        for seed in 0..300 {
+            let b = a.crop_box(40, 40, &Stream::new(seed, Purpose::Augment, 0, 0));
+            assert_eq!((b.height, b.width), (4, 4));
+            let in_band = b.top == 0 || b.left == 0 || b.top == 36 || b.left == 36;
+            if in_band {
+                let mut out = vec![];
+                a.apply(&d, 0, seed, 0, &mut out);
+                // channel 0's black value is −2
+                assert!(
+                    out[..16].iter().all(|&v| v == -2.0),
+                    "{b:?}: {:?}",
+                    &out[..16]
+                );
+                hits += 1;
+            }
+        }
+        assert!(hits > 5, "only {hits} crops in the band");
+    }
+}

@@ -1,0 +1,101 @@
+//! Median images per second of score-mode training steps on random data.
+//!
+//! cargo run --release -p experiments --bin bench_step -- --model conv6 --width 1 --batch 128 \
+//!     --steps 10 --threads 2
+//!
+//! The last line is `images_per_s=…`, for scripts. Each step is what the trainer does: masks
+//! from the scores, forward, cross-entropy, backward, SGD with momentum and weight decay.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use clap::Parser;
+use experiments::cli::{arch_parser, parse_at_least_one, parse_sparsity, parse_width};
+use iterand_masking::{MaskConfig, Mode, ParamStore};
+use iterand_models::{build, Arch, InputShape, ModelSpec};
+use iterand_randomizer::InitMode;
+use iterand_train::{Sgd, SgdConfig};
+
+/// Time score-mode training steps (edge-popup / IteRand without R) on random CIFAR-shaped data.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[arg(long, default_value = "conv6", value_parser = arch_parser())]
+    model: Arch,
+    #[arg(long, default_value_t = 1.0, value_parser = parse_width)]
+    width: f64,
+    #[arg(long, default_value_t = 128, value_parser = parse_at_least_one)]
+    batch: u64,
+    /// Timed steps (after the warm-up).
+    #[arg(long, default_value_t = 10, value_parser = parse_at_least_one)]
+    steps: u64,
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Worker threads (sets RAYON_NUM_THREADS, which candle's CPU kernels follow).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity)]
+    sparsity: f64,
+    /// Input channels and size (3 and 32: CIFAR).
+    #[arg(long, default_value_t = 3)]
+    channels: usize,
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    if let Some(t) = cli.threads {
+        // SAFETY: set before any thread is started.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", t.to_string()) };
+    }
+    let dev = Device::Cpu;
+    let store = ParamStore::new(1, dev.clone());
+    let spec = ModelSpec {
+        arch: cli.model,
+        width: cli.width,
+        input: InputShape {
+            channels: cli.channels,
+            height: cli.size,
+            width: cli.size,
+        },
+        classes: 10,
+    };
+    let cfg = MaskConfig::new(Mode::Scores, cli.sparsity, InitMode::KaimingUniform)?;
+    let net = build(&spec, cfg, &store.builder())?;
+    let vars = store.trainable().into_iter().map(|(_, v)| v).collect();
+    let mut opt = Sgd::new(
+        vars,
+        SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 5e-4,
+        },
+    );
+    let b = cli.batch as usize;
+    let x = Tensor::randn(0f32, 1.0, (b, cli.channels, cli.size, cli.size), &dev)?;
+    let y = Tensor::from_vec((0..b as u32).map(|i| i % 10).collect::<Vec<_>>(), b, &dev)?;
+    let mut times = vec![];
+    for step in 0..cli.warmup + cli.steps {
+        let t = Instant::now();
+        let logits = net.forward_t(&x, true)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        opt.step(&loss.backward()?)?;
+        let s = t.elapsed().as_secs_f64();
+        if step >= cli.warmup {
+            times.push(s);
+        }
+        eprintln!("step {step}: {s:.3}s");
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "model={} width={} batch={b} median_step_s={median:.4}",
+        cli.model, cli.width
+    );
+    println!("images_per_s={:.2}", b as f64 / median);
+    Ok(())
+}

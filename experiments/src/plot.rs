@@ -132,9 +132,22 @@ where
                 .map_err(|e| anyhow!("{e:?}"))?;
         }
     }
+    // the legend goes where the curves end up away from: falling curves leave the upper right free
+    let (first, last): (Vec<f64>, Vec<f64>) = c
+        .series
+        .iter()
+        .filter(|s| !s.reference && s.points.len() > 1)
+        .map(|s| (s.points[0].mean, s.points[s.points.len() - 1].mean))
+        .unzip();
+    let falling = last.iter().sum::<f64>() < first.iter().sum::<f64>();
+    let corner = if falling {
+        SeriesLabelPosition::UpperRight
+    } else {
+        SeriesLabelPosition::LowerRight
+    };
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 16))

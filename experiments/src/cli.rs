@@ -234,6 +234,33 @@ impl TrainArgs {
     }
 }
 
+/// Load the data of `cfg`, train one run into the folder `out`, and print its summary as one
+/// JSON line: the tail every training binary shares.
+pub fn run_and_print(cfg: &TrainConfig, out: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let splits = iterand_train::load_splits(cfg.dataset, cfg.data.as_ref())
+        .with_context(|| format!("loading {}", cfg.dataset.name()))?;
+    tracing::info!(
+        "{}: {} train / {} val / {} test images of {:?}; run folder {}",
+        cfg.dataset.name(),
+        splits.train.len(),
+        splits.val.len(),
+        splits.test.len(),
+        splits.train.shape,
+        out.display()
+    );
+    let progress = if quiet {
+        iterand_train::Progress::Quiet
+    } else {
+        iterand_train::Progress::Auto
+    };
+    let summary =
+        iterand_train::train(cfg, &splits, &candle_core::Device::Cpu, Some(out), progress)
+            .with_context(|| format!("training into {}", out.display()))?;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(())
+}
+
 /// Log to stderr: warnings only with `quiet`, debug with `verbose`, info otherwise
 /// (`RUST_LOG` overrides).
 pub fn init_logging(verbose: bool, quiet: bool) {

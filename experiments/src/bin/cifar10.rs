@@ -5,15 +5,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use candle_core::Device;
 use clap::Parser;
-use experiments::cli::{init_logging, parse_at_least_one, parse_probability, parse_width};
+use experiments::cli::{
+    init_logging, parse_at_least_one, parse_probability, parse_width, run_and_print,
+};
 use experiments::presets;
 use iterand_masking::ParamStore;
 use iterand_models::{build, InputShape, ModelSpec};
 use iterand_randomizer::{RerandSchedule, RerandUnit};
-use iterand_train::{load_splits, train, Method, Progress};
+use iterand_train::Method;
 
 /// The official CIFAR-10 training set is 50,000 images; 10 % is held out for validation.
 const CIFAR10_TRAIN: usize = 45_000;
@@ -184,14 +186,5 @@ fn main() -> Result<()> {
     let out = cli
         .out
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-w{}-s{}", cfg.width, cfg.seed)));
-    let splits = load_splits(cfg.dataset, cfg.data.as_ref()).context("loading CIFAR-10")?;
-    let progress = if cli.quiet {
-        Progress::Quiet
-    } else {
-        Progress::Auto
-    };
-    let summary = train(&cfg, &splits, &Device::Cpu, Some(&out), progress)
-        .with_context(|| format!("training into {}", out.display()))?;
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(())
+    run_and_print(&cfg, &out, cli.quiet)
 }

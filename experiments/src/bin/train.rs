@@ -5,11 +5,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use candle_core::Device;
+use anyhow::Result;
 use clap::Parser;
-use experiments::cli::{init_logging, TrainArgs};
-use iterand_train::{load_splits, train, Progress};
+use experiments::cli::{init_logging, run_and_print, TrainArgs};
 
 /// Train one network (SGD baseline, edge-popup or IteRand) and write a run folder with
 /// config.toml, metrics.jsonl (one line per epoch) and summary.json.
@@ -45,24 +43,5 @@ fn main() -> Result<()> {
             cfg.seed
         ))
     });
-    let splits = load_splits(cfg.dataset, cfg.data.as_ref())
-        .with_context(|| format!("loading {}", cfg.dataset.name()))?;
-    tracing::info!(
-        "{}: {} train / {} val / {} test images of {:?}; run folder {}",
-        cfg.dataset.name(),
-        splits.train.len(),
-        splits.val.len(),
-        splits.test.len(),
-        splits.train.shape,
-        out.display()
-    );
-    let progress = if cli.quiet {
-        Progress::Quiet
-    } else {
-        Progress::Auto
-    };
-    let summary = train(&cfg, &splits, &Device::Cpu, Some(&out), progress)
-        .with_context(|| format!("training into {}", out.display()))?;
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(())
+    run_and_print(&cfg, &out, cli.quiet)
 }

@@ -90,6 +90,9 @@ impl Augment {
         let flip = self.flip && s.uniform(1000) < 0.5;
         let img = data.image(i);
         let plane = sh.height * sh.width;
+        // the weights depend on the crop box only: once per image, shared by the channels
+        let rows = resample_weights(bx.height, self.size, bx.top);
+        let cols = resample_weights(bx.width, self.size, bx.left);
         for c in 0..sh.channels {
             let black = data.black[c];
             let src = &img[c * plane..(c + 1) * plane];
@@ -105,8 +108,6 @@ impl Augment {
                     src[(y - self.pad) * sh.width + (x - self.pad)]
                 }
             };
-            let rows = resample_weights(bx.height, self.size, bx.top);
-            let cols = resample_weights(bx.width, self.size, bx.left);
             for row in &rows {
                 for ox in 0..self.size {
                     let ox_src = if flip { self.size - 1 - ox } else { ox };

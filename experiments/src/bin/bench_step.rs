@@ -42,6 +42,9 @@ struct Cli {
     channels: usize,
     #[arg(long, default_value_t = 32)]
     size: usize,
+    /// Use candle's own convolution instead of the fast CPU kernel (for comparison).
+    #[arg(long)]
+    candle_conv: bool,
 }
 
 fn main() -> Result<()> {
@@ -50,6 +53,7 @@ fn main() -> Result<()> {
         // SAFETY: set before any thread is started.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", t.to_string()) };
     }
+    iterand_kernels::set_fast_conv(!cli.candle_conv);
     let dev = Device::Cpu;
     let store = ParamStore::new(1, dev.clone());
     let spec = ModelSpec {

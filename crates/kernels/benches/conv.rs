@@ -1,0 +1,100 @@
+//! Convolution passes per shape class, fast kernel vs candle's: forward, and forward + backward
+//! (both gradients). `cargo bench -p iterand-kernels`.
+
+use candle_core::{Device, Tensor, Var};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use iterand_kernels::{conv2d, set_fast_conv, Conv2dParams};
+
+struct Shape {
+    name: &'static str,
+    b: usize,
+    c: usize,
+    o: usize,
+    hw: usize,
+    k: usize,
+    stride: usize,
+    padding: usize,
+}
+
+const SHAPES: &[Shape] = &[
+    // Conv6's second layer and the reference shape.
+    Shape {
+        name: "3x3s1_64to64_32px_b64",
+        b: 64,
+        c: 64,
+        o: 64,
+        hw: 32,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    },
+    // ResNet-18 stage 3 downsampling conv and its projection shortcut.
+    Shape {
+        name: "3x3s2_128to256_16px_b64",
+        b: 64,
+        c: 128,
+        o: 256,
+        hw: 16,
+        k: 3,
+        stride: 2,
+        padding: 1,
+    },
+    Shape {
+        name: "1x1s2_128to256_16px_b64",
+        b: 64,
+        c: 128,
+        o: 256,
+        hw: 16,
+        k: 1,
+        stride: 2,
+        padding: 0,
+    },
+    // The ImageNet stem.
+    Shape {
+        name: "7x7s2_3to64_224px_b8",
+        b: 8,
+        c: 3,
+        o: 64,
+        hw: 224,
+        k: 7,
+        stride: 2,
+        padding: 3,
+    },
+];
+
+fn flops(s: &Shape) -> u64 {
+    let out = (s.hw + 2 * s.padding - s.k) / s.stride + 1;
+    2 * (s.b * out * out * s.o * s.c * s.k * s.k) as u64
+}
+
+fn bench(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    for s in SHAPES {
+        let x = Var::randn(0f32, 1.0, (s.b, s.c, s.hw, s.hw), &dev).unwrap();
+        let w = Var::randn(0f32, 0.1, (s.o, s.c, s.k, s.k), &dev).unwrap();
+        let p = Conv2dParams {
+            stride: s.stride,
+            padding: s.padding,
+        };
+        let mut group = c.benchmark_group(format!("conv/{}", s.name));
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(flops(s)));
+        for (label, fast) in [("fast", true), ("candle", false)] {
+            set_fast_conv(fast);
+            group.bench_function(format!("forward/{label}"), |bch| {
+                bch.iter(|| conv2d(x.as_tensor(), w.as_tensor(), p).unwrap())
+            });
+            group.bench_function(format!("forward_backward/{label}"), |bch| {
+                bch.iter(|| {
+                    let y = conv2d(x.as_tensor(), w.as_tensor(), p).unwrap();
+                    y.sum_all().unwrap().backward().unwrap()
+                })
+            });
+        }
+        set_fast_conv(true);
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,9 +1,9 @@
 //! Convolution passes per shape class, fast kernel vs candle's: forward, and forward + backward
 //! (both gradients). `cargo bench -p iterand-kernels`.
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Var};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use iterand_kernels::{conv2d, set_fast_conv, Conv2dParams};
+use iterand_kernels::{conv2d, set_fast_kernels, Conv2dParams};
 
 struct Shape {
     name: &'static str,
@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
         group.sample_size(10);
         group.throughput(Throughput::Elements(flops(s)));
         for (label, fast) in [("fast", true), ("candle", false)] {
-            set_fast_conv(fast);
+            set_fast_kernels(fast);
             group.bench_function(format!("forward/{label}"), |bch| {
                 bch.iter(|| conv2d(x.as_tensor(), w.as_tensor(), p).unwrap())
             });
@@ -91,7 +91,7 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
-        set_fast_conv(true);
+        set_fast_kernels(true);
         group.finish();
     }
 }

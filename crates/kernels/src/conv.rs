@@ -13,14 +13,13 @@
 //! images, where one image is too few columns for the GEMM) gather them with one copy per
 //! (image, channel) plane.
 
+use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::layout::{col2im, im2col, transpose, Geometry};
 use crate::matmul::{matmul, Dst, View};
 use crate::scratch::Scratch;
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, DType, Error, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp2, DType, Error, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Stride and zero padding, equal along both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,29 +28,12 @@ pub struct Conv2dParams {
     pub padding: usize,
 }
 
-static FAST_ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// Turns the fast path off (or back on) for the whole process, so benchmarks and checks can
-/// compare against candle's own convolution in the same binary.
-pub fn set_fast_conv(enabled: bool) {
-    FAST_ENABLED.store(enabled, Ordering::Relaxed);
-}
-
-/// Whether [`conv2d`] takes the fast path for CPU f32 tensors.
-pub fn fast_conv_enabled() -> bool {
-    FAST_ENABLED.load(Ordering::Relaxed)
-}
-
 /// 2-D convolution of `x (B, C, H, W)` with `w (O, C, kh, kw)`, no dilation, one group.
 ///
 /// The fast im2col + GEMM kernel for f32 on the CPU, candle's `conv2d` everywhere else; the two
 /// agree to float rounding (tested), so callers need not care which ran.
 pub fn conv2d(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
-    let fast = fast_conv_enabled()
-        && x.device().is_cpu()
-        && x.dtype() == DType::F32
-        && w.dtype() == DType::F32;
-    if fast {
+    if fast_path(x) && w.dtype() == DType::F32 {
         conv2d_fast(x, w, p)
     } else {
         x.conv2d(w, p.padding, p.stride, 1, 1)
@@ -271,32 +253,6 @@ fn backward(
 /// The candle op: forward on CPU storage, backward producing both gradients at once.
 struct Conv2dOp {
     p: Conv2dParams,
-}
-
-fn cpu_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        return Err(Error::Msg(format!(
-            "conv2d: the fast kernel takes f32, got {:?}",
-            s.dtype()
-        )));
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => Err(Error::Msg(
-            "conv2d: fast kernel needs contiguous tensors".into(),
-        )),
-    }
-}
-
-/// Runs `f` on the f32 data of a contiguous CPU tensor.
-fn with_data<T>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<T>) -> Result<T> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(cpu_slice(s, layout)?),
-        _ => Err(Error::Msg(
-            "conv2d: the fast kernel runs on the CPU only".into(),
-        )),
-    }
 }
 
 impl CustomOp2 for Conv2dOp {

@@ -1,18 +1,31 @@
 //! Fast CPU kernels for the training loop.
 //!
 //! candle 0.11's CPU convolution runs its passes through naive dot-product loops and reaches a
-//! fraction of the machine's GEMM rate, so on a CPU the convolutions dominate a supermask step.
-//! This crate owns the one place where the project goes below candle's tensor API: a 2-D
-//! convolution written as im2col + GEMM (the `gemm` crate candle itself uses) with its own
-//! backward, registered as a candle [`CustomOp2`](candle_core::CustomOp2) so autograd, the
-//! straight-through mask and the optimiser see an ordinary tensor op.
+//! fraction of the machine's GEMM rate, and its autograd builds ReLU, pooling and BatchNorm
+//! gradients out of many full passes over the activations; on a CPU these dominate a supermask
+//! step. This crate is the one place where the project goes below candle's tensor API: each op
+//! is a candle custom op (so autograd, the straight-through mask and the optimiser see an
+//! ordinary tensor) with a forward and a backward written for the CPU:
 //!
-//! [`conv2d`] is the entry point the masked layers call; it takes the fast path for f32 tensors on
-//! the CPU and hands everything else (CUDA, Metal, other dtypes) to candle's own convolution.
+//! - [`conv2d`]: im2col + GEMM (the `gemm` crate candle itself uses), work split over the cores;
+//! - [`relu`], [`max_pool2d`]: one pass each way;
+//! - [`batch_norm_train`]: batch statistics and the closed-form BatchNorm gradient.
+//!
+//! Each takes its fast path for f32 tensors on the CPU and hands everything else (CUDA, Metal,
+//! other dtypes) to candle's own ops, which it matches to float rounding (tested), so callers
+//! need not care which ran. [`set_fast_kernels`] switches the whole crate off for comparisons.
 
+mod activation;
+mod alloc;
 mod conv;
+mod cpu;
 mod layout;
 mod matmul;
+mod norm;
 mod scratch;
 
-pub use conv::{conv2d, conv2d_fast, fast_conv_enabled, set_fast_conv, Conv2dParams};
+pub use activation::{max_pool2d, relu};
+pub use alloc::retain_freed_memory;
+pub use conv::{conv2d, conv2d_fast, Conv2dParams};
+pub use cpu::{fast_kernels_enabled, set_fast_kernels};
+pub use norm::{batch_norm_train, batch_norm_train_candle, BatchNormOutput};

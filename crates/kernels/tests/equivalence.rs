@@ -2,7 +2,7 @@
 //! gradients, on shapes, strides and paddings drawn by proptest.
 
 use candle_core::{Device, Tensor, Var};
-use iterand_kernels::{conv2d, conv2d_fast, set_fast_conv, Conv2dParams};
+use iterand_kernels::{conv2d, conv2d_fast, set_fast_kernels, Conv2dParams};
 use proptest::prelude::*;
 
 /// Deterministic values in [-1, 1) from a seed (SplitMix64), so failures replay exactly.
@@ -275,8 +275,8 @@ fn switch_falls_back_to_candle() {
         padding: 1,
     };
     let fast = conv2d(&x, &w, p).unwrap();
-    set_fast_conv(false);
+    set_fast_kernels(false);
     let slow = conv2d(&x, &w, p).unwrap();
-    set_fast_conv(true);
+    set_fast_kernels(true);
     assert!(rel_err(&fast, &slow) < 1e-5);
 }

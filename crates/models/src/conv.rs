@@ -7,6 +7,7 @@
 //! and 32×32 RGB.
 
 use candle_core::Tensor;
+use iterand_kernels::{max_pool2d, relu};
 use iterand_masking::{Builder, Conv2dSpec, MaskConfig, MaskedConv2d, MaskedLinear, MaskedWeight};
 
 use crate::network::{scaled, Arch, ModelSpec, Network};
@@ -74,16 +75,16 @@ impl Network for ConvNet {
     fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward(&h)?.relu()?;
+            h = relu(&conv.forward(&h)?)?;
             if i % 2 == 1 {
-                h = h.max_pool2d(2)?;
+                h = max_pool2d(&h, 2, 2)?;
             }
         }
         h = h.flatten_from(1)?;
         for (l, fc) in self.fcs.iter().enumerate() {
             h = fc.forward(&h)?;
             if l + 1 < self.fcs.len() {
-                h = h.relu()?;
+                h = relu(&h)?;
             }
         }
         Ok(h)

@@ -1,6 +1,7 @@
 //! The fully connected network: input → 300·w → 100·w → classes.
 
 use candle_core::Tensor;
+use iterand_kernels::relu;
 use iterand_masking::{Builder, MaskConfig, MaskedLinear, MaskedWeight};
 
 use crate::network::{scaled, ModelSpec, Network};
@@ -41,7 +42,7 @@ impl Network for Fc {
         for (l, layer) in self.layers.iter().enumerate() {
             h = layer.forward(&h)?;
             if l + 1 < self.layers.len() {
-                h = h.relu()?;
+                h = relu(&h)?;
             }
         }
         Ok(h)

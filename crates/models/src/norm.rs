@@ -6,7 +6,8 @@
 //! evaluation uses the running statistics. The running statistics live in the parameter store
 //! (role `NormStat`), so they are saved and restored with the model, and nothing else writes them.
 
-use candle_core::{DType, Tensor, Var, D};
+use candle_core::{DType, Tensor, Var};
+use iterand_kernels::batch_norm_train;
 use iterand_masking::{Builder, Mode, Role};
 
 use crate::Result;
@@ -53,35 +54,30 @@ impl BatchNorm2d {
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let c = self.channels;
         let shape = (1, c, 1, 1);
-        let (mean, var) = if train {
+        let mut y = if train {
             let (n, _, h, w) = x.dims4()?;
             let count = (n * h * w) as f64;
-            // per-channel statistics over (N, H, W)
-            let xt = x.transpose(0, 1)?.flatten_from(1)?; // (C, N·H·W)
-            let mean = xt.mean(D::Minus1)?;
-            let centred = xt.broadcast_sub(&mean.unsqueeze(1)?)?;
-            let var = centred.sqr()?.mean(D::Minus1)?;
+            // The normalisation with batch statistics and its gradient: iterand-kernels.
+            let out = batch_norm_train(x, EPS)?;
             let m = MOMENTUM;
             let unbiased = if count > 1.0 {
-                (var.detach() * (count / (count - 1.0)))?
+                (out.var * (count / (count - 1.0)))?
             } else {
-                var.detach()
+                out.var
             };
-            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?;
+            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (out.mean * m)?)?;
             let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
             self.running_mean.set(&rm.to_dtype(DType::F32)?)?;
             self.running_var.set(&rv.to_dtype(DType::F32)?)?;
-            (mean, var)
+            out.y
         } else {
-            (
-                self.running_mean.as_tensor().clone(),
-                self.running_var.as_tensor().clone(),
-            )
+            let mean = self.running_mean.as_tensor().reshape(shape)?;
+            let inv_std = (self.running_var.as_tensor() + EPS)?
+                .sqrt()?
+                .recip()?
+                .reshape(shape)?;
+            x.broadcast_sub(&mean)?.broadcast_mul(&inv_std)?
         };
-        let inv_std = (var + EPS)?.sqrt()?.recip()?.reshape(shape)?;
-        let mut y = x
-            .broadcast_sub(&mean.reshape(shape)?)?
-            .broadcast_mul(&inv_std)?;
         if let Some((g, b)) = &self.affine {
             y = y
                 .broadcast_mul(&g.as_tensor().reshape(shape)?)?

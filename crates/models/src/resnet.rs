@@ -9,6 +9,7 @@
 //! stem (7×7 conv, stride 2, then 3×3 max-pool, stride 2, padding 1).
 
 use candle_core::{Tensor, D};
+use iterand_kernels::{max_pool2d, relu};
 use iterand_masking::{Builder, Conv2dSpec, MaskConfig, MaskedConv2d, MaskedLinear, MaskedWeight};
 
 use crate::network::{scaled, Arch, ModelSpec, Network};
@@ -120,14 +121,14 @@ impl Block {
         for (i, cb) in self.path.iter().enumerate() {
             h = cb.forward_t(&h, train)?;
             if i + 1 < self.path.len() {
-                h = h.relu()?;
+                h = relu(&h)?;
             }
         }
         let skip = match &self.shortcut {
             Some(s) => s.forward_t(x, train)?,
             None => x.clone(),
         };
-        Ok((h + skip)?.relu()?)
+        Ok(relu(&(h + skip)?)?)
     }
 
     fn masked(&self) -> impl Iterator<Item = &MaskedWeight> {
@@ -187,14 +188,12 @@ impl ResNet {
 
 impl Network for ResNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = self.stem.forward_t(x, train)?.relu()?;
+        let mut h = relu(&self.stem.forward_t(x, train)?)?;
         if self.imagenet_stem {
             // max-pool 3×3, stride 2, padding 1; the input is ≥ 0 after the ReLU, so zero
             // padding is the same as −∞ padding
-            h = h
-                .pad_with_zeros(2, 1, 1)?
-                .pad_with_zeros(3, 1, 1)?
-                .max_pool2d_with_stride(3, 2)?;
+            h = h.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
+            h = max_pool2d(&h, 3, 2)?;
         }
         for block in &self.blocks {
             h = block.forward_t(&h, train)?;

@@ -42,18 +42,20 @@ struct Cli {
     channels: usize,
     #[arg(long, default_value_t = 32)]
     size: usize,
-    /// Use candle's own convolution instead of the fast CPU kernel (for comparison).
+    /// Use candle's own convolution, ReLU, pooling and BatchNorm instead of the fast CPU
+    /// kernels (for comparison).
     #[arg(long)]
-    candle_conv: bool,
+    candle_ops: bool,
 }
 
 fn main() -> Result<()> {
+    iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     if let Some(t) = cli.threads {
         // SAFETY: set before any thread is started.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", t.to_string()) };
     }
-    iterand_kernels::set_fast_conv(!cli.candle_conv);
+    iterand_kernels::set_fast_kernels(!cli.candle_ops);
     let dev = Device::Cpu;
     let store = ParamStore::new(1, dev.clone());
     let spec = ModelSpec {

@@ -77,6 +77,7 @@ fn thousands(n: usize) -> String {
 }
 
 fn main() -> Result<()> {
+    iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     if cli.list_presets {

@@ -38,6 +38,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
+    iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, false);
     let args = cli.compare.with_defaults(Defaults {

@@ -26,6 +26,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
+    iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     let report = run(&cli.out, Sizes { quick: cli.quick }, cli.seed)?;
     println!("{}", report.text);

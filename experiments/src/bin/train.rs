@@ -28,6 +28,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
+    iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let cfg = cli.train.to_config();

@@ -1,0 +1,145 @@
+//! ReLU and max-pooling with one-pass backwards.
+//!
+//! candle differentiates `relu` as `grad · (x ≥ 0)` built from four tensor ops (a zeros tensor,
+//! a comparison, a cast, a product) and max-pooling from about eight (upsampling, equality
+//! masks, average pooling); on Conv6's first activations each op is a pass over 32 MiB. These
+//! ops do the same in one pass each, with PyTorch's conventions: ReLU's derivative at 0 is 0, and
+//! a pooling window sends its gradient to its first maximum only.
+
+use crate::cpu::{cpu_slice, fast_path, with_data};
+use candle_core::{CpuStorage, CustomOp1, Error, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+/// Elements per rayon task for elementwise passes.
+const GRAIN: usize = 1 << 15;
+
+/// max(x, 0); gradient `grad` where the output is positive, else 0.
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if fast_path(x) {
+        x.contiguous()?.apply_op1(Relu)
+    } else {
+        x.relu()
+    }
+}
+
+struct Relu;
+
+impl CustomOp1 for Relu {
+    fn name(&self) -> &'static str {
+        "iterand-relu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = cpu_slice(s, l)?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(GRAIN)
+            .zip(x.par_chunks(GRAIN))
+            .for_each(|(y, x)| {
+                for (y, x) in y.iter_mut().zip(x) {
+                    *y = x.max(0.0);
+                }
+            });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        let dx = with_data(y, |y| {
+            with_data(&grad, |g| {
+                let mut dx = vec![0f32; y.len()];
+                dx.par_chunks_mut(GRAIN)
+                    .zip(y.par_chunks(GRAIN).zip(g.par_chunks(GRAIN)))
+                    .for_each(|(dx, (y, g))| {
+                        for ((d, y), g) in dx.iter_mut().zip(y).zip(g) {
+                            *d = if *y > 0.0 { *g } else { 0.0 };
+                        }
+                    });
+                Ok(dx)
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(dx, y.shape(), y.device())?))
+    }
+}
+
+/// Max-pooling of `x (B, C, H, W)` with a square `kernel` and `stride`, no padding, floor
+/// rounding (PyTorch's `max_pool2d(x, kernel, stride)`).
+pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if kernel == 0 || stride == 0 || h < kernel || w < kernel {
+        return Err(Error::Msg(format!(
+            "max_pool2d: kernel {kernel} with stride {stride} does not fit input {h}×{w}"
+        )));
+    }
+    if fast_path(x) {
+        x.contiguous()?.apply_op1(MaxPool { kernel, stride })
+    } else {
+        x.max_pool2d_with_stride(kernel, stride)
+    }
+}
+
+struct MaxPool {
+    kernel: usize,
+    stride: usize,
+}
+
+impl MaxPool {
+    fn out(&self, size: usize) -> usize {
+        (size - self.kernel) / self.stride + 1
+    }
+
+    /// Calls `f(output index, input index of the window's first maximum)` for one plane.
+    #[inline(always)]
+    fn argmax(&self, plane: &[f32], h: usize, w: usize, mut f: impl FnMut(usize, usize)) {
+        let (ho, wo) = (self.out(h), self.out(w));
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let mut best = (oy * self.stride) * w + ox * self.stride;
+                for ky in 0..self.kernel {
+                    let row = (oy * self.stride + ky) * w + ox * self.stride;
+                    for i in row..row + self.kernel {
+                        // `>` keeps the first maximum; a NaN wins, as in PyTorch.
+                        if plane[i] > plane[best] || plane[i].is_nan() && !plane[best].is_nan() {
+                            best = i;
+                        }
+                    }
+                }
+                f(oy * wo + ox, best);
+            }
+        }
+    }
+}
+
+impl CustomOp1 for MaxPool {
+    fn name(&self) -> &'static str {
+        "iterand-max-pool2d"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = cpu_slice(s, l)?;
+        let (b, c, h, w) = l.shape().dims4()?;
+        let (ho, wo) = (self.out(h), self.out(w));
+        let mut y = vec![0f32; b * c * ho * wo];
+        y.par_chunks_mut(ho * wo)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(y, plane)| self.argmax(plane, h, w, |o, i| y[o] = plane[i]));
+        Ok((CpuStorage::F32(y), Shape::from((b, c, ho, wo))))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (_, _, h, w) = x.dims4()?;
+        let (ho, wo) = (self.out(h), self.out(w));
+        let grad = grad.contiguous()?;
+        let dx = with_data(x, |x| {
+            with_data(&grad, |g| {
+                let mut dx = vec![0f32; x.len()];
+                dx.par_chunks_mut(h * w)
+                    .zip(x.par_chunks(h * w).zip(g.par_chunks(ho * wo)))
+                    .for_each(|(dx, (plane, g))| {
+                        self.argmax(plane, h, w, |o, i| dx[i] += g[o]);
+                    });
+                Ok(dx)
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(dx, x.shape(), x.device())?))
+    }
+}

@@ -1,0 +1,160 @@
+//! BatchNorm's training-mode normalisation with a hand-written backward.
+//!
+//! Differentiating `(x − mean) / sqrt(var + eps)` through candle's graph costs a transposed copy
+//! of the activations, a dozen passes forward and as many backward. With batch statistics the
+//! gradient has a closed form, per channel over (N, H, W):
+//! `dx = (g − mean(g) − y · mean(g·y)) / sqrt(var + eps)`, so one reduction pass and one
+//! writing pass suffice. The affine part (SGD baselines only) stays with candle.
+
+use crate::cpu::{cpu_slice, fast_path, with_data};
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Normalised activations and the batch statistics they used (detached, for running stats).
+pub struct BatchNormOutput {
+    pub y: Tensor,
+    /// Per-channel mean, shape (C).
+    pub mean: Tensor,
+    /// Per-channel biased variance, shape (C).
+    pub var: Tensor,
+}
+
+/// Normalises `x (B, C, H, W)` per channel with its batch statistics, differentiably.
+pub fn batch_norm_train(x: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    if !fast_path(x) {
+        return batch_norm_train_candle(x, eps);
+    }
+    let x = x.contiguous()?;
+    let (b, c, h, w) = x.dims4()?;
+    let hw = h * w;
+    let (mean, var) = with_data(&x, |xs| Ok(channel_stats(xs, b, c, hw)))?;
+    let inv_std: Vec<f32> = var
+        .iter()
+        .map(|v| (1.0 / (v + eps).sqrt()) as f32)
+        .collect();
+    let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+    let var32: Vec<f32> = var.iter().map(|&v| v as f32).collect();
+    let y = x.apply_op1(Normalize {
+        mean: Arc::new(mean32.clone()),
+        inv_std: Arc::new(inv_std),
+        channels: c,
+        plane: hw,
+    })?;
+    Ok(BatchNormOutput {
+        y,
+        mean: Tensor::from_vec(mean32, c, x.device())?,
+        var: Tensor::from_vec(var32, c, x.device())?,
+    })
+}
+
+/// The same with candle's ops (other devices and dtypes, and the reference in tests).
+pub fn batch_norm_train_candle(x: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    let c = x.dim(1)?;
+    let shape = (1, c, 1, 1);
+    let xt = x.transpose(0, 1)?.flatten_from(1)?; // (C, N·H·W)
+    let mean = xt.mean(D::Minus1)?;
+    let centred = xt.broadcast_sub(&mean.unsqueeze(1)?)?;
+    let var = centred.sqr()?.mean(D::Minus1)?;
+    let inv_std = (&var + eps)?.sqrt()?.recip()?.reshape(shape)?;
+    let y = x
+        .broadcast_sub(&mean.reshape(shape)?)?
+        .broadcast_mul(&inv_std)?;
+    Ok(BatchNormOutput {
+        y,
+        mean: mean.detach().to_dtype(DType::F32)?,
+        var: var.detach().to_dtype(DType::F32)?,
+    })
+}
+
+/// Mean and biased variance per channel, two-pass in f64 (the activations can be large and
+/// far from zero; one-pass sums of squares would cancel).
+fn channel_stats(x: &[f32], b: usize, c: usize, hw: usize) -> (Vec<f64>, Vec<f64>) {
+    let count = (b * hw) as f64;
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let planes = || (0..b).map(move |i| &x[(i * c + ch) * hw..][..hw]);
+            let sum: f64 = planes()
+                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
+                .sum();
+            let mean = sum / count;
+            let ss: f64 = planes()
+                .map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
+                .sum();
+            (mean, ss / count)
+        })
+        .unzip()
+}
+
+struct Normalize {
+    mean: Arc<Vec<f32>>,
+    inv_std: Arc<Vec<f32>>,
+    channels: usize,
+    plane: usize,
+}
+
+impl CustomOp1 for Normalize {
+    fn name(&self) -> &'static str {
+        "iterand-batch-norm"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = cpu_slice(s, l)?;
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(self.plane)
+            .zip(x.par_chunks(self.plane))
+            .enumerate()
+            .for_each(|(p, (y, x))| {
+                let ch = p % self.channels;
+                let (m, s) = (self.mean[ch], self.inv_std[ch]);
+                for (y, x) in y.iter_mut().zip(x) {
+                    *y = (x - m) * s;
+                }
+            });
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let grad = grad.contiguous()?;
+        let (c, hw) = (self.channels, self.plane);
+        let dx = with_data(y, |ys| {
+            with_data(&grad, |gs| {
+                let b = ys.len() / (c * hw);
+                let count = (b * hw) as f64;
+                // mean(g) and mean(g·y) per channel.
+                let (mg, mgy): (Vec<f32>, Vec<f32>) = (0..c)
+                    .into_par_iter()
+                    .map(|ch| {
+                        let (mut sg, mut sgy) = (0f64, 0f64);
+                        for i in 0..b {
+                            let off = (i * c + ch) * hw;
+                            let (g, y) = (&gs[off..off + hw], &ys[off..off + hw]);
+                            let (mut a, mut bb) = (0f32, 0f32);
+                            for (g, y) in g.iter().zip(y) {
+                                a += g;
+                                bb += g * y;
+                            }
+                            sg += a as f64;
+                            sgy += bb as f64;
+                        }
+                        ((sg / count) as f32, (sgy / count) as f32)
+                    })
+                    .unzip();
+                let mut dx = vec![0f32; ys.len()];
+                dx.par_chunks_mut(hw)
+                    .zip(ys.par_chunks(hw).zip(gs.par_chunks(hw)))
+                    .enumerate()
+                    .for_each(|(p, (dx, (y, g)))| {
+                        let ch = p % c;
+                        let (a, bb, s) = (mg[ch], mgy[ch], self.inv_std[ch]);
+                        for ((d, y), g) in dx.iter_mut().zip(y).zip(g) {
+                            *d = (g - a - y * bb) * s;
+                        }
+                    });
+                Ok(dx)
+            })
+        })?;
+        Ok(Some(Tensor::from_vec(dx, y.shape(), y.device())?))
+    }
+}

@@ -1,0 +1,164 @@
+//! ReLU, max-pooling and BatchNorm against candle's own ops (forward and gradient), plus the
+//! PyTorch conventions candle does not share (hand-computed).
+
+use candle_core::{Device, Tensor, Var};
+use iterand_kernels::{batch_norm_train, batch_norm_train_candle, max_pool2d, relu};
+
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
+    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+/// Value and input gradient of Σ f(x) ⊙ r.
+fn value_and_grad(
+    shape: (usize, usize, usize, usize),
+    seed: u64,
+    f: impl Fn(&Tensor) -> Tensor,
+) -> (Tensor, Tensor) {
+    let dev = Device::Cpu;
+    let n = shape.0 * shape.1 * shape.2 * shape.3;
+    let x = Var::from_vec(values(n, seed), shape, &dev).unwrap();
+    let y = f(x.as_tensor());
+    let r = Tensor::from_vec(values(y.elem_count(), seed + 1), y.shape(), &dev).unwrap();
+    let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    (y, g.get(x.as_tensor()).unwrap().clone())
+}
+
+#[test]
+fn relu_matches_candle() {
+    let shape = (3, 4, 9, 7);
+    let (y0, g0) = value_and_grad(shape, 1, |x| x.relu().unwrap());
+    let (y1, g1) = value_and_grad(shape, 1, |x| relu(x).unwrap());
+    assert_eq!(max_rel(&y1, &y0), 0.0);
+    assert_eq!(max_rel(&g1, &g0), 0.0);
+}
+
+/// PyTorch's convention: the derivative at exactly 0 is 0 (candle's `x ≥ 0` would give 1).
+#[test]
+fn relu_gradient_at_zero_is_zero() {
+    let x = Var::new(&[-1f32, 0.0, 2.0], &Device::Cpu).unwrap();
+    let g = relu(x.as_tensor())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let gx = g.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(gx, vec![0.0, 0.0, 1.0]);
+}
+
+/// Forward against candle; the gradient against the definition (each window's upstream
+/// gradient lands on its maximum), computed here by loops. candle 0.11's own max-pool gradient
+/// is not a reference: it multiplies by the window's share of maxima instead of dividing (a
+/// unique maximum of a 2×2 window gets a quarter of the gradient), and it refuses kernel ≠ stride.
+#[test]
+fn max_pool_matches_definition() {
+    for (shape, k, s) in [
+        ((2, 3, 8, 8), 2, 2),
+        ((2, 2, 9, 7), 2, 2),
+        ((1, 3, 9, 9), 3, 2),
+    ] {
+        let (b, c, h, w) = shape;
+        let (y1, g1) = value_and_grad(shape, 2, |x| max_pool2d(x, k, s).unwrap());
+        let x = values(b * c * h * w, 2);
+        let (ho, wo) = ((h - k) / s + 1, (w - k) / s + 1);
+        let r = values(b * c * ho * wo, 3);
+        let (mut y0, mut g0) = (vec![], vec![0f32; x.len()]);
+        for p in 0..b * c {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let mut best = p * h * w + oy * s * w + ox * s;
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let i = p * h * w + (oy * s + ky) * w + ox * s + kx;
+                            if x[i] > x[best] {
+                                best = i;
+                            }
+                        }
+                    }
+                    y0.push(x[best]);
+                    g0[best] += r[(p * ho + oy) * wo + ox];
+                }
+            }
+        }
+        let dev = Device::Cpu;
+        let y0 = Tensor::from_vec(y0, y1.shape(), &dev).unwrap();
+        let g0 = Tensor::from_vec(g0, g1.shape(), &dev).unwrap();
+        assert_eq!(max_rel(&y1, &y0), 0.0, "{shape:?} k{k} s{s}");
+        assert!(max_rel(&g1, &g0) < 1e-6, "{shape:?} k{k} s{s}");
+        if k == s {
+            let y2 = Tensor::from_vec(x.clone(), shape, &dev)
+                .unwrap()
+                .max_pool2d_with_stride(k, s)
+                .unwrap();
+            assert_eq!(max_rel(&y1, &y2), 0.0, "forward differs from candle's");
+        }
+    }
+}
+
+/// Ties: the whole gradient goes to the window's first maximum (row-major), as in PyTorch.
+#[test]
+fn max_pool_sends_ties_to_the_first_maximum() {
+    let x = Var::from_vec(vec![1f32, 5.0, 5.0, 5.0], (1, 1, 2, 2), &Device::Cpu).unwrap();
+    let y = max_pool2d(x.as_tensor(), 2, 2).unwrap();
+    assert_eq!(
+        y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        vec![5.0]
+    );
+    let g = (y * 3.0).unwrap().sum_all().unwrap().backward().unwrap();
+    let gx = g.get(x.as_tensor()).unwrap().flatten_all().unwrap();
+    assert_eq!(gx.to_vec1::<f32>().unwrap(), vec![0.0, 3.0, 0.0, 0.0]);
+}
+
+#[test]
+fn max_pool_rejects_a_kernel_larger_than_the_input() {
+    let x = Tensor::zeros((1, 1, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = max_pool2d(&x, 3, 1).unwrap_err().to_string();
+    assert!(err.contains("does not fit"), "{err}");
+}
+
+#[test]
+fn batch_norm_matches_candle_graph() {
+    for shape in [(4, 3, 5, 5), (2, 8, 1, 1), (16, 2, 3, 2)] {
+        let (y0, g0) = value_and_grad(shape, 3, |x| batch_norm_train_candle(x, 1e-5).unwrap().y);
+        let (y1, g1) = value_and_grad(shape, 3, |x| batch_norm_train(x, 1e-5).unwrap().y);
+        assert!(max_rel(&y1, &y0) < 1e-5, "{shape:?}");
+        assert!(max_rel(&g1, &g0) < 1e-4, "{shape:?}: {}", max_rel(&g1, &g0));
+    }
+}
+
+/// Statistics by hand: channel 0 holds 1, 3, 5, 7 → mean 4, biased variance 5.
+#[test]
+fn batch_norm_statistics_by_hand() {
+    let x = Tensor::new(
+        &[[[[1f32, 3.]], [[0., 0.]]], [[[5., 7.]], [[0., 4.]]]],
+        &Device::Cpu,
+    )
+    .unwrap();
+    let out = batch_norm_train(&x, 0.0).unwrap();
+    assert_eq!(out.mean.to_vec1::<f32>().unwrap(), vec![4.0, 1.0]);
+    assert_eq!(out.var.to_vec1::<f32>().unwrap(), vec![5.0, 3.0]);
+    let y = out.y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let s = 5f32.sqrt();
+    assert!((y[0] + 3.0 / s).abs() < 1e-6 && (y[5] - 3.0 / s).abs() < 1e-6);
+}

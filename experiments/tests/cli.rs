@@ -278,7 +278,34 @@ fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
     assert!(!missing.status.success());
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(
-        err.contains("nowhere") && err.contains("cifar-10-binary"),
+        err.contains("nowhere") && err.contains("cifar-10-binary") && err.contains("--data hub"),
+        "{err}"
+    );
+}
+
+/// `--data hub` goes to the hub cache under HF_HOME; offline and empty, the error says where
+/// the files were expected (nothing is downloaded in tests).
+#[test]
+fn cifar10_hub_source_is_wired_and_offline_safe() {
+    let home = tempfile::tempdir().unwrap();
+    let out = cifar10()
+        .args([
+            "--preset",
+            "figure2_conv6_ku_iterand",
+            "--epochs",
+            "1",
+            "--data",
+            "hub",
+        ])
+        .env("HF_HOME", home.path())
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cache = home.path().join("hub").join("datasets--uoft-cs--cifar10");
+    assert!(
+        err.contains(&cache.display().to_string()) && err.contains("HF_HUB_OFFLINE"),
         "{err}"
     );
 }

@@ -58,15 +58,27 @@ fn load_files(dir: &Path, files: &[&str]) -> Result<Dataset> {
     for f in files {
         read_file(&dir.join(f), &mut images, &mut labels)?;
     }
+    Ok(dataset(images, labels))
+}
+
+/// A CIFAR-10 dataset from pixels in [0, 1] (channels first) and labels, normalised with the
+/// ImageNet statistics as the official code does. Shared by the binary and hub sources.
+pub(crate) fn dataset(mut images: Vec<f32>, labels: Vec<u8>) -> Dataset {
     Normalization::imagenet().apply(&mut images, SHAPE);
-    Ok(Dataset {
+    Dataset {
         name: "cifar10".into(),
         shape: SHAPE,
         classes: 10,
         images,
         labels,
         black: Normalization::imagenet().black(),
-    })
+    }
+}
+
+/// The official split: 10 % of the 50k training images (seed 777) for validation.
+pub(crate) fn splits(train_full: Dataset, test: Dataset) -> Splits {
+    let (train, val) = split_off(&train_full, VAL_FRACTION, VAL_SPLIT_SEED);
+    Splits { train, val, test }
 }
 
 /// Train (45k of 50k; 10 % validation with seed 777) and test sets, normalised with the
@@ -82,13 +94,15 @@ pub fn load_dir(dir: &Path) -> Result<Splits> {
         return Err(Error::NotFound(format!(
             "CIFAR-10 not found in {}: missing {}. Expected the binary version (the folder \
              `cifar-10-batches-bin` of cifar-10-binary.tar.gz, with data_batch_1.bin … \
-             data_batch_5.bin and test_batch.bin); pass its folder with --data DIR",
+             data_batch_5.bin and test_batch.bin from \
+             https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz); pass its folder with \
+             --data DIR, or use --data hub to download CIFAR-10 from the Hugging Face hub \
+             (uoft-cs/cifar10, about 140 MB, cached for offline use)",
             dir.display(),
             missing.join(", ")
         )));
     }
     let train_full = load_files(dir, &TRAIN_FILES)?;
     let test = load_files(dir, &[TEST_FILE])?;
-    let (train, val) = split_off(&train_full, VAL_FRACTION, VAL_SPLIT_SEED);
-    Ok(Splits { train, val, test })
+    Ok(splits(train_full, test))
 }

@@ -13,6 +13,8 @@ pub mod cifar;
 mod dataset;
 pub mod digits;
 mod error;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod idx;
 mod split;
 

@@ -50,8 +50,9 @@ struct Cli {
     /// Stop every epoch after this many batches (smoke tests).
     #[arg(long, value_parser = parse_at_least_one)]
     limit_batches: Option<u64>,
-    /// The CIFAR-10 binary folder (data_batch_1.bin … test_batch.bin).
-    /// Default: data/cifar-10-batches-bin.
+    /// The CIFAR-10 binary folder (data_batch_1.bin … test_batch.bin), or `hub`: download it
+    /// from the Hugging Face hub (uoft-cs/cifar10) into the hub cache, or read it from there
+    /// (offline with HF_HUB_OFFLINE=1). Default: data/cifar-10-batches-bin.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Run folder. Default: runs/<preset>-w<width>-s<seed>.

@@ -3,7 +3,8 @@
 //! cargo run --release -p experiments --bin bench_step -- --model conv6 --width 1 --batch 128 \
 //!     --steps 10 --threads 2
 //!
-//! The last line is `images_per_s=…`, for scripts. Each step is what the trainer does: masks
+//! The last line is `images_per_s=…`, for scripts. `--breakdown` adds the masked-layer,
+//! randomizer and data-pipeline costs; `--candle-ops` runs candle's own kernels instead. Each step is what the trainer does: masks
 //! from the scores, forward, cross-entropy, backward, SGD with momentum and weight decay.
 
 use std::time::Instant;
@@ -14,7 +15,8 @@ use clap::Parser;
 use experiments::cli::{arch_parser, parse_at_least_one, parse_sparsity, parse_width};
 use iterand_masking::{MaskConfig, Mode, ParamStore};
 use iterand_models::{build, Arch, InputShape, ModelSpec};
-use iterand_randomizer::InitMode;
+use iterand_data::{Augment, Dataset, ImageShape};
+use iterand_randomizer::{InitMode, RerandMode, Rerandomizer};
 use iterand_train::{Sgd, SgdConfig};
 
 /// Time score-mode training steps (edge-popup / IteRand without R) on random CIFAR-shaped data.
@@ -46,6 +48,26 @@ struct Cli {
     /// kernels (for comparison).
     #[arg(long)]
     candle_ops: bool,
+    /// Also measure what surrounds the step: the masks and straight-through weights, one
+    /// application of R (as a share of K_per steps), and the augmentation pipeline.
+    #[arg(long)]
+    breakdown: bool,
+    /// K_per for the randomizer's share (official `rerand_freq`).
+    #[arg(long, default_value_t = 300, value_parser = parse_at_least_one)]
+    rerand_freq: u64,
+}
+
+/// Median seconds of `reps` runs of `f` after one warm-up run.
+fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    let mut t = vec![];
+    for _ in 0..reps {
+        let s = Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
 }
 
 fn main() -> Result<()> {
@@ -102,6 +124,63 @@ fn main() -> Result<()> {
         "model={} width={} batch={b} median_step_s={median:.4}",
         cli.model, cli.width
     );
+    if cli.breakdown {
+        let masks = median_secs(5, || {
+            for m in net.masked() {
+                m.effective()?;
+            }
+            Ok(())
+        })?;
+        let rr = Rerandomizer::new(RerandMode::Bernoulli, 0.1, 0.0, 1)?;
+        let mut round = 0;
+        let rerand = median_secs(5, || {
+            round += 1;
+            Ok(net.rerandomize(round, &rr)?)
+        })?;
+        // Throughput of the official CIFAR-10 augmentation on synthetic images of the bench's
+        // shape (only the pipeline's speed is measured, so the pixel values do not matter).
+        let shape = ImageShape {
+            channels: cli.channels,
+            height: cli.size,
+            width: cli.size,
+        };
+        let n = 1024;
+        let data = Dataset {
+            name: "synthetic".into(),
+            shape,
+            classes: 10,
+            images: (0..n * shape.numel()).map(|i| (i % 251) as f32 / 251.0).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            black: vec![0.0; cli.channels],
+        };
+        let aug = Augment {
+            size: cli.size,
+            ..Augment::cifar10()
+        };
+        let idx: Vec<u32> = (0..b as u32).collect();
+        let mut epoch = 0;
+        let pipeline = median_secs(5, || {
+            epoch += 1;
+            let (v, s) = aug.batch(&data, &idx, 1, epoch);
+            Tensor::from_vec(v, (b, s.channels, s.height, s.width), &dev)?;
+            Ok(())
+        })?;
+        println!(
+            "masks_and_ste_s={masks:.4} ({:.2}% of a step, forward part; the backward adds one \
+             product per weight)",
+            100.0 * masks / median
+        );
+        println!(
+            "rerandomize_s={rerand:.4} ({:.3}% of training at rerand_freq={})",
+            100.0 * rerand / (rerand + cli.rerand_freq as f64 * median),
+            cli.rerand_freq
+        );
+        println!(
+            "augment_images_per_s={:.0} ({:.1}x the training step, one thread)",
+            b as f64 / pipeline,
+            median / pipeline
+        );
+    }
     println!("images_per_s={:.2}", b as f64 / median);
     Ok(())
 }

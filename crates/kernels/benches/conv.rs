@@ -96,5 +96,21 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The practical ceiling: a square f32 GEMM through candle's matmul (the same `gemm` crate, with
+/// its AVX-512 kernels), on the threads rayon is given.
+fn bench_gemm(c: &mut Criterion) {
+    let dev = Device::Cpu;
+    let n = 1024;
+    let a = Var::randn(0f32, 1.0, (n, n), &dev).unwrap();
+    let b = Var::randn(0f32, 1.0, (n, n), &dev).unwrap();
+    let mut group = c.benchmark_group("gemm");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
+    group.bench_function("f32_1024x1024x1024", |bch| {
+        bch.iter(|| a.as_tensor().matmul(b.as_tensor()).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_gemm);
 criterion_main!(benches);

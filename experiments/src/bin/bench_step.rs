@@ -13,9 +13,9 @@ use anyhow::Result;
 use candle_core::{Device, Tensor};
 use clap::Parser;
 use experiments::cli::{arch_parser, parse_at_least_one, parse_sparsity, parse_width};
+use iterand_data::{Augment, Dataset, ImageShape};
 use iterand_masking::{MaskConfig, Mode, ParamStore};
 use iterand_models::{build, Arch, InputShape, ModelSpec};
-use iterand_data::{Augment, Dataset, ImageShape};
 use iterand_randomizer::{InitMode, RerandMode, Rerandomizer};
 use iterand_train::{Sgd, SgdConfig};
 
@@ -149,7 +149,9 @@ fn main() -> Result<()> {
             name: "synthetic".into(),
             shape,
             classes: 10,
-            images: (0..n * shape.numel()).map(|i| (i % 251) as f32 / 251.0).collect(),
+            images: (0..n * shape.numel())
+                .map(|i| (i % 251) as f32 / 251.0)
+                .collect(),
             labels: (0..n).map(|i| (i % 10) as u8).collect(),
             black: vec![0.0; cli.channels],
         };

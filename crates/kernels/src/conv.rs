@@ -40,12 +40,27 @@ pub fn conv2d(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
     }
 }
 
+/// `relu(conv2d(x, w))` as one op: the ReLU runs on each chunk's output while it is in cache,
+/// and the graph has one node instead of two (candle's autograd spends a zeros tensor and an
+/// addition per node on activation-sized gradients).
+pub fn conv2d_relu(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    if fast_path(x) && w.dtype() == DType::F32 {
+        apply(x, w, p, true)
+    } else {
+        x.conv2d(w, p.padding, p.stride, 1, 1)?.relu()
+    }
+}
+
 /// The fast kernel itself; errors on a non-CPU device or a dtype other than f32.
 pub fn conv2d_fast(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    apply(x, w, p, false)
+}
+
+fn apply(x: &Tensor, w: &Tensor, p: Conv2dParams, relu: bool) -> Result<Tensor> {
     geometry(x.dims(), w.dims(), p)?;
     let x = x.contiguous()?;
     let w = w.contiguous()?;
-    x.apply_op2(&w, Conv2dOp { p })
+    x.apply_op2(&w, Conv2dOp { p, relu })
 }
 
 /// Validates the shapes and derives the output size.
@@ -143,7 +158,7 @@ fn channel_major_to_planes(cm: &[f32], n: usize, o: usize, pix: usize, out: &mut
     }
 }
 
-fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize) -> Vec<f32> {
+fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
     let (per_chunk, par) = chunking(batch, g);
     let (pix, k) = (g.ho * g.wo, g.k());
     let mut y = vec![0.0; batch * g.out_len()];
@@ -161,6 +176,9 @@ fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize) -> Vec<f32> {
                 matmul(&mut out, Dst::RowMajor, wv, cv, false, par);
                 channel_major_to_planes(&out, n, g.o, pix, y);
             }
+            if relu {
+                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
         });
     y
 }
@@ -170,11 +188,12 @@ fn backward(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
+    relu_out: Option<&[f32]>,
     g: &Geometry,
-    batch: usize,
     need_dx: bool,
     need_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let batch = x.len() / g.in_len();
     let (per_chunk, par) = chunking(batch, g);
     let (pix, k) = (g.ho * g.wo, g.k());
     let mut dx = need_dx.then(|| vec![0.0f32; batch * g.in_len()]);
@@ -191,15 +210,32 @@ fn backward(
                 let i0 = ci * per_chunk;
                 let n = per_chunk.min(batch - i0);
                 let cols_n = n * pix;
-                let dy = &dy[i0 * g.out_len()..(i0 + n) * g.out_len()];
+                let range = i0 * g.out_len()..(i0 + n) * g.out_len();
+                let dy = &dy[range.clone()];
                 let gathered;
-                let dyc: &[f32] = if n == 1 {
-                    dy
-                } else {
-                    let mut buf = Scratch::take(g.o * cols_n);
-                    planes_to_channel_major(dy, n, g.o, pix, &mut buf);
-                    gathered = buf;
-                    &gathered
+                let dyc: &[f32] = match relu_out {
+                    None if n == 1 => dy,
+                    None => {
+                        let mut buf = Scratch::take(g.o * cols_n);
+                        planes_to_channel_major(dy, n, g.o, pix, &mut buf);
+                        gathered = buf;
+                        &gathered
+                    }
+                    Some(y) => {
+                        // Through the fused ReLU: the gradient where the output is positive.
+                        let mut masked = Scratch::take(dy.len());
+                        for ((m, g), y) in masked.iter_mut().zip(dy).zip(&y[range]) {
+                            *m = if *y > 0.0 { *g } else { 0.0 };
+                        }
+                        if n == 1 {
+                            gathered = masked;
+                        } else {
+                            let mut buf = Scratch::take(g.o * cols_n);
+                            planes_to_channel_major(&masked, n, g.o, pix, &mut buf);
+                            gathered = buf;
+                        }
+                        &gathered
+                    }
                 };
                 let dyv = View::rows(dyc, g.o, cols_n);
                 if need_dw {
@@ -253,11 +289,17 @@ fn backward(
 /// The candle op: forward on CPU storage, backward producing both gradients at once.
 struct Conv2dOp {
     p: Conv2dParams,
+    /// Apply ReLU to the output (and differentiate through it).
+    relu: bool,
 }
 
 impl CustomOp2 for Conv2dOp {
     fn name(&self) -> &'static str {
-        "iterand-conv2d"
+        if self.relu {
+            "iterand-conv2d-relu"
+        } else {
+            "iterand-conv2d"
+        }
     }
 
     fn cpu_fwd(
@@ -269,7 +311,7 @@ impl CustomOp2 for Conv2dOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = geometry(l1.dims(), l2.dims(), self.p)?;
         let batch = l1.dims()[0];
-        let y = forward(cpu_slice(s1, l1)?, cpu_slice(s2, l2)?, &g, batch);
+        let y = forward(cpu_slice(s1, l1)?, cpu_slice(s2, l2)?, &g, batch, self.relu);
         Ok((CpuStorage::F32(y), Shape::from((batch, g.o, g.ho, g.wo))))
     }
 
@@ -277,20 +319,26 @@ impl CustomOp2 for Conv2dOp {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = geometry(x.dims(), w.dims(), self.p)?;
-        let batch = x.dims()[0];
         let grad = grad.contiguous()?;
         let (need_dx, need_dw) = (x.track_op(), w.track_op());
-        let (dx, dw) = with_data(x, |xs| {
-            with_data(w, |ws| {
-                with_data(&grad, |gs| {
-                    Ok(backward(xs, ws, gs, &g, batch, need_dx, need_dw))
+        let run = |relu_out: Option<&[f32]>| {
+            with_data(x, |xs| {
+                with_data(w, |ws| {
+                    with_data(&grad, |gs| {
+                        Ok(backward(xs, ws, gs, relu_out, &g, need_dx, need_dw))
+                    })
                 })
             })
-        })?;
+        };
+        let (dx, dw) = if self.relu {
+            with_data(res, |ys| run(Some(ys)))?
+        } else {
+            run(None)?
+        };
         let dx = dx
             .map(|v| Tensor::from_vec(v, x.shape(), x.device()))
             .transpose()?;

@@ -7,7 +7,8 @@
 //! is a candle custom op (so autograd, the straight-through mask and the optimiser see an
 //! ordinary tensor) with a forward and a backward written for the CPU:
 //!
-//! - [`conv2d`]: im2col + GEMM (the `gemm` crate candle itself uses), work split over the cores;
+//! - [`conv2d`] (and [`conv2d_relu`], fused): im2col + GEMM (the `gemm` crate candle itself
+//!   uses), work split over the cores;
 //! - [`relu`], [`max_pool2d`]: one pass each way;
 //! - [`batch_norm_train`]: batch statistics and the closed-form BatchNorm gradient.
 //!
@@ -26,6 +27,6 @@ mod scratch;
 
 pub use activation::{max_pool2d, relu};
 pub use alloc::retain_freed_memory;
-pub use conv::{conv2d, conv2d_fast, Conv2dParams};
+pub use conv::{conv2d, conv2d_fast, conv2d_relu, Conv2dParams};
 pub use cpu::{fast_kernels_enabled, set_fast_kernels};
 pub use norm::{batch_norm_train, batch_norm_train_candle, BatchNormOutput};

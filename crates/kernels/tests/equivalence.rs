@@ -2,7 +2,7 @@
 //! gradients, on shapes, strides and paddings drawn by proptest.
 
 use candle_core::{Device, Tensor, Var};
-use iterand_kernels::{conv2d, conv2d_fast, set_fast_kernels, Conv2dParams};
+use iterand_kernels::{conv2d, conv2d_fast, conv2d_relu, relu, set_fast_kernels, Conv2dParams};
 use proptest::prelude::*;
 
 /// Deterministic values in [-1, 1) from a seed (SplitMix64), so failures replay exactly.
@@ -279,4 +279,29 @@ fn switch_falls_back_to_candle() {
     let slow = conv2d(&x, &w, p).unwrap();
     set_fast_kernels(true);
     assert!(rel_err(&fast, &slow) < 1e-5);
+}
+
+/// The fused op equals ReLU after the convolution, values and both gradients, in one-image and
+/// multi-image chunks.
+#[test]
+fn fused_relu_equals_relu_after_conv() {
+    let dev = Device::Cpu;
+    for (b, c, o, hw, k, stride, padding) in [(2, 3, 5, 9, 3, 1, 1), (40, 8, 16, 4, 3, 2, 1)] {
+        let p = Conv2dParams { stride, padding };
+        let x = Var::from_vec(values(b * c * hw * hw, 21), (b, c, hw, hw), &dev).unwrap();
+        let w = Var::from_vec(values(o * c * k * k, 22), (o, c, k, k), &dev).unwrap();
+        let grads = |y: &Tensor| {
+            let r = Tensor::from_vec(values(y.elem_count(), 23), y.shape(), &dev).unwrap();
+            let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            (
+                g.get(x.as_tensor()).unwrap().clone(),
+                g.get(w.as_tensor()).unwrap().clone(),
+            )
+        };
+        let separate = relu(&conv2d_fast(x.as_tensor(), w.as_tensor(), p).unwrap()).unwrap();
+        let fused = conv2d_relu(x.as_tensor(), w.as_tensor(), p).unwrap();
+        assert_eq!(rel_err(&fused, &separate), 0.0);
+        let ((gx0, gw0), (gx1, gw1)) = (grads(&separate), grads(&fused));
+        assert!(rel_err(&gx1, &gx0) < 1e-6 && rel_err(&gw1, &gw0) < 1e-6);
+    }
 }

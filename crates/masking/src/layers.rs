@@ -1,7 +1,7 @@
 //! `MaskedLinear` and `MaskedConv2d`: a masked weight plus the op that uses it.
 
 use candle_core::{Module, Tensor, Var};
-use iterand_kernels::{conv2d, Conv2dParams};
+use iterand_kernels::{conv2d, conv2d_relu, relu, Conv2dParams};
 
 use crate::masked::{MaskConfig, MaskedWeight, Mode};
 use crate::store::{Builder, Role};
@@ -115,6 +115,22 @@ impl MaskedConv2d {
             }
             _ => Ok(y),
         }
+    }
+}
+
+impl MaskedConv2d {
+    /// `relu(forward(x))`, fused into the convolution where the kernels allow (score modes,
+    /// which add no bias).
+    pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
+        if self.bias.is_some() && self.weight.config().mode == Mode::Weights {
+            return Ok(relu(&self.forward(x)?)?);
+        }
+        let w = self.weight.effective()?;
+        let params = Conv2dParams {
+            stride: self.stride,
+            padding: self.padding,
+        };
+        Ok(conv2d_relu(x, &w, params)?)
     }
 }
 

@@ -75,7 +75,7 @@ impl Network for ConvNet {
     fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, conv) in self.convs.iter().enumerate() {
-            h = relu(&conv.forward(&h)?)?;
+            h = conv.forward_relu(&h)?;
             if i % 2 == 1 {
                 h = max_pool2d(&h, 2, 2)?;
             }

@@ -4,30 +4,8 @@
 use candle_core::{Device, Tensor, Var};
 use iterand_kernels::{batch_norm_train, batch_norm_train_candle, max_pool2d, relu};
 
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let b = b.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-    a.iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
+mod common;
+use common::{rel_err, values};
 
 /// Value and input gradient of Σ f(x) ⊙ r.
 fn value_and_grad(
@@ -49,8 +27,8 @@ fn relu_matches_candle() {
     let shape = (3, 4, 9, 7);
     let (y0, g0) = value_and_grad(shape, 1, |x| x.relu().unwrap());
     let (y1, g1) = value_and_grad(shape, 1, |x| relu(x).unwrap());
-    assert_eq!(max_rel(&y1, &y0), 0.0);
-    assert_eq!(max_rel(&g1, &g0), 0.0);
+    assert_eq!(rel_err(&y1, &y0), 0.0);
+    assert_eq!(rel_err(&g1, &g0), 0.0);
 }
 
 /// PyTorch's convention: the derivative at exactly 0 is 0 (candle's `x ≥ 0` would give 1).
@@ -104,14 +82,14 @@ fn max_pool_matches_definition() {
         let dev = Device::Cpu;
         let y0 = Tensor::from_vec(y0, y1.shape(), &dev).unwrap();
         let g0 = Tensor::from_vec(g0, g1.shape(), &dev).unwrap();
-        assert_eq!(max_rel(&y1, &y0), 0.0, "{shape:?} k{k} s{s}");
-        assert!(max_rel(&g1, &g0) < 1e-6, "{shape:?} k{k} s{s}");
+        assert_eq!(rel_err(&y1, &y0), 0.0, "{shape:?} k{k} s{s}");
+        assert!(rel_err(&g1, &g0) < 1e-6, "{shape:?} k{k} s{s}");
         if k == s {
             let y2 = Tensor::from_vec(x.clone(), shape, &dev)
                 .unwrap()
                 .max_pool2d_with_stride(k, s)
                 .unwrap();
-            assert_eq!(max_rel(&y1, &y2), 0.0, "forward differs from candle's");
+            assert_eq!(rel_err(&y1, &y2), 0.0, "forward differs from candle's");
         }
     }
 }
@@ -142,8 +120,8 @@ fn batch_norm_matches_candle_graph() {
     for shape in [(4, 3, 5, 5), (2, 8, 1, 1), (16, 2, 3, 2)] {
         let (y0, g0) = value_and_grad(shape, 3, |x| batch_norm_train_candle(x, 1e-5).unwrap().y);
         let (y1, g1) = value_and_grad(shape, 3, |x| batch_norm_train(x, 1e-5).unwrap().y);
-        assert!(max_rel(&y1, &y0) < 1e-5, "{shape:?}");
-        assert!(max_rel(&g1, &g0) < 1e-4, "{shape:?}: {}", max_rel(&g1, &g0));
+        assert!(rel_err(&y1, &y0) < 1e-5, "{shape:?}");
+        assert!(rel_err(&g1, &g0) < 1e-4, "{shape:?}: {}", rel_err(&g1, &g0));
     }
 }
 

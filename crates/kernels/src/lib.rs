@@ -29,4 +29,4 @@ pub use activation::{max_pool2d, relu};
 pub use alloc::retain_freed_memory;
 pub use conv::{conv2d, conv2d_fast, conv2d_relu, Conv2dParams};
 pub use cpu::{fast_kernels_enabled, set_fast_kernels};
-pub use norm::{batch_norm_train, batch_norm_train_candle, BatchNormOutput};
+pub use norm::{batch_norm_relu_train, batch_norm_train, batch_norm_train_candle, BatchNormOutput};

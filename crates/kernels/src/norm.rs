@@ -22,8 +22,22 @@ pub struct BatchNormOutput {
 
 /// Normalises `x (B, C, H, W)` per channel with its batch statistics, differentiably.
 pub fn batch_norm_train(x: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    normalize(x, eps, false)
+}
+
+/// `relu(batch_norm_train(x).y)` as one op (one graph node instead of two), with the same
+/// statistics.
+pub fn batch_norm_relu_train(x: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+    normalize(x, eps, true)
+}
+
+fn normalize(x: &Tensor, eps: f64, relu: bool) -> Result<BatchNormOutput> {
     if !fast_path(x) {
-        return batch_norm_train_candle(x, eps);
+        let mut out = batch_norm_train_candle(x, eps)?;
+        if relu {
+            out.y = out.y.relu()?;
+        }
+        return Ok(out);
     }
     let x = x.contiguous()?;
     let (b, c, h, w) = x.dims4()?;
@@ -40,6 +54,7 @@ pub fn batch_norm_train(x: &Tensor, eps: f64) -> Result<BatchNormOutput> {
         inv_std: Arc::new(inv_std),
         channels: c,
         plane: hw,
+        relu,
     })?;
     Ok(BatchNormOutput {
         y,
@@ -92,11 +107,17 @@ struct Normalize {
     inv_std: Arc<Vec<f32>>,
     channels: usize,
     plane: usize,
+    /// Apply ReLU to the output (and differentiate through it).
+    relu: bool,
 }
 
 impl CustomOp1 for Normalize {
     fn name(&self) -> &'static str {
-        "iterand-batch-norm"
+        if self.relu {
+            "iterand-batch-norm-relu"
+        } else {
+            "iterand-batch-norm"
+        }
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -111,15 +132,48 @@ impl CustomOp1 for Normalize {
                 for (y, x) in y.iter_mut().zip(x) {
                     *y = (x - m) * s;
                 }
+                if self.relu {
+                    y.iter_mut().for_each(|v| *v = v.max(0.0));
+                }
             });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+    fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
         let (c, hw) = (self.channels, self.plane);
-        let dx = with_data(y, |ys| {
-            with_data(&grad, |gs| {
+        // With the fused ReLU, the normalised values are rebuilt from x (the output lost the
+        // negative ones) and the upstream gradient is cut where the output is 0.
+        let (yhat, gated);
+        let (ys, gs): (&Tensor, &Tensor) = if self.relu {
+            let (mean, inv_std) = (&self.mean, &self.inv_std);
+            let (yv, gv) = with_data(x, |xs| {
+                with_data(&grad, |g| {
+                    let mut yv = vec![0f32; xs.len()];
+                    let mut gv = vec![0f32; xs.len()];
+                    yv.par_chunks_mut(hw)
+                        .zip(gv.par_chunks_mut(hw))
+                        .zip(xs.par_chunks(hw).zip(g.par_chunks(hw)))
+                        .enumerate()
+                        .for_each(|(p, ((yv, gv), (xs, g)))| {
+                            let ch = p % c;
+                            let (m, s) = (mean[ch], inv_std[ch]);
+                            for (((yo, go), x), g) in yv.iter_mut().zip(gv).zip(xs).zip(g) {
+                                *yo = (x - m) * s;
+                                *go = if *yo > 0.0 { *g } else { 0.0 };
+                            }
+                        });
+                    Ok((yv, gv))
+                })
+            })?;
+            yhat = Tensor::from_vec(yv, y.shape(), y.device())?;
+            gated = Tensor::from_vec(gv, y.shape(), y.device())?;
+            (&yhat, &gated)
+        } else {
+            (y, &grad)
+        };
+        let dx = with_data(ys, |ys| {
+            with_data(gs, |gs| {
                 let b = ys.len() / (c * hw);
                 let count = (b * hw) as f64;
                 // mean(g) and mean(g·y) per channel.

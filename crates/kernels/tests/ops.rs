@@ -2,7 +2,9 @@
 //! PyTorch conventions candle does not share (hand-computed).
 
 use candle_core::{Device, Tensor, Var};
-use iterand_kernels::{batch_norm_train, batch_norm_train_candle, max_pool2d, relu};
+use iterand_kernels::{
+    batch_norm_relu_train, batch_norm_train, batch_norm_train_candle, max_pool2d, relu,
+};
 
 mod common;
 use common::{rel_err, values};
@@ -139,4 +141,16 @@ fn batch_norm_statistics_by_hand() {
     let y = out.y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let s = 5f32.sqrt();
     assert!((y[0] + 3.0 / s).abs() < 1e-6 && (y[5] - 3.0 / s).abs() < 1e-6);
+}
+
+#[test]
+fn batch_norm_relu_equals_relu_after_batch_norm() {
+    for shape in [(4, 3, 5, 5), (16, 2, 3, 2)] {
+        let (y0, g0) = value_and_grad(shape, 5, |x| {
+            batch_norm_train_candle(x, 1e-5).unwrap().y.relu().unwrap()
+        });
+        let (y1, g1) = value_and_grad(shape, 5, |x| batch_norm_relu_train(x, 1e-5).unwrap().y);
+        assert!(rel_err(&y1, &y0) < 1e-5, "{shape:?}");
+        assert!(rel_err(&g1, &g0) < 1e-4, "{shape:?}: {}", rel_err(&g1, &g0));
+    }
 }

@@ -7,7 +7,7 @@
 //! (role `NormStat`), so they are saved and restored with the model, and nothing else writes them.
 
 use candle_core::{DType, Tensor, Var};
-use iterand_kernels::batch_norm_train;
+use iterand_kernels::{batch_norm_relu_train, batch_norm_train, relu};
 use iterand_masking::{Builder, Mode, Role};
 
 use crate::Result;
@@ -52,13 +52,30 @@ impl BatchNorm2d {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_inner(x, train, false)
+    }
+
+    /// `relu(forward_t(x))`; in training without the affine part (score modes) one fused op.
+    pub fn forward_relu_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if train && self.affine.is_none() {
+            self.forward_inner(x, train, true)
+        } else {
+            Ok(relu(&self.forward_t(x, train)?)?)
+        }
+    }
+
+    fn forward_inner(&self, x: &Tensor, train: bool, fused_relu: bool) -> Result<Tensor> {
         let c = self.channels;
         let shape = (1, c, 1, 1);
         let mut y = if train {
             let (n, _, h, w) = x.dims4()?;
             let count = (n * h * w) as f64;
             // The normalisation with batch statistics and its gradient: iterand-kernels.
-            let out = batch_norm_train(x, EPS)?;
+            let out = if fused_relu {
+                batch_norm_relu_train(x, EPS)?
+            } else {
+                batch_norm_train(x, EPS)?
+            };
             let m = MOMENTUM;
             let unbiased = if count > 1.0 {
                 (out.var * (count / (count - 1.0)))?

@@ -53,6 +53,10 @@ impl ConvBn {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.bn.forward_t(&self.conv.forward(x)?, train)
     }
+
+    fn forward_relu_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.bn.forward_relu_t(&self.conv.forward(x)?, train)
+    }
 }
 
 /// A residual block: its main path (2 or 3 conv+BN) and an optional projection shortcut.
@@ -119,10 +123,11 @@ impl Block {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, cb) in self.path.iter().enumerate() {
-            h = cb.forward_t(&h, train)?;
-            if i + 1 < self.path.len() {
-                h = relu(&h)?;
-            }
+            h = if i + 1 < self.path.len() {
+                cb.forward_relu_t(&h, train)?
+            } else {
+                cb.forward_t(&h, train)?
+            };
         }
         let skip = match &self.shortcut {
             Some(s) => s.forward_t(x, train)?,
@@ -188,7 +193,7 @@ impl ResNet {
 
 impl Network for ResNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = relu(&self.stem.forward_t(x, train)?)?;
+        let mut h = self.stem.forward_relu_t(x, train)?;
         if self.imagenet_stem {
             // max-pool 3×3, stride 2, padding 1; the input is ≥ 0 after the ReLU, so zero
             // padding is the same as −∞ padding

@@ -142,40 +142,22 @@ impl CustomOp1 for Normalize {
     fn bwd(&self, x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let grad = grad.contiguous()?;
         let (c, hw) = (self.channels, self.plane);
-        // With the fused ReLU, the normalised values are rebuilt from x (the output lost the
-        // negative ones) and the upstream gradient is cut where the output is 0.
-        let (yhat, gated);
-        let (ys, gs): (&Tensor, &Tensor) = if self.relu {
-            let (mean, inv_std) = (&self.mean, &self.inv_std);
-            let (yv, gv) = with_data(x, |xs| {
-                with_data(&grad, |g| {
-                    let mut yv = vec![0f32; xs.len()];
-                    let mut gv = vec![0f32; xs.len()];
-                    yv.par_chunks_mut(hw)
-                        .zip(gv.par_chunks_mut(hw))
-                        .zip(xs.par_chunks(hw).zip(g.par_chunks(hw)))
-                        .enumerate()
-                        .for_each(|(p, ((yv, gv), (xs, g)))| {
-                            let ch = p % c;
-                            let (m, s) = (mean[ch], inv_std[ch]);
-                            for (((yo, go), x), g) in yv.iter_mut().zip(gv).zip(xs).zip(g) {
-                                *yo = (x - m) * s;
-                                *go = if *yo > 0.0 { *g } else { 0.0 };
-                            }
-                        });
-                    Ok((yv, gv))
-                })
-            })?;
-            yhat = Tensor::from_vec(yv, y.shape(), y.device())?;
-            gated = Tensor::from_vec(gv, y.shape(), y.device())?;
-            (&yhat, &gated)
-        } else {
-            (y, &grad)
-        };
-        let dx = with_data(ys, |ys| {
-            with_data(gs, |gs| {
-                let b = ys.len() / (c * hw);
+        // With the fused ReLU the output lost the negative normalised values, so they are
+        // rebuilt from x on the fly, and the upstream gradient is cut where the output is 0.
+        let source = if self.relu { x } else { y };
+        let dx = with_data(source, |src| {
+            with_data(&grad, |gs| {
+                let b = src.len() / (c * hw);
                 let count = (b * hw) as f64;
+                // (normalised value, gradient reaching the normalisation) of one element.
+                let pre = |ch: usize, v: f32, g: f32| -> (f32, f32) {
+                    if self.relu {
+                        let yhat = (v - self.mean[ch]) * self.inv_std[ch];
+                        (yhat, if yhat > 0.0 { g } else { 0.0 })
+                    } else {
+                        (v, g)
+                    }
+                };
                 // mean(g) and mean(g·y) per channel.
                 let (mg, mgy): (Vec<f32>, Vec<f32>) = (0..c)
                     .into_par_iter()
@@ -183,9 +165,10 @@ impl CustomOp1 for Normalize {
                         let (mut sg, mut sgy) = (0f64, 0f64);
                         for i in 0..b {
                             let off = (i * c + ch) * hw;
-                            let (g, y) = (&gs[off..off + hw], &ys[off..off + hw]);
+                            let (g, v) = (&gs[off..off + hw], &src[off..off + hw]);
                             let (mut a, mut bb) = (0f32, 0f32);
-                            for (g, y) in g.iter().zip(y) {
+                            for (g, v) in g.iter().zip(v) {
+                                let (y, g) = pre(ch, *v, *g);
                                 a += g;
                                 bb += g * y;
                             }
@@ -195,14 +178,15 @@ impl CustomOp1 for Normalize {
                         ((sg / count) as f32, (sgy / count) as f32)
                     })
                     .unzip();
-                let mut dx = vec![0f32; ys.len()];
+                let mut dx = vec![0f32; src.len()];
                 dx.par_chunks_mut(hw)
-                    .zip(ys.par_chunks(hw).zip(gs.par_chunks(hw)))
+                    .zip(src.par_chunks(hw).zip(gs.par_chunks(hw)))
                     .enumerate()
-                    .for_each(|(p, (dx, (y, g)))| {
+                    .for_each(|(p, (dx, (v, g)))| {
                         let ch = p % c;
                         let (a, bb, s) = (mg[ch], mgy[ch], self.inv_std[ch]);
-                        for ((d, y), g) in dx.iter_mut().zip(y).zip(g) {
+                        for ((d, v), g) in dx.iter_mut().zip(v).zip(g) {
+                            let (y, g) = pre(ch, *v, *g);
                             *d = (g - a - y * bb) * s;
                         }
                     });

@@ -2,7 +2,7 @@
 //! gradients, on shapes, strides and paddings drawn by proptest.
 
 use candle_core::{Device, Tensor, Var};
-use iterand_kernels::{conv2d, conv2d_fast, conv2d_relu, relu, set_fast_kernels, Conv2dParams};
+use iterand_kernels::{conv2d_fast, conv2d_relu, relu, Conv2dParams};
 use proptest::prelude::*;
 
 mod common;
@@ -238,23 +238,6 @@ fn mismatched_channels_are_a_clear_error() {
     let w = Tensor::zeros((4, 3, 11, 11), candle_core::DType::F32, &dev).unwrap();
     let err = conv2d_fast(&x, &w, p).unwrap_err().to_string();
     assert!(err.contains("does not fit"), "{err}");
-}
-
-/// The switch routes to candle's kernel; both paths agree.
-#[test]
-fn switch_falls_back_to_candle() {
-    let dev = Device::Cpu;
-    let x = Tensor::from_vec(values(3 * 8 * 8, 11), (1, 3, 8, 8), &dev).unwrap();
-    let w = Tensor::from_vec(values(5 * 27, 12), (5, 3, 3, 3), &dev).unwrap();
-    let p = Conv2dParams {
-        stride: 1,
-        padding: 1,
-    };
-    let fast = conv2d(&x, &w, p).unwrap();
-    set_fast_kernels(false);
-    let slow = conv2d(&x, &w, p).unwrap();
-    set_fast_kernels(true);
-    assert!(rel_err(&fast, &slow) < 1e-5);
 }
 
 /// The fused op equals ReLU after the convolution, values and both gradients, in one-image and

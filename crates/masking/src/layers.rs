@@ -101,13 +101,16 @@ impl MaskedConv2d {
         &self.weight
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let w = self.weight.effective()?;
-        let params = Conv2dParams {
+    fn params(&self) -> Conv2dParams {
+        Conv2dParams {
             stride: self.stride,
             padding: self.padding,
-        };
-        let y = conv2d(x, &w, params)?;
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let w = self.weight.effective()?;
+        let y = conv2d(x, &w, self.params())?;
         match (&self.bias, self.weight.config().mode) {
             (Some(b), Mode::Weights) => {
                 let c = b.dim(0)?;
@@ -116,9 +119,7 @@ impl MaskedConv2d {
             _ => Ok(y),
         }
     }
-}
 
-impl MaskedConv2d {
     /// `relu(forward(x))`, fused into the convolution where the kernels allow (score modes,
     /// which add no bias).
     pub fn forward_relu(&self, x: &Tensor) -> Result<Tensor> {
@@ -126,11 +127,7 @@ impl MaskedConv2d {
             return Ok(relu(&self.forward(x)?)?);
         }
         let w = self.weight.effective()?;
-        let params = Conv2dParams {
-            stride: self.stride,
-            padding: self.padding,
-        };
-        Ok(conv2d_relu(x, &w, params)?)
+        Ok(conv2d_relu(x, &w, self.params())?)
     }
 }
 
@@ -157,6 +154,43 @@ mod tests {
             .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
             .collect();
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// The fused path (score mode) and the fallback (weight mode, bias added before the ReLU)
+    /// both equal ReLU after the layer.
+    #[test]
+    fn forward_relu_is_relu_after_forward() {
+        for mode in [Mode::Scores, Mode::Weights] {
+            let store = ParamStore::new(5, Device::Cpu);
+            let conv = MaskedConv2d::new(
+                &store.builder().pp("c"),
+                Conv2dSpec {
+                    in_channels: 3,
+                    out_channels: 4,
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                    bias: true,
+                },
+                cfg(mode, 0.5),
+            )
+            .unwrap();
+            if mode == Mode::Weights {
+                let b = store.by_role(Role::Bias)[0].1.clone();
+                b.set(&Tensor::new(&[0.5f32, -0.5, 1.0, -1.0], &Device::Cpu).unwrap())
+                    .unwrap();
+            }
+            let x = input(&[2, 3, 6, 6]);
+            let fused = conv.forward_relu(&x).unwrap();
+            let separate = relu(&conv.forward(&x).unwrap()).unwrap();
+            let diff = (fused - separate)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap();
+            assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0, "{mode:?}");
+        }
     }
 
     #[test]

@@ -167,4 +167,36 @@ mod tests {
         let names: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["bn.weight", "bn.bias"]);
     }
+
+    /// The fused BatchNorm + ReLU gives relu(forward_t) and the same running statistics, in
+    /// training (fused op) and evaluation (fallback).
+    #[test]
+    fn forward_relu_matches_relu_after_forward() {
+        let x = Tensor::new(
+            &[[[[1f32, -3.]], [[0., 2.]]], [[[5., 7.]], [[-1., 4.]]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let make = || {
+            let store = ParamStore::new(0, Device::Cpu);
+            let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Scores).unwrap();
+            (store, bn)
+        };
+        let ((_s1, fused), (_s2, plain)) = (make(), make());
+        for train in [true, false] {
+            let a = fused.forward_relu_t(&x, train).unwrap();
+            let b = relu(&plain.forward_t(&x, train).unwrap()).unwrap();
+            let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "train {train}");
+        }
+        for (f, p) in [
+            (fused.running_mean(), plain.running_mean()),
+            (fused.running_var(), plain.running_var()),
+        ] {
+            assert_eq!(
+                f.as_tensor().to_vec1::<f32>().unwrap(),
+                p.as_tensor().to_vec1::<f32>().unwrap()
+            );
+        }
+    }
 }

@@ -126,7 +126,7 @@ pub struct TrainArgs {
     /// Data folder. Default: Debian's dataset-fashion-mnist folder for fashion-mnist,
     /// data/mnist and data/cifar-10-batches-bin otherwise; digits are embedded. For cifar10,
     /// `hub` downloads it from the Hugging Face hub (uoft-cs/cifar10) into the hub cache, or
-    /// reads it from there (offline with HF_HUB_OFFLINE=1).
+    /// reads it from there (offline with HF_HUB_OFFLINE=1); a folder named hub is `./hub`.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Network: LeNet-300-100-style fc, the VGG-like conv2/4/6/8, or resnet18/34/50/101

@@ -52,7 +52,8 @@ struct Cli {
     limit_batches: Option<u64>,
     /// The CIFAR-10 binary folder (data_batch_1.bin … test_batch.bin), or `hub`: download it
     /// from the Hugging Face hub (uoft-cs/cifar10) into the hub cache, or read it from there
-    /// (offline with HF_HUB_OFFLINE=1). Default: data/cifar-10-batches-bin.
+    /// (offline with HF_HUB_OFFLINE=1); a folder named hub is `./hub`.
+    /// Default: data/cifar-10-batches-bin.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Run folder. Default: runs/<preset>-w<width>-s<seed>.

@@ -201,80 +201,91 @@ fn backward(
         Some(dx) => dx.chunks_mut(per_chunk * g.in_len()).map(Some).collect(),
         None => (0..batch.div_ceil(per_chunk)).map(|_| None).collect(),
     };
-    let dw = dx_chunks
-        .into_par_iter()
+    // Chunks go to a fixed number of groups by index, each summing its chunks' dW in order,
+    // and the groups are added in order: rayon's fold/reduce would pair partial sums by work
+    // stealing, so the weight gradient's last bits (and a whole run) would vary between runs.
+    let per_group = dx_chunks
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1);
+    let partials: Vec<Option<Vec<f32>>> = dx_chunks
+        .into_iter()
         .enumerate()
-        .fold(
-            || None::<Vec<f32>>,
-            |mut acc, (ci, dx_chunk)| {
-                let i0 = ci * per_chunk;
-                let n = per_chunk.min(batch - i0);
-                let cols_n = n * pix;
-                let range = i0 * g.out_len()..(i0 + n) * g.out_len();
-                let dy = &dy[range.clone()];
-                let gathered;
-                let dyc: &[f32] = match relu_out {
-                    None if n == 1 => dy,
-                    None => {
-                        let mut buf = Scratch::take(g.o * cols_n);
-                        planes_to_channel_major(dy, n, g.o, pix, &mut buf);
-                        gathered = buf;
-                        &gathered
-                    }
-                    Some(y) => {
-                        // Through the fused ReLU: the gradient where the output is positive.
-                        let mut masked = Scratch::take(dy.len());
-                        for ((m, g), y) in masked.iter_mut().zip(dy).zip(&y[range]) {
-                            *m = if *y > 0.0 { *g } else { 0.0 };
-                        }
-                        if n == 1 {
-                            gathered = masked;
-                        } else {
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .chunks(per_group)
+        .map(|group| {
+            group
+                .into_iter()
+                .fold(None::<Vec<f32>>, |mut acc, (ci, dx_chunk)| {
+                    let i0 = ci * per_chunk;
+                    let n = per_chunk.min(batch - i0);
+                    let cols_n = n * pix;
+                    let range = i0 * g.out_len()..(i0 + n) * g.out_len();
+                    let dy = &dy[range.clone()];
+                    let gathered;
+                    let dyc: &[f32] = match relu_out {
+                        None if n == 1 => dy,
+                        None => {
                             let mut buf = Scratch::take(g.o * cols_n);
-                            planes_to_channel_major(&masked, n, g.o, pix, &mut buf);
+                            planes_to_channel_major(dy, n, g.o, pix, &mut buf);
                             gathered = buf;
+                            &gathered
                         }
-                        &gathered
+                        Some(y) => {
+                            // Through the fused ReLU: the gradient where the output is positive.
+                            let mut masked = Scratch::take(dy.len());
+                            for ((m, g), y) in masked.iter_mut().zip(dy).zip(&y[range]) {
+                                *m = if *y > 0.0 { *g } else { 0.0 };
+                            }
+                            if n == 1 {
+                                gathered = masked;
+                            } else {
+                                let mut buf = Scratch::take(g.o * cols_n);
+                                planes_to_channel_major(&masked, n, g.o, pix, &mut buf);
+                                gathered = buf;
+                            }
+                            &gathered
+                        }
+                    };
+                    let dyv = View::rows(dyc, g.o, cols_n);
+                    if need_dw {
+                        let cols = columns(&x[i0 * g.in_len()..(i0 + n) * g.in_len()], n, g);
+                        let acc = acc.get_or_insert_with(|| vec![0.0; g.o * k]);
+                        // dW is accumulated column-major (see `Dst`), i.e. as dWᵀ (K × O).
+                        matmul(
+                            acc,
+                            Dst::ColMajor,
+                            dyv,
+                            View::rows(&cols, k, cols_n).t(),
+                            true,
+                            par,
+                        );
                     }
-                };
-                let dyv = View::rows(dyc, g.o, cols_n);
-                if need_dw {
-                    let cols = columns(&x[i0 * g.in_len()..(i0 + n) * g.in_len()], n, g);
-                    let acc = acc.get_or_insert_with(|| vec![0.0; g.o * k]);
-                    // dW is accumulated column-major (see `Dst`), i.e. as dWᵀ (K × O).
-                    matmul(
-                        acc,
-                        Dst::ColMajor,
-                        dyv,
-                        View::rows(&cols, k, cols_n).t(),
-                        true,
-                        par,
-                    );
-                }
-                if let Some(dx) = dx_chunk {
-                    let wt = View::rows(w, g.o, k).t();
-                    if n == 1 && g.is_pointwise() {
-                        matmul(dx, Dst::RowMajor, wt, dyv, false, par);
-                    } else {
-                        let mut dcols = Scratch::take(k * cols_n);
-                        matmul(&mut dcols, Dst::RowMajor, wt, dyv, false, par);
-                        col2im(&dcols, n, g, dx);
+                    if let Some(dx) = dx_chunk {
+                        let wt = View::rows(w, g.o, k).t();
+                        if n == 1 && g.is_pointwise() {
+                            matmul(dx, Dst::RowMajor, wt, dyv, false, par);
+                        } else {
+                            let mut dcols = Scratch::take(k * cols_n);
+                            matmul(&mut dcols, Dst::RowMajor, wt, dyv, false, par);
+                            col2im(&dcols, n, g, dx);
+                        }
                     }
-                }
-                acc
-            },
-        )
-        .reduce(
-            || None,
-            |a, b| match (a, b) {
-                (Some(mut a), Some(b)) => {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    Some(a)
-                }
-                (a, None) => a,
-                (None, b) => b,
-            },
-        );
+                    acc
+                })
+        })
+        .collect();
+    let dw = partials
+        .into_iter()
+        .fold(None::<Vec<f32>>, |a, b| match (a, b) {
+            (Some(mut a), Some(b)) => {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                Some(a)
+            }
+            (a, None) => a,
+            (None, b) => b,
+        });
     let dw = need_dw.then(|| match dw {
         Some(dw_t) => {
             let mut dw = vec![0.0; w.len()];

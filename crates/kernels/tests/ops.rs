@@ -154,3 +154,39 @@ fn batch_norm_relu_equals_relu_after_batch_norm() {
         assert!(rel_err(&g1, &g0) < 1e-4, "{shape:?}: {}", rel_err(&g1, &g0));
     }
 }
+
+/// A resumed run must equal an uninterrupted one bit for bit, so the weight gradient, summed
+/// over chunks of the batch on several threads, must not depend on which thread took which
+/// chunk: the same inputs give the same bits every time.
+#[test]
+fn conv_weight_gradient_is_bitwise_repeatable_across_threads() {
+    use iterand_kernels::{conv2d, Conv2dParams};
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    let dev = Device::Cpu;
+    // 16·9·32² floats of columns per image: a few images per chunk, about 20 chunks.
+    let (b, c, o, s) = (64, 16, 8, 32);
+    let x = Tensor::from_vec(values(b * c * s * s, 7), (b, c, s, s), &dev).unwrap();
+    let grad = || {
+        let w = Var::from_vec(values(o * c * 9, 8), (o, c, 3, 3), &dev).unwrap();
+        let p = Conv2dParams {
+            stride: 1,
+            padding: 1,
+        };
+        let y = conv2d(&x, w.as_tensor(), p).unwrap();
+        let r = Tensor::from_vec(values(y.elem_count(), 9), y.shape(), &dev).unwrap();
+        let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let dw = g.get(w.as_tensor()).unwrap().flatten_all().unwrap();
+        dw.to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    let first = pool.install(grad);
+    for _ in 0..30 {
+        assert_eq!(pool.install(grad), first);
+    }
+}

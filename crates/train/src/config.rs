@@ -276,6 +276,40 @@ impl TrainConfig {
     pub fn from_toml(text: &str) -> Result<Self> {
         toml::from_str(text).map_err(|e| bad("config", "<toml>", e.to_string()))
     }
+
+    /// `sha256:<hex>` of the resolved TOML: the run's identity. Two configs with the same hash
+    /// run the same computation.
+    pub fn hash(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.to_toml()?.as_bytes());
+        Ok(format!(
+            "sha256:{}",
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        ))
+    }
+
+    /// The keys whose values differ between `self` and `other`, as `key: a → b`, sorted.
+    pub fn diff(&self, other: &TrainConfig) -> Result<Vec<String>> {
+        let table = |c: &TrainConfig| -> Result<toml::Table> {
+            toml::Table::try_from(c).map_err(|e| Error::Serialise {
+                what: "config",
+                why: e.to_string(),
+            })
+        };
+        let (a, b) = (table(self)?, table(other)?);
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let show = |v: Option<&toml::Value>| v.map_or("(unset)".to_string(), |v| v.to_string());
+        Ok(keys
+            .into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| format!("{k}: {} → {}", show(a.get(k)), show(b.get(k))))
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +333,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("prune_rate"), "{e}");
+    }
+
+    #[test]
+    fn hash_follows_every_key_and_diff_names_them() {
+        let a = TrainConfig::default();
+        let b = TrainConfig {
+            rerand_lambda: 0.01,
+            seed: 2,
+            ..Default::default()
+        };
+        assert_eq!(a.hash().unwrap(), TrainConfig::default().hash().unwrap());
+        assert_ne!(a.hash().unwrap(), b.hash().unwrap());
+        assert!(a.hash().unwrap().starts_with("sha256:") && a.hash().unwrap().len() == 71);
+        assert_eq!(
+            a.diff(&b).unwrap(),
+            ["rerand_lambda: 0.1 → 0.01", "seed: 1 → 2"]
+        );
+        let c = TrainConfig {
+            data: Some("/d".into()),
+            ..Default::default()
+        };
+        assert_eq!(a.diff(&c).unwrap(), ["data: (unset) → \"/d\""]);
+        assert!(a.diff(&a).unwrap().is_empty());
     }
 
     #[test]

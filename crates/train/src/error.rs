@@ -23,6 +23,23 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path} is damaged: {why}")]
+    Corrupt { path: PathBuf, why: String },
+    #[error(
+        "stopped at iteration {iteration}; the checkpoint in {path} continues it \
+         (run the same command with --resume auto)"
+    )]
+    Interrupted { path: PathBuf, iteration: u64 },
+    #[error(
+        "{path} holds a run with a different config (keys that differ: {keys}); \
+         use another folder, or start over with --resume never"
+    )]
+    ConfigMismatch { path: PathBuf, keys: String },
+    #[error(
+        "{path} already holds a run; continue it with --resume auto or start over with \
+         --resume never"
+    )]
+    RunExists { path: PathBuf },
     #[error("cannot serialise {what}: {why}")]
     Serialise { what: &'static str, why: String },
     #[error(transparent)]

@@ -6,6 +6,7 @@
 //! schedule whether R fires before each step, and records one line of metrics per epoch in the
 //! run folder. The same loop serves every method: they differ only in their [`Method`].
 
+mod checkpoint;
 mod config;
 mod data_source;
 mod error;
@@ -16,12 +17,13 @@ mod run_dir;
 mod sgd;
 mod trainer;
 
+pub use checkpoint::{CheckpointInfo, Checkpointer, Position, Streams};
 pub use config::{DatasetName, Method, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use lr::CosineSchedule;
-pub use metrics::{EpochRecord, LayerStats, Summary};
+pub use metrics::{EpochRecord, LayerStats, MetricsLine, StepRecord, Summary};
 pub use progress::Progress;
-pub use run_dir::{write_atomic, RunDir};
+pub use run_dir::{write_atomic, Resume, RunDir};
 pub use sgd::{Sgd, SgdConfig};
-pub use trainer::{evaluate, train};
+pub use trainer::{evaluate, train, train_with, RunOptions};

@@ -2,7 +2,28 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One line of `metrics.jsonl`.
+/// One line of `metrics.jsonl`, tagged by `"kind"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MetricsLine {
+    Epoch(EpochRecord),
+    Step(StepRecord),
+}
+
+/// Every `log_every` optimizer steps (when asked): the training loss of that step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub epoch: usize,
+    /// Optimizer steps so far, this one included.
+    pub iteration: u64,
+    pub lr: f64,
+    pub loss: f64,
+    /// Percent of this batch classified right.
+    pub batch_acc: f64,
+    pub randomizations: u64,
+}
+
+/// The end of an epoch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
@@ -18,7 +39,8 @@ pub struct EpochRecord {
     pub randomizations: u64,
     /// Optimizer steps so far.
     pub steps: u64,
-    /// Wall time of the epoch, evaluation included.
+    /// Wall time of the epoch, evaluation included (the only field a resumed run does not
+    /// reproduce).
     pub seconds: f64,
 }
 
@@ -51,7 +73,11 @@ pub struct Summary {
     pub randomizations: u64,
     pub steps: u64,
     pub epochs: usize,
+    /// Wall time of the whole run, resumed parts added.
     pub seconds: f64,
+    /// The resolved config's hash (as in `config.toml`).
+    #[serde(default)]
+    pub config_hash: String,
     /// Per masked layer, in forward order.
     pub layers: Vec<LayerStats>,
 }

@@ -39,6 +39,14 @@ impl Reporter {
         Self { bar, log }
     }
 
+    /// Steps already done by an earlier part of a resumed run.
+    pub(crate) fn skip(&self, steps: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(steps);
+            b.reset_eta();
+        }
+    }
+
     pub(crate) fn step(&self) {
         if let Some(b) = &self.bar {
             b.inc(1);

@@ -1,4 +1,5 @@
-//! A run's folder: `config.toml` (the resolved config), `metrics.jsonl` and `summary.json`.
+//! A run's folder: `config.toml` (the resolved config and its hash), `metrics.jsonl`,
+//! `summary.json`, `checkpoints/` and the log `train.log`.
 //!
 //! Whole files are written to a temporary name and renamed, so a killed run never leaves a
 //! half-written config or summary; metrics lines are appended whole and flushed.
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::TrainConfig;
-use crate::metrics::{EpochRecord, Summary};
+use crate::metrics::{MetricsLine, Summary};
 use crate::{Error, Result};
 
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename.
@@ -41,13 +42,30 @@ fn to_json<T: Serialize>(v: &T, what: &'static str) -> Result<String> {
     })
 }
 
+/// What to do when the run folder already holds a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Continue it from its last checkpoint (the config must be the same); a finished run is
+    /// left as it is and its summary returned.
+    Auto,
+    /// Start over, removing its metrics, summary and checkpoints.
+    Never,
+    /// Refuse to touch it (the default of the binaries: nothing is lost by accident).
+    Refuse,
+}
+
 /// An open run folder.
 pub struct RunDir {
     path: PathBuf,
 }
 
+const CONFIG: &str = "config.toml";
+const METRICS: &str = "metrics.jsonl";
+const SUMMARY: &str = "summary.json";
+
 impl RunDir {
-    /// Create `path` (and parents), write the resolved config and start an empty metrics file.
+    /// Create `path` (and parents), write the resolved config with its hash, and start empty
+    /// metrics; a summary or checkpoints of an earlier run there are removed.
     pub fn create(path: &Path, config: &TrainConfig) -> Result<Self> {
         std::fs::create_dir_all(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
@@ -56,10 +74,24 @@ impl RunDir {
         let dir = Self {
             path: path.to_path_buf(),
         };
-        write_atomic(&dir.file("config.toml"), config.to_toml()?.as_bytes())?;
-        write_atomic(&dir.file("metrics.jsonl"), b"")?;
-        let _ = std::fs::remove_file(dir.file("summary.json"));
+        let text = format!(
+            "# The resolved config of this run (defaults, then the experiment file, then --set).\n\
+             # hash = {}\n{}",
+            config.hash()?,
+            config.to_toml()?
+        );
+        write_atomic(&dir.file(CONFIG), text.as_bytes())?;
+        write_atomic(&dir.file(METRICS), b"")?;
+        let _ = std::fs::remove_file(dir.file(SUMMARY));
+        crate::checkpoint::Checkpointer::new(path).clear()?;
         Ok(dir)
+    }
+
+    /// The folder of an earlier run, without changing anything in it.
+    pub fn existing(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -70,8 +102,67 @@ impl RunDir {
         self.path.join(name)
     }
 
-    pub fn append_epoch(&self, record: &EpochRecord) -> Result<()> {
-        let path = self.file("metrics.jsonl");
+    /// The config of the run in this folder, if there is one.
+    pub fn config(&self) -> Result<Option<TrainConfig>> {
+        let path = self.file(CONFIG);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => TrainConfig::from_toml(&text)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    path,
+                    why: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path, source }),
+        }
+    }
+
+    /// The summary of a finished run in this folder.
+    pub fn summary(&self) -> Result<Option<Summary>> {
+        let path = self.file(SUMMARY);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Corrupt {
+                    path,
+                    why: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path, source }),
+        }
+    }
+
+    /// Every line of `metrics.jsonl`.
+    pub fn metrics(&self) -> Result<Vec<MetricsLine>> {
+        let path = self.file(METRICS);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    why: format!("line {}: {e}", i + 1),
+                })
+            })
+            .collect()
+    }
+
+    /// Keep the first `lines` lines of `metrics.jsonl` (what a checkpoint had seen).
+    pub fn truncate_metrics(&self, lines: usize) -> Result<()> {
+        let path = self.file(METRICS);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let kept: String = text.split_inclusive('\n').take(lines).collect();
+        if kept.len() != text.len() {
+            write_atomic(&path, kept.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    pub fn append_metrics(&self, line: &MetricsLine) -> Result<()> {
+        let path = self.file(METRICS);
         let io = |source| Error::Io {
             path: path.clone(),
             source,
@@ -81,7 +172,7 @@ impl RunDir {
             .create(true)
             .open(&path)
             .map_err(io)?;
-        let line = to_json(record, "metrics")? + "\n";
+        let line = to_json(line, "metrics")? + "\n";
         f.write_all(line.as_bytes()).map_err(io)?;
         f.flush().map_err(io)
     }
@@ -91,7 +182,7 @@ impl RunDir {
             what: "summary",
             why: e.to_string(),
         })?;
-        write_atomic(&self.file("summary.json"), json.as_bytes())
+        write_atomic(&self.file(SUMMARY), json.as_bytes())
     }
 }
 

@@ -50,6 +50,11 @@ impl Sgd {
         &self.buffers
     }
 
+    /// Restore the momentum buffer of the `i`-th variable (from a checkpoint).
+    pub fn set_buffer(&mut self, i: usize, buffer: Option<Tensor>) {
+        self.buffers[i] = buffer;
+    }
+
     /// One update from `grads`; variables without a gradient are left alone.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         let c = self.config;

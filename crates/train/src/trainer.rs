@@ -1,6 +1,9 @@
 //! The training loop of the official `train.py`, for every method.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, D};
@@ -8,10 +11,11 @@ use iterand_data::{batch_order, Augment, Dataset, Splits};
 use iterand_masking::ParamStore;
 use iterand_models::{build, InputShape, ModelSpec, Network};
 
+use crate::checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, FORMAT, MOMENTUM_PREFIX};
 use crate::config::TrainConfig;
-use crate::metrics::{EpochRecord, LayerStats, Summary};
+use crate::metrics::{EpochRecord, LayerStats, MetricsLine, StepRecord, Summary};
 use crate::progress::{Progress, Reporter};
-use crate::run_dir::RunDir;
+use crate::run_dir::{Resume, RunDir};
 use crate::sgd::Sgd;
 use crate::{Error, Result};
 
@@ -40,11 +44,37 @@ pub fn evaluate(net: &dyn Network, data: &Dataset, batch: usize, device: &Device
     Ok(100.0 * right as f64 / data.len() as f64)
 }
 
-/// Train one run as `config` says on `splits`; write the run folder at `out` if given.
-///
-/// Order of events per step, as the official code: R fires (if due) before the batch, with the
-/// masks of the current scores; then forward, loss, backward and one SGD step. The learning
-/// rate is set at each epoch's start. Test accuracy is that of the last-epoch model.
+/// How a run is driven, beyond its config (none of this changes what it computes).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The run folder; `None` trains without writing anything.
+    pub out: Option<PathBuf>,
+    pub progress: Progress,
+    /// What to do when `out` already holds a run.
+    pub resume: Resume,
+    /// Set (by a Ctrl-C handler) to stop after the current step with a checkpoint.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// Stop with a checkpoint once this many optimizer steps are done, as an interrupt would.
+    pub stop_at_iteration: Option<u64>,
+    /// Also write the loss to `metrics.jsonl` every this many optimizer steps.
+    pub log_every: Option<u64>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            out: None,
+            progress: Progress::Quiet,
+            resume: Resume::Never,
+            interrupt: None,
+            stop_at_iteration: None,
+            log_every: None,
+        }
+    }
+}
+
+/// Train one run as `config` says on `splits`; write the run folder at `out` if given
+/// (starting over if it holds an earlier run).
 pub fn train(
     config: &TrainConfig,
     splits: &Splits,
@@ -52,8 +82,139 @@ pub fn train(
     out: Option<&Path>,
     progress: Progress,
 ) -> Result<Summary> {
+    train_with(
+        config,
+        splits,
+        device,
+        &RunOptions {
+            out: out.map(Path::to_path_buf),
+            progress,
+            ..RunOptions::default()
+        },
+    )
+}
+
+/// Where the run folder leaves us: a new run, one to continue, or one already done.
+enum Start {
+    Fresh(Option<RunDir>),
+    Continue(RunDir, CheckpointInfo, HashMap<String, Tensor>),
+    Done(Summary),
+}
+
+fn open_run(config: &TrainConfig, opts: &RunOptions, device: &Device) -> Result<Start> {
+    let Some(out) = &opts.out else {
+        return Ok(Start::Fresh(None));
+    };
+    let existing = RunDir::existing(out);
+    let Some(old) = existing.config()? else {
+        return Ok(Start::Fresh(Some(RunDir::create(out, config)?)));
+    };
+    match opts.resume {
+        Resume::Never => Ok(Start::Fresh(Some(RunDir::create(out, config)?))),
+        Resume::Refuse => Err(Error::RunExists { path: out.clone() }),
+        Resume::Auto => {
+            let diff = old.diff(config)?;
+            if !diff.is_empty() {
+                return Err(Error::ConfigMismatch {
+                    path: out.clone(),
+                    keys: diff.join(", "),
+                });
+            }
+            if let Some(summary) = existing.summary()? {
+                return Ok(Start::Done(summary));
+            }
+            match Checkpointer::new(out).load("last", device)? {
+                None => Ok(Start::Fresh(Some(RunDir::create(out, config)?))),
+                Some((info, tensors)) => {
+                    if info.config_hash != config.hash()? {
+                        return Err(Error::Corrupt {
+                            path: Checkpointer::new(out).dir().join("last.json"),
+                            why: format!(
+                                "its config hash {} is not the folder's config.toml",
+                                info.config_hash
+                            ),
+                        });
+                    }
+                    existing.truncate_metrics(info.position.metrics_lines)?;
+                    Ok(Start::Continue(existing, info, tensors))
+                }
+            }
+        }
+    }
+}
+
+/// Put the checkpoint's tensors into the model's variables and the optimizer's buffers.
+fn restore(
+    store: &ParamStore,
+    names: &[String],
+    opt: &mut Sgd,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<()> {
+    let vars = store.varmap().data().lock().unwrap().clone();
+    for (name, var) in vars {
+        let t = tensors.get(&name).ok_or_else(|| Error::Corrupt {
+            path: path.to_path_buf(),
+            why: format!("no tensor `{name}` (was it saved by another model?)"),
+        })?;
+        if t.dims() != var.dims() {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                why: format!(
+                    "tensor `{name}` has shape {:?}, the model {:?}",
+                    t.dims(),
+                    var.dims()
+                ),
+            });
+        }
+        var.set(t)?;
+    }
+    for (i, name) in names.iter().enumerate() {
+        opt.set_buffer(i, tensors.get(&format!("{MOMENTUM_PREFIX}{name}")).cloned());
+    }
+    Ok(())
+}
+
+/// Every tensor a checkpoint holds.
+fn snapshot(store: &ParamStore, names: &[String], opt: &Sgd) -> HashMap<String, Tensor> {
+    let mut out: HashMap<String, Tensor> = store
+        .varmap()
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    for (name, b) in names.iter().zip(opt.buffers()) {
+        if let Some(b) = b {
+            out.insert(format!("{MOMENTUM_PREFIX}{name}"), b.detach());
+        }
+    }
+    out
+}
+
+/// Train one run as `config` says on `splits`, as `opts` says.
+///
+/// Order of events per step, as the official code: R fires (if due) before the batch, with the
+/// masks of the current scores; then forward, loss, backward and one SGD step. The learning
+/// rate is set at each epoch's start. Test accuracy is that of the last-epoch model. A
+/// checkpoint is saved after every epoch and when stopped; a resumed run computes exactly what
+/// the uninterrupted one would have.
+pub fn train_with(
+    config: &TrainConfig,
+    splits: &Splits,
+    device: &Device,
+    opts: &RunOptions,
+) -> Result<Summary> {
     config.validate()?;
     let start = Instant::now();
+    let hash = config.hash()?;
+    let (run_dir, resumed) = match open_run(config, opts, device)? {
+        Start::Done(summary) => return Ok(summary),
+        Start::Fresh(dir) => (dir, None),
+        Start::Continue(dir, info, tensors) => (Some(dir), Some((info, tensors))),
+    };
+    let checkpointer = run_dir.as_ref().map(|d| Checkpointer::new(d.path()));
     let padded;
     let splits = if config.pad > 0 {
         padded = Splits {
@@ -65,7 +226,6 @@ pub fn train(
     } else {
         splits
     };
-    let run_dir = out.map(|p| RunDir::create(p, config)).transpose()?;
     let shape = splits.train.shape;
     let spec = ModelSpec {
         arch: config.model,
@@ -79,8 +239,27 @@ pub fn train(
     };
     let store = ParamStore::new(config.seed, device.clone());
     let net = build(&spec, config.mask_config()?, &store.builder())?;
-    let vars = store.trainable().into_iter().map(|(_, v)| v).collect();
+    let (names, vars): (Vec<String>, Vec<_>) = store.trainable().into_iter().unzip();
     let mut opt = Sgd::new(vars, config.sgd());
+    let mut pos = Position::start();
+    if let (Some((info, tensors)), Some(ck)) = (&resumed, &checkpointer) {
+        restore(
+            &store,
+            &names,
+            &mut opt,
+            tensors,
+            &ck.dir().join(&info.tensors),
+        )?;
+        pos = info.position.clone();
+        tracing::info!(
+            "resuming {} at epoch {}, batch {} (iteration {}, {} randomizations)",
+            ck.dir().display(),
+            pos.epoch + 1,
+            pos.step,
+            pos.iteration,
+            pos.randomizations
+        );
+    }
     let schedule = config.schedule();
     let rerand = config.rerandomization()?;
     let counts = net.param_counts();
@@ -98,31 +277,59 @@ pub fn train(
     let steps_per_epoch = config
         .limit_batches
         .map_or(full_steps, |l| l.min(full_steps));
-    let reporter = Reporter::new(progress, (steps_per_epoch * config.epochs) as u64);
+    let reporter = Reporter::new(opts.progress, (steps_per_epoch * config.epochs) as u64);
+    reporter.skip(pos.iteration);
     let augment = config.augment.then(|| Augment {
         size: shape.height,
         ..Augment::cifar10()
     });
+    let elapsed = |pos: &Position| pos.elapsed_seconds + start.elapsed().as_secs_f64();
+    let resumed_elapsed = pos.elapsed_seconds;
+    let save = |slot: &str, pos: &Position, opt: &Sgd| -> Result<()> {
+        let Some(ck) = &checkpointer else {
+            return Ok(());
+        };
+        let info = CheckpointInfo {
+            format: FORMAT,
+            config_hash: hash.clone(),
+            tensors: String::new(),
+            position: Position {
+                elapsed_seconds: resumed_elapsed + start.elapsed().as_secs_f64(),
+                ..pos.clone()
+            },
+            streams: Streams {
+                seed: config.seed,
+                data_epoch: pos.epoch,
+                data_batch: pos.step,
+                rerand_round: pos.randomizations,
+            },
+        };
+        ck.save(slot, &snapshot(&store, &names, opt), &info)
+    };
+    let append = |pos: &mut Position, line: MetricsLine| -> Result<()> {
+        if let Some(d) = &run_dir {
+            d.append_metrics(&line)?;
+            pos.metrics_lines += 1;
+        }
+        Ok(())
+    };
 
-    let mut global_it: u64 = 0;
-    let mut rounds: u32 = 0;
-    let mut val_acc = f64::NAN;
-    let mut best_val = f64::NAN;
-    for epoch in 0..config.epochs {
+    while pos.epoch < config.epochs {
+        let epoch = pos.epoch;
         let t0 = Instant::now();
         let lr = schedule.at(epoch);
         opt.set_learning_rate(lr);
         let order = batch_order(n, config.seed, epoch as u64);
-        let (mut loss_sum, mut right, mut seen) = (0f64, 0usize, 0usize);
         for (step, idx) in order
             .chunks(config.batch_size)
             .take(steps_per_epoch)
             .enumerate()
+            .skip(pos.step)
         {
             if let Some((r, sched)) = &rerand {
-                if sched.fires(global_it, epoch as u64, step as u64) {
-                    rounds += 1;
-                    net.rerandomize(rounds, r)?;
+                if sched.fires(pos.iteration, epoch as u64, step as u64) {
+                    pos.randomizations += 1;
+                    net.rerandomize(pos.randomizations, r)?;
                 }
             }
             let (x, y) = match &augment {
@@ -151,30 +358,76 @@ pub fn train(
             }
             let grads = loss.backward()?;
             opt.step(&grads)?;
-            loss_sum += l as f64 * idx.len() as f64;
-            right += correct(&logits.detach(), &y)?;
-            seen += idx.len();
-            global_it += 1;
+            let batch_right = correct(&logits.detach(), &y)?;
+            pos.loss_sum += l as f64 * idx.len() as f64;
+            pos.correct += batch_right;
+            pos.seen += idx.len();
+            pos.iteration += 1;
+            pos.step = step + 1;
             reporter.step();
+            if opts.log_every.is_some_and(|k| pos.iteration % k == 0) {
+                let line = MetricsLine::Step(StepRecord {
+                    epoch,
+                    iteration: pos.iteration,
+                    lr,
+                    loss: l as f64,
+                    batch_acc: 100.0 * batch_right as f64 / idx.len() as f64,
+                    randomizations: pos.randomizations as u64,
+                });
+                append(&mut pos, line)?;
+            }
+            let interrupted = opts
+                .interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::SeqCst));
+            if interrupted || opts.stop_at_iteration == Some(pos.iteration) {
+                let mid = Position {
+                    epoch_seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
+                    ..pos.clone()
+                };
+                save("last", &mid, &opt)?;
+                reporter.finish();
+                return Err(Error::Interrupted {
+                    path: checkpointer
+                        .as_ref()
+                        .map_or_else(PathBuf::new, |c| c.dir().to_path_buf()),
+                    iteration: pos.iteration,
+                });
+            }
         }
-        val_acc = evaluate(net.as_ref(), &splits.val, config.eval_batch_size, device)?;
-        if best_val.is_nan() || val_acc > best_val {
-            best_val = val_acc;
+        let val_acc = evaluate(net.as_ref(), &splits.val, config.eval_batch_size, device)?;
+        let improved = pos.best_val_acc.is_none_or(|b| val_acc > b);
+        if improved {
+            pos.best_val_acc = Some(val_acc);
         }
+        pos.val_acc = Some(val_acc);
         let record = EpochRecord {
             epoch,
             lr,
-            train_loss: loss_sum / seen as f64,
-            train_acc: 100.0 * right as f64 / seen as f64,
+            train_loss: pos.loss_sum / pos.seen as f64,
+            train_acc: 100.0 * pos.correct as f64 / pos.seen as f64,
             val_acc,
             kept_fraction: net.kept_now()? as f64 / counts.weights as f64,
-            randomizations: rounds as u64,
-            steps: global_it,
-            seconds: t0.elapsed().as_secs_f64(),
+            randomizations: pos.randomizations as u64,
+            steps: pos.iteration,
+            seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
         };
         reporter.epoch(&record, config.epochs);
-        if let Some(d) = &run_dir {
-            d.append_epoch(&record)?;
+        append(&mut pos, MetricsLine::Epoch(record))?;
+        pos = Position {
+            epoch: epoch + 1,
+            step: 0,
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            epoch_seconds: 0.0,
+            ..pos
+        };
+        save("last", &pos, &opt)?;
+        if improved {
+            if let Some(ck) = &checkpointer {
+                ck.copy("last", "best")?;
+            }
         }
     }
     reporter.finish();
@@ -199,14 +452,15 @@ pub fn train(
         sparsity: config.mask_config()?.effective_sparsity(),
         seed: config.seed,
         test_acc,
-        val_acc,
-        best_val_acc: best_val,
+        val_acc: pos.val_acc.unwrap_or(f64::NAN),
+        best_val_acc: pos.best_val_acc.unwrap_or(f64::NAN),
         kept_params: counts.kept,
         total_params: counts.weights,
-        randomizations: rounds as u64,
-        steps: global_it,
+        randomizations: pos.randomizations as u64,
+        steps: pos.iteration,
         epochs: config.epochs,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds: elapsed(&pos),
+        config_hash: hash.clone(),
         layers,
     };
     if let Some(d) = &run_dir {

@@ -1,0 +1,165 @@
+//! Checkpoints and exact resume: a run stopped anywhere and continued equals, bit for bit, the
+//! run that never stopped (weights, scores, BatchNorm statistics, momentum, metrics), and a
+//! folder is only continued with the config it was started with.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use iterand_data::digits;
+use iterand_models::Arch;
+use iterand_train::{
+    train_with, Checkpointer, DatasetName, Error, Method, MetricsLine, Resume, RunDir, RunOptions,
+    Summary, TrainConfig,
+};
+
+fn config(model: Arch) -> TrainConfig {
+    TrainConfig {
+        dataset: DatasetName::Digits,
+        model,
+        method: Method::Iterand,
+        width: if model == Arch::Fc { 0.25 } else { 0.125 },
+        epochs: 3,
+        batch_size: 64,
+        lr: 0.1,
+        rerand_freq: 3,
+        rerand_lambda: 0.5,
+        limit_batches: Some(8),
+        seed: 5,
+        ..Default::default()
+    }
+}
+
+fn opts(out: &Path, resume: Resume, stop: Option<u64>) -> RunOptions {
+    RunOptions {
+        out: Some(out.to_path_buf()),
+        resume,
+        stop_at_iteration: stop,
+        log_every: Some(2),
+        ..RunOptions::default()
+    }
+}
+
+/// The final tensors of a run folder's last checkpoint, as bits.
+fn final_bits(out: &Path) -> HashMap<String, Vec<u32>> {
+    let (_, tensors) = Checkpointer::new(out)
+        .load("last", &Device::Cpu)
+        .unwrap()
+        .unwrap();
+    tensors
+        .into_iter()
+        .map(|(k, t): (String, Tensor)| {
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (k, v.iter().map(|x| x.to_bits()).collect())
+        })
+        .collect()
+}
+
+/// Metrics without the wall times, the one thing a resumed run does not reproduce.
+fn metrics(out: &Path) -> Vec<MetricsLine> {
+    RunDir::existing(out)
+        .metrics()
+        .unwrap()
+        .into_iter()
+        .map(|l| match l {
+            MetricsLine::Epoch(mut e) => {
+                e.seconds = 0.0;
+                MetricsLine::Epoch(e)
+            }
+            s => s,
+        })
+        .collect()
+}
+
+fn timeless(mut s: Summary) -> Summary {
+    s.seconds = 0.0;
+    s
+}
+
+fn stopped_and_resumed_equals_uninterrupted(model: Arch, stops: &[u64]) {
+    let splits = digits::splits().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(model);
+    let dev = Device::Cpu;
+
+    let whole = dir.path().join("whole");
+    let a = train_with(&cfg, &splits, &dev, &opts(&whole, Resume::Refuse, None)).unwrap();
+
+    let parts = dir.path().join("parts");
+    for (i, &stop) in stops.iter().enumerate() {
+        let resume = if i == 0 { Resume::Refuse } else { Resume::Auto };
+        let e = train_with(&cfg, &splits, &dev, &opts(&parts, resume, Some(stop))).unwrap_err();
+        assert!(
+            matches!(e, Error::Interrupted { iteration, .. } if iteration == stop),
+            "{e}"
+        );
+    }
+    let b = train_with(&cfg, &splits, &dev, &opts(&parts, Resume::Auto, None)).unwrap();
+
+    assert_eq!(timeless(a), timeless(b));
+    assert_eq!(metrics(&whole), metrics(&parts));
+    let (fa, fb) = (final_bits(&whole), final_bits(&parts));
+    assert!(fa.keys().any(|k| k.starts_with("optimizer.momentum.")));
+    assert_eq!(fa, fb);
+    // The best checkpoint exists and names its own tensor file.
+    let best = Checkpointer::new(&parts).info("best").unwrap().unwrap();
+    assert!(best.tensors.starts_with("best-"), "{}", best.tensors);
+}
+
+#[test]
+fn fc_stopped_mid_epoch_twice_resumes_bit_identically() {
+    // 8 batches an epoch: stops inside epoch 1, inside epoch 2 right after R fires (it fires
+    // before iterations 0, 3, 6, … i.e. before the 10th step), and at an epoch's last batch.
+    stopped_and_resumed_equals_uninterrupted(Arch::Fc, &[5, 10, 16]);
+}
+
+#[test]
+fn resnet_with_batch_norm_resumes_bit_identically() {
+    stopped_and_resumed_equals_uninterrupted(Arch::Resnet18, &[3, 12]);
+}
+
+#[test]
+fn a_folder_is_continued_only_with_its_own_config() {
+    let splits = digits::splits().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let cfg = TrainConfig {
+        epochs: 2,
+        ..config(Arch::Fc)
+    };
+    let dev = Device::Cpu;
+    train_with(&cfg, &splits, &dev, &opts(&out, Resume::Refuse, Some(3))).unwrap_err();
+
+    let other = TrainConfig {
+        rerand_lambda: 0.1,
+        seed: 6,
+        ..cfg.clone()
+    };
+    let e = train_with(&other, &splits, &dev, &opts(&out, Resume::Auto, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("rerand_lambda: 0.5 → 0.1") && e.contains("seed: 5 → 6"),
+        "{e}"
+    );
+    let e = train_with(&cfg, &splits, &dev, &opts(&out, Resume::Refuse, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("already holds a run") && e.contains("run"),
+        "{e}"
+    );
+    // Nothing of the folder changed: it still continues.
+    let done = train_with(&cfg, &splits, &dev, &opts(&out, Resume::Auto, None)).unwrap();
+    // A finished run is returned as it is, not trained again.
+    let again = train_with(&cfg, &splits, &dev, &opts(&out, Resume::Auto, None)).unwrap();
+    assert_eq!(done, again);
+    // Starting over is explicit.
+    let fresh = train_with(&cfg, &splits, &dev, &opts(&out, Resume::Never, None)).unwrap();
+    assert_eq!(timeless(fresh), timeless(done));
+    let toml = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        toml.contains(&format!("# hash = {}", cfg.hash().unwrap())),
+        "{toml}"
+    );
+}

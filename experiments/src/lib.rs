@@ -6,5 +6,6 @@ pub mod cli;
 pub mod compare;
 pub mod plot;
 pub mod presets;
+pub mod spec;
 pub mod stats;
 pub mod theory;

@@ -58,6 +58,8 @@ pub enum DatasetName {
     FashionMnist,
     Mnist,
     Cifar10,
+    /// ILSVRC-2012 (Figure 3). Its configs resolve and validate; loading it is not built yet.
+    Imagenet,
 }
 
 impl DatasetName {
@@ -67,6 +69,7 @@ impl DatasetName {
             DatasetName::FashionMnist => "fashion-mnist",
             DatasetName::Mnist => "mnist",
             DatasetName::Cifar10 => "cifar10",
+            DatasetName::Imagenet => "imagenet",
         }
     }
 }
@@ -150,9 +153,9 @@ impl Default for TrainConfig {
     }
 }
 
-fn bad(name: &'static str, value: impl ToString, why: impl Into<String>) -> Error {
+fn bad(name: impl Into<String>, value: impl ToString, why: impl Into<String>) -> Error {
     Error::InvalidConfig {
-        name,
+        name: name.into(),
         value: value.to_string(),
         why: why.into(),
     }
@@ -277,6 +280,43 @@ impl TrainConfig {
         toml::from_str(text).map_err(|e| bad("config", "<toml>", e.to_string()))
     }
 
+    /// The defaults, then each layer of keys in turn (an experiment file's base, its
+    /// experiment, a grid point, `--set` overrides): the resolution every binary uses. Unknown
+    /// keys and out-of-range values are refused, naming the key.
+    pub fn resolve<'a>(layers: impl IntoIterator<Item = &'a toml::Table>) -> Result<Self> {
+        let defaults =
+            toml::Table::try_from(TrainConfig::default()).map_err(|e| Error::Serialise {
+                what: "config",
+                why: e.to_string(),
+            })?;
+        let mut table = defaults.clone();
+        for layer in layers {
+            for (k, v) in layer {
+                table.insert(k.clone(), v.clone());
+            }
+        }
+        let parse = |t: toml::Table| -> std::result::Result<TrainConfig, String> {
+            t.try_into()
+                .map_err(|e: toml::de::Error| e.message().to_string())
+        };
+        let config = parse(table.clone()).map_err(|why| {
+            // serde names unknown keys but not a value of the wrong type: find the key.
+            let culprit = table.iter().find(|(k, v)| {
+                defaults.get(*k) != Some(*v) && {
+                    let mut one = defaults.clone();
+                    one.insert((*k).clone(), (*v).clone());
+                    parse(one).is_err()
+                }
+            });
+            match culprit {
+                Some((k, v)) => bad(k.as_str(), v, why),
+                None => bad("config", "<keys>", why),
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// `sha256:<hex>` of the resolved TOML: the run's identity. Two configs with the same hash
     /// run the same computation.
     pub fn hash(&self) -> Result<String> {
@@ -333,6 +373,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("prune_rate"), "{e}");
+    }
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn layers_resolve_in_order_and_bad_keys_are_named() {
+        let base = table("model = \"conv6\"\nlr = 0.3\nsparsity = 0.5");
+        let exp = table("method = \"sgd\"\nlr = 0.01");
+        let set = table("seed = 3");
+        let c = TrainConfig::resolve([&base, &exp, &set]).unwrap();
+        assert_eq!(
+            (c.model, c.method, c.lr, c.seed),
+            (Arch::Conv6, Method::Sgd, 0.01, 3)
+        );
+        assert_eq!(c.sparsity, 0.5);
+        assert_eq!(TrainConfig::resolve([]).unwrap(), TrainConfig::default());
+        let e = TrainConfig::resolve([&table("prune_rate = 0.5")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("prune_rate"), "{e}");
+        let e = TrainConfig::resolve([&table("sparsity = 1.5")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sparsity = 1.5"), "{e}");
+        let e = TrainConfig::resolve([&table("epochs = \"ten\"")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("epochs = \"ten\""), "{e}");
     }
 
     #[test]

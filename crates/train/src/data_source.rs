@@ -42,6 +42,14 @@ pub fn load_splits(name: DatasetName, data: Option<&PathBuf>) -> Result<Splits> 
             let dir = data.cloned().unwrap_or_else(|| PathBuf::from("data/mnist"));
             idx::load_dir(&dir, idx::Kind::Mnist)?
         }
+        DatasetName::Imagenet => {
+            return Err(iterand_data::Error::NotFound(
+                "ImageNet: this build has no ImageFolder loader yet (Figure 3's configs are \
+                 complete; loading ILSVRC-2012 is open work)"
+                    .into(),
+            )
+            .into())
+        }
         DatasetName::Cifar10 if data.is_some_and(|d| d.as_os_str() == HUB) => hub_cifar10()?,
         DatasetName::Cifar10 => {
             let dir = data

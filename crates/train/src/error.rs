@@ -5,7 +5,7 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("invalid {name} = {value}: {why}")]
     InvalidConfig {
-        name: &'static str,
+        name: String,
         value: String,
         why: String,
     },

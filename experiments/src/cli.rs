@@ -1,14 +1,18 @@
 //! Command-line pieces every binary shares: validated value parsers that name the flag on bad
 //! input, the training flags, and logging setup.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use iterand_masking::Ranking;
 use iterand_models::Arch;
 use iterand_randomizer::{InitMode, RerandMode};
-use iterand_train::{DatasetName, Method, TrainConfig};
+use iterand_train::{DatasetName, Method, Progress, Resume, RunOptions, TrainConfig};
 
 /// Parse a float in `[lo, hi)` (or `[lo, hi]` with `hi_inclusive`).
 fn float_in(s: &str, lo: f64, hi: f64, hi_inclusive: bool, what: &str) -> Result<f64, String> {
@@ -236,10 +240,92 @@ impl TrainArgs {
     }
 }
 
+fn resume_parser() -> impl TypedValueParser<Value = Resume> {
+    PossibleValuesParser::new(["auto", "never"]).map(|s| match s.as_str() {
+        "auto" => Resume::Auto,
+        _ => Resume::Never,
+    })
+}
+
+/// How a run is driven and reported: the flags every training binary shares.
+#[derive(Args, Debug, Clone)]
+pub struct RunFlags {
+    /// Override any config key after everything else, e.g. --set epochs=2 --set lr=0.05
+    /// (repeatable; values are TOML: numbers, true/false, or text).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::spec::parse_set)]
+    pub set: Vec<(String, toml::Value)>,
+    /// When the run folder already holds a run: `auto` continues it from its last checkpoint
+    /// (refused if its config differs; a finished run is left as it is), `never` starts over.
+    /// Without the flag such a folder is refused, so nothing is overwritten by accident.
+    #[arg(long, value_name = "auto|never", value_parser = resume_parser())]
+    pub resume: Option<Resume>,
+    /// Also write the training loss to metrics.jsonl every K optimizer steps.
+    #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
+    pub log_every: Option<u64>,
+    /// Debug output (per-layer shapes, R's rounds).
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Only warnings and the final summary line; no progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl RunFlags {
+    /// `cfg` with the `--set` overrides applied (and checked).
+    pub fn apply(&self, cfg: &TrainConfig) -> anyhow::Result<TrainConfig> {
+        if self.set.is_empty() {
+            return Ok(cfg.clone());
+        }
+        let base = toml::Table::try_from(cfg)?;
+        Ok(TrainConfig::resolve([
+            &base,
+            &crate::spec::overrides(&self.set),
+        ])?)
+    }
+
+    pub fn options(&self, out: &Path) -> RunOptions {
+        RunOptions {
+            out: Some(out.to_path_buf()),
+            progress: if self.quiet {
+                Progress::Quiet
+            } else {
+                Progress::Auto
+            },
+            resume: self.resume.unwrap_or(Resume::Refuse),
+            interrupt: Some(interrupt_flag()),
+            stop_at_iteration: None,
+            log_every: self.log_every,
+        }
+    }
+}
+
+/// Set on the first Ctrl-C (or SIGTERM): the run saves a checkpoint after the current step and
+/// stops. A second one quits at once.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let installed = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("stopping after this step with a checkpoint (again to quit at once)");
+        });
+        if let Err(e) = installed {
+            tracing::warn!(
+                "no Ctrl-C handler ({e}); an interrupted run resumes from its last epoch"
+            );
+        }
+        flag
+    })
+    .clone()
+}
+
 /// Load the data of `cfg`, train one run into the folder `out`, and print its summary as one
-/// JSON line: the tail every training binary shares.
-pub fn run_and_print(cfg: &TrainConfig, out: &std::path::Path, quiet: bool) -> anyhow::Result<()> {
-    use anyhow::Context;
+/// JSON line: the tail every training binary shares. An interrupted run exits with status 130
+/// after saying how to continue it.
+pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::Result<()> {
     let splits = iterand_train::load_splits(cfg.dataset, cfg.data.as_ref())
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     tracing::info!(
@@ -251,21 +337,27 @@ pub fn run_and_print(cfg: &TrainConfig, out: &std::path::Path, quiet: bool) -> a
         splits.train.shape,
         out.display()
     );
-    let progress = if quiet {
-        iterand_train::Progress::Quiet
-    } else {
-        iterand_train::Progress::Auto
-    };
-    let summary =
-        iterand_train::train(cfg, &splits, &candle_core::Device::Cpu, Some(out), progress)
-            .with_context(|| format!("training into {}", out.display()))?;
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(())
+    match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &flags.options(out)) {
+        Ok(summary) => {
+            println!("{}", serde_json::to_string(&summary)?);
+            Ok(())
+        }
+        Err(e @ iterand_train::Error::Interrupted { .. }) => {
+            eprintln!("{e}");
+            std::process::exit(130);
+        }
+        Err(e) => Err(e).with_context(|| format!("training into {}", out.display())),
+    }
 }
 
-/// Log to stderr: warnings only with `quiet`, debug with `verbose`, info otherwise
-/// (`RUST_LOG` overrides).
-pub fn init_logging(verbose: bool, quiet: bool) {
+/// Log lines with this target go to the log file only (a progress bar already shows them).
+pub const FILE_ONLY: &str = "run_log";
+
+/// Log to stderr (warnings only with `quiet`, debug with `verbose`, info otherwise; `RUST_LOG`
+/// overrides) and, when given, append to a log file at info level (debug with `verbose`).
+pub fn init_logging(verbose: bool, quiet: bool, log_file: Option<&Path>) {
+    use tracing_subscriber::filter::{filter_fn, LevelFilter};
+    use tracing_subscriber::prelude::*;
     let level = if quiet {
         "warn"
     } else if verbose {
@@ -275,10 +367,36 @@ pub fn init_logging(verbose: bool, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_filter(filter)
+        .with_filter(filter_fn(|m| m.target() != FILE_ONLY));
+    let file = log_file.and_then(|p| {
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| eprintln!("warning: no log file {}: {e}", p.display()))
+            .ok()?;
+        Some(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(if verbose {
+                    LevelFilter::DEBUG
+                } else {
+                    LevelFilter::INFO
+                }),
+        )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
         .try_init();
 }
 

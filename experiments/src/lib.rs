@@ -4,8 +4,10 @@
 
 pub mod cli;
 pub mod compare;
+pub mod figures;
 pub mod plot;
 pub mod presets;
 pub mod spec;
 pub mod stats;
+pub mod sweep;
 pub mod theory;

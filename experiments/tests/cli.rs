@@ -309,3 +309,100 @@ fn cifar10_hub_source_is_wired_and_offline_safe() {
         "{err}"
     );
 }
+
+const SWEEP_FILE: &str = r#"
+description = "two methods at two widths on the embedded digits"
+figure = 2
+[base]
+dataset = "digits"
+model = "fc"
+epochs = 2
+batch_size = 64
+[grid]
+width = [0.125, 0.25]
+seed = [1]
+[experiments.ep]
+method = "edge-popup"
+[experiments.it]
+method = "iterand"
+rerand_freq = 5
+"#;
+
+#[test]
+fn sweep_trains_a_grid_once_and_figures_plots_it() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("tiny.toml");
+    std::fs::write(&file, SWEEP_FILE).unwrap();
+    let root = d.path().join("runs");
+    let sweep = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
+            .arg(&file)
+            .arg("--out")
+            .arg(&root)
+            .args(["--jobs", "2", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let first = sweep();
+    assert!(
+        first.contains("0 finished before, 4 trained now"),
+        "{first}"
+    );
+    let csv = std::fs::read_to_string(root.join("tiny/results.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 5, "{csv}");
+    assert!(lines[0].starts_with("file,figure,experiment,run,") && lines[0].contains("test_acc"));
+    assert!(lines[1].starts_with("tiny,2,tiny_ep,width_0.125--seed_1,digits,fc,edge-popup"));
+    assert!(root
+        .join("tiny/tiny_it/width_0.25--seed_1/summary.json")
+        .is_file());
+    let again = sweep();
+    assert!(
+        again.contains("4 finished before, 0 trained now"),
+        "{again}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("tiny/results.csv")).unwrap(),
+        csv
+    );
+
+    let plots = d.path().join("plots");
+    let o = Command::new(env!("CARGO_BIN_EXE_figures"))
+        .arg("--results")
+        .arg(&root)
+        .arg("--out")
+        .arg(&plots)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Figure 1: no results") && out.contains("Figure 3: no results"),
+        "{out}"
+    );
+    for f in [
+        "figure2_fc_width.png",
+        "figure2_fc_params.svg",
+        "figure2_fc_width.csv",
+    ] {
+        assert!(plots.join(f).is_file(), "{f}: {out}");
+    }
+
+    // A bad key in a sweep file is refused before anything runs, naming it.
+    std::fs::write(&file, SWEEP_FILE.replace("rerand_freq", "rerand_frequency")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .arg(&file)
+        .arg("--out")
+        .arg(d.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("rerand_frequency") && err.contains("tiny.toml"),
+        "{err}"
+    );
+    assert!(!d.path().join("other/tiny/tiny_ep").exists());
+}

@@ -66,7 +66,11 @@ impl Reporter {
             r.seconds
         );
         match &self.bar {
-            Some(b) => b.println(line),
+            Some(b) => {
+                b.println(&line);
+                // For the run's log file only (see experiments::cli::FILE_ONLY).
+                tracing::info!(target: "run_log", "{line}");
+            }
             None if self.log => tracing::info!("{line}"),
             None => {}
         }

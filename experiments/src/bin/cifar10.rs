@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use candle_core::Device;
 use clap::Parser;
 use experiments::cli::{
-    init_logging, parse_at_least_one, parse_probability, parse_width, run_and_print,
+    init_logging, parse_at_least_one, parse_probability, parse_width, run_and_print, RunFlags,
 };
 use experiments::presets;
 use iterand_masking::ParamStore;
@@ -59,10 +59,8 @@ struct Cli {
     /// Run folder. Default: runs/<preset>-w<width>-s<seed>.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    #[arg(long, short)]
-    verbose: bool,
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    run: RunFlags,
 }
 
 /// 2804928 → "2,804,928".
@@ -81,7 +79,9 @@ fn thousands(n: usize) -> String {
 fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    if cli.list_presets || cli.dry_run {
+        init_logging(cli.run.verbose, cli.run.quiet, None);
+    }
     if cli.list_presets {
         for p in presets::all() {
             let c = &p.config;
@@ -120,6 +120,7 @@ fn main() -> Result<()> {
     }
     cfg.limit_batches = cli.limit_batches.map(|v| v as usize);
     cfg.data = cli.data.clone();
+    let cfg = cli.run.apply(&cfg)?;
     cfg.validate()?;
 
     if cli.dry_run {
@@ -189,5 +190,6 @@ fn main() -> Result<()> {
     let out = cli
         .out
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-w{}-s{}", cfg.width, cfg.seed)));
-    run_and_print(&cfg, &out, cli.quiet)
+    init_logging(cli.run.verbose, cli.run.quiet, Some(&out.join("train.log")));
+    run_and_print(&cfg, &out, &cli.run)
 }

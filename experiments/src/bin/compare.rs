@@ -40,7 +40,7 @@ struct Cli {
 fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
-    init_logging(cli.verbose, false);
+    init_logging(cli.verbose, false, None);
     let args = cli.compare.with_defaults(Defaults {
         widths: vec![0.125, 0.25],
         seeds: vec![1, 2, 3],

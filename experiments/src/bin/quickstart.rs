@@ -28,7 +28,7 @@ struct Cli {
 fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
-    init_logging(cli.verbose, false);
+    init_logging(cli.verbose, false, None);
     let args = cli.compare.with_defaults(Defaults {
         widths: vec![0.03125, 0.0625, 0.125, 0.25, 0.5],
         seeds: (1..=5).collect(),

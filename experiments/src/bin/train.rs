@@ -7,10 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use experiments::cli::{init_logging, run_and_print, TrainArgs};
+use experiments::cli::{init_logging, run_and_print, RunFlags, TrainArgs};
 
 /// Train one network (SGD baseline, edge-popup or IteRand) and write a run folder with
-/// config.toml, metrics.jsonl (one line per epoch) and summary.json.
+/// config.toml (resolved, with its hash), metrics.jsonl (one line per epoch), train.log,
+/// checkpoints/ (after every epoch and on Ctrl-C; --resume auto continues exactly) and
+/// summary.json.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -19,19 +21,14 @@ struct Cli {
     /// Run folder. Default: runs/<dataset>-<model>-<method>-w<width>-p<sparsity>-s<seed>.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// More log output.
-    #[arg(long, short)]
-    verbose: bool,
-    /// Only warnings and the final summary.
-    #[arg(long, short)]
-    quiet: bool,
+    #[command(flatten)]
+    run: RunFlags,
 }
 
 fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
-    let cfg = cli.train.to_config();
+    let cfg = cli.run.apply(&cli.train.to_config())?;
     cfg.validate()?;
     let out = cli.out.unwrap_or_else(|| {
         PathBuf::from(format!(
@@ -44,5 +41,6 @@ fn main() -> Result<()> {
             cfg.seed
         ))
     });
-    run_and_print(&cfg, &out, cli.quiet)
+    init_logging(cli.run.verbose, cli.run.quiet, Some(&out.join("train.log")));
+    run_and_print(&cfg, &out, &cli.run)
 }

@@ -1,0 +1,91 @@
+//! Regenerate the paper's figures from sweep results, or (--quick) run the Fashion-MNIST
+//! version end to end first.
+//!
+//! cargo run --release -p experiments --bin figures            # from runs/figure*/results.csv
+//! cargo run --release -p experiments --bin figures -- --quick  # sweeps, then plots, ~15 min
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use experiments::cli::{init_logging, parse_at_least_one};
+use experiments::figures::{collect, draw_all};
+use experiments::sweep::{sweep, worker_if_asked, SweepOptions};
+
+/// Plot Figure 1 (accuracy against r), Figure 2 (accuracy against width and kept parameters,
+/// one chart per model) and Figure 3 (ImageNet) as PNG, SVG, CSV and Markdown under --out, from
+/// the results.csv of every sweep folder under --results. Figures without results are named
+/// and skipped.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Run the CPU-sized Fashion-MNIST set first (configs/quick_figure2.toml: FC at 4 widths ×
+    /// 3 methods × 3 seeds; configs/quick_figure1.toml: r ∈ {0, 0.01, 0.1, 1} × 3 seeds), then
+    /// plot it. Needs Debian's dataset-fashion-mnist. Resumes if interrupted.
+    #[arg(long)]
+    quick: bool,
+    /// Folder holding the sweep folders.
+    #[arg(long, default_value = "runs", value_name = "DIR")]
+    results: PathBuf,
+    /// Where the plots go.
+    #[arg(long, default_value = "plots", value_name = "DIR")]
+    out: PathBuf,
+    /// Runs trained at once by --quick (each with the cores divided among them).
+    #[arg(long, value_parser = parse_at_least_one)]
+    jobs: Option<u64>,
+    #[arg(long, short)]
+    verbose: bool,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    worker_if_asked();
+    iterand_kernels::retain_freed_memory();
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet, None);
+    if cli.quick {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let opts = SweepOptions {
+            root: cli.results.clone(),
+            jobs: cli.jobs.map_or(cores, |j| j as usize),
+            threads: None,
+            only: vec![],
+            set: vec![],
+            log_every: None,
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+        };
+        for file in ["quick_figure2", "quick_figure1"] {
+            let t = sweep(file, &opts)?;
+            if t.interrupted {
+                eprintln!("interrupted; the same command continues where this stopped");
+                std::process::exit(130);
+            }
+            if !t.failed.is_empty() {
+                anyhow::bail!(
+                    "{file}: {} runs failed: {}",
+                    t.failed.len(),
+                    t.failed.join(", ")
+                );
+            }
+        }
+    }
+    let (prefix, what) = if cli.quick {
+        ("quick_", " (Fashion-MNIST, FC)")
+    } else {
+        ("", "")
+    };
+    let rows = collect(&cli.results, |name| name.starts_with("quick_") == cli.quick)?;
+    let drawn = draw_all(&rows, &cli.out, prefix, what)?;
+    for (title, table) in &drawn.tables {
+        println!("## {title}\n\n{table}");
+    }
+    for stem in &drawn.charts {
+        println!("wrote {}.{{png,svg,csv,md}}", stem.display());
+    }
+    for m in &drawn.missing {
+        println!("{m}");
+    }
+    Ok(())
+}

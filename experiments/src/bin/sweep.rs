@@ -1,0 +1,105 @@
+//! Run every grid point of one or more experiment files, resumably, several at once.
+//!
+//! cargo run --release -p experiments --bin sweep -- configs/figure2_conv6.toml --jobs 2
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use experiments::cli::{init_logging, parse_at_least_one};
+use experiments::spec::{open, overrides, parse_set};
+use experiments::sweep::{sweep, sweep_dir, worker_if_asked, SweepOptions};
+
+/// Expand experiment files (configs/*.toml: methods × widths × sparsities × r × K_per × seeds)
+/// into run folders <out>/<file>/<experiment>/<grid point>/ and train them: finished runs are
+/// skipped, unfinished ones resume exactly from their last checkpoint, and results.csv (one row
+/// per finished run) is rebuilt after each. Safe to kill at any time and to start twice on the
+/// same folder (each run is locked while it trains).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Experiment files: paths, or names of the files in configs/ (e.g. quick_figure2).
+    #[arg(required = true)]
+    files: Vec<String>,
+    /// Root of the sweep folders.
+    #[arg(long, default_value = "runs", value_name = "DIR")]
+    out: PathBuf,
+    /// Runs trained at once, each its own process.
+    #[arg(long, default_value_t = 1, value_parser = parse_at_least_one)]
+    jobs: u64,
+    /// Threads per run. Default: the cores divided among the jobs.
+    #[arg(long, value_parser = parse_at_least_one)]
+    threads: Option<u64>,
+    /// Only these experiments (full names, e.g. figure2_conv6_ku_sgd); repeatable.
+    #[arg(long)]
+    only: Vec<String>,
+    /// Override a key in every run, e.g. --set epochs=1 (changes the runs' identity: they go
+    /// to the same folders only if they match).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    set: Vec<(String, toml::Value)>,
+    /// Also log the training loss every K steps in each run's metrics.jsonl.
+    #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
+    log_every: Option<u64>,
+    /// List the runs and whether each is finished, without training.
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long, short)]
+    verbose: bool,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> Result<()> {
+    worker_if_asked();
+    iterand_kernels::retain_freed_memory();
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet, None);
+    let opts = SweepOptions {
+        root: cli.out.clone(),
+        jobs: cli.jobs as usize,
+        threads: cli.threads.map(|t| t as usize),
+        only: cli.only.clone(),
+        set: cli.set.clone(),
+        log_every: cli.log_every,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    if cli.dry_run {
+        for f in &cli.files {
+            let file = open(f)?;
+            let dir = sweep_dir(&opts.root, &file);
+            for run in file.runs(&overrides(&opts.set))? {
+                let path = dir.join(&run.experiment).join(&run.id);
+                let state = if path.join("summary.json").is_file() {
+                    "finished"
+                } else if path.join("checkpoints/last.json").is_file() {
+                    "started"
+                } else {
+                    "new"
+                };
+                println!("{state:<9} {}", path.display());
+            }
+        }
+        return Ok(());
+    }
+    let mut failed = vec![];
+    for f in &cli.files {
+        let t = sweep(f, &opts)?;
+        println!(
+            "{f}: {} finished before, {} trained now, {} held by another sweep, {} failed{}",
+            t.done_before,
+            t.trained,
+            t.busy,
+            t.failed.len(),
+            if t.interrupted { " (interrupted)" } else { "" }
+        );
+        if t.interrupted {
+            std::process::exit(130);
+        }
+        failed.extend(t.failed);
+    }
+    if !failed.is_empty() {
+        bail!("{} runs failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! The paper's figures from sweep results: Figure 1 (accuracy against r), Figure 2 (accuracy
+//! against width and against kept parameters, a panel per model, SGD / edge-popup / IteRand with
+//! kaiming_uniform and signed_constant weights) and Figure 3 (ImageNet accuracy against kept
+//! parameters). Each is written as PNG, SVG, CSV and a Markdown table; points are the mean ±
+//! standard deviation over seeds.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::plot::{write_chart, Chart};
+use crate::stats::{group, to_csv, to_markdown, Series};
+use crate::sweep::{read_results, ResultRow};
+
+/// What a call to [`draw_all`] wrote and what it could not.
+#[derive(Debug, Default)]
+pub struct Drawn {
+    /// Stems of the charts written (`<stem>.png`, `.svg`, `.csv`, `.md`).
+    pub charts: Vec<PathBuf>,
+    /// One line per figure without results, saying what to run.
+    pub missing: Vec<String>,
+    /// The Markdown tables, for printing.
+    pub tables: Vec<(String, String)>,
+}
+
+/// Every `results.csv` directly under the sweep folders of `root`, keeping the files whose
+/// name satisfies `keep`.
+pub fn collect(root: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<ResultRow>> {
+    let mut rows = vec![];
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(rows);
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("results.csv").is_file())
+        .collect();
+    dirs.sort();
+    for d in dirs {
+        let name = d.file_name().map(|n| n.to_string_lossy().to_string());
+        if name.as_deref().is_some_and(&keep) {
+            rows.extend(read_results(&d.join("results.csv"))?);
+        }
+    }
+    Ok(rows)
+}
+
+fn short_init(init: &str) -> &str {
+    match init {
+        "kaiming_uniform" => "ku",
+        "signed_constant" => "sc",
+        "kaiming_normal" => "kn",
+        other => other,
+    }
+}
+
+/// `iterand (sc)`; SGD trains the weights, so its init is its own.
+fn method_label(r: &ResultRow) -> String {
+    format!("{} ({})", r.method, short_init(&r.init_mode))
+}
+
+/// Series in the paper's order: SGD, edge-popup, IteRand; ku before sc.
+fn ordered(mut series: Vec<Series>) -> Vec<Series> {
+    let rank = |n: &str| {
+        let m = ["sgd", "edge-popup", "iterand"]
+            .iter()
+            .position(|m| n.starts_with(m))
+            .unwrap_or(3);
+        (m, n.to_string())
+    };
+    series.sort_by_key(|s| rank(&s.name));
+    series
+}
+
+struct Plot<'a> {
+    stem: PathBuf,
+    title: String,
+    x_label: &'a str,
+    log_x: bool,
+    series: Vec<Series>,
+}
+
+fn emit(p: Plot, drawn: &mut Drawn) -> Result<()> {
+    write_chart(
+        &p.stem,
+        &Chart {
+            title: &p.title,
+            x_label: p.x_label,
+            y_label: "test accuracy (%)",
+            log_x: p.log_x,
+            series: &p.series,
+        },
+    )?;
+    let x = p.x_label.split(' ').next().unwrap_or("x");
+    for (ext, text) in [
+        ("csv", to_csv(&p.series, x)),
+        ("md", to_markdown(&p.series, x)),
+    ] {
+        let path = p.stem.with_extension(ext);
+        iterand_train::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    drawn
+        .tables
+        .push((p.title.clone(), to_markdown(&p.series, x)));
+    drawn.charts.push(p.stem);
+    Ok(())
+}
+
+/// Models in first-seen order.
+fn models(rows: &[&ResultRow]) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for r in rows {
+        if !out.contains(&r.model) {
+            out.push(r.model.clone());
+        }
+    }
+    out
+}
+
+/// Draw every figure the rows allow into `out`, file names starting with `prefix`
+/// (`figure1_r`, `figure2_<model>_width`, `figure2_<model>_params`, `figure3_params`).
+pub fn draw_all(rows: &[ResultRow], out: &Path, prefix: &str, what: &str) -> Result<Drawn> {
+    let mut drawn = Drawn::default();
+    let of = |f: u32| rows.iter().filter(|r| r.figure == f).collect::<Vec<_>>();
+
+    let fig1 = of(1);
+    if fig1.is_empty() {
+        drawn.missing.push(format!(
+            "Figure 1: no results (sweep {prefix}figure1 first)"
+        ));
+    } else {
+        let obs: Vec<(String, f64, f64)> = fig1
+            .iter()
+            .map(|r| {
+                (
+                    format!("{} ×{}", r.model, r.width),
+                    r.rerand_lambda,
+                    r.test_acc,
+                )
+            })
+            .collect();
+        emit(
+            Plot {
+                stem: out.join(format!("{prefix}figure1_r")),
+                title: format!("Figure 1{what}: accuracy against r"),
+                x_label: "r (probability of re-drawing a pruned weight)",
+                log_x: false,
+                series: group(&obs),
+            },
+            &mut drawn,
+        )?;
+    }
+
+    let fig2 = of(2);
+    if fig2.is_empty() {
+        drawn.missing.push(format!(
+            "Figure 2: no results (sweep the {prefix}figure2 files first)"
+        ));
+    }
+    for model in models(&fig2) {
+        let rows: Vec<&&ResultRow> = fig2.iter().filter(|r| r.model == model).collect();
+        for (suffix, x_label, x) in [
+            (
+                "width",
+                "width factor",
+                (|r: &ResultRow| r.width) as fn(&ResultRow) -> f64,
+            ),
+            ("params", "kept parameters", |r: &ResultRow| {
+                r.kept_params as f64
+            }),
+        ] {
+            let obs: Vec<(String, f64, f64)> = rows
+                .iter()
+                .map(|r| (method_label(r), x(r), r.test_acc))
+                .collect();
+            emit(
+                Plot {
+                    stem: out.join(format!("{prefix}figure2_{model}_{suffix}")),
+                    title: format!("Figure 2{what}: {model}, accuracy against {x_label}"),
+                    x_label,
+                    log_x: true,
+                    series: ordered(group(&obs)),
+                },
+                &mut drawn,
+            )?;
+        }
+    }
+
+    let fig3 = of(3);
+    if fig3.is_empty() {
+        drawn.missing.push(if prefix.is_empty() {
+            "Figure 3: no results (sweep figure3 first; needs ImageNet)".to_string()
+        } else {
+            "Figure 3: ImageNet only, no CPU-sized version".to_string()
+        });
+    } else {
+        let obs: Vec<(String, f64, f64)> = fig3
+            .iter()
+            .map(|r| (method_label(r), r.kept_params as f64, r.test_acc))
+            .collect();
+        emit(
+            Plot {
+                stem: out.join(format!("{prefix}figure3_params")),
+                title: format!("Figure 3{what}: ImageNet accuracy against kept parameters"),
+                x_label: "kept parameters",
+                log_x: true,
+                series: ordered(group(&obs)),
+            },
+            &mut drawn,
+        )?;
+    }
+    Ok(drawn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        figure: u32,
+        model: &str,
+        method: &str,
+        width: f64,
+        r: f64,
+        seed: u64,
+        acc: f64,
+    ) -> ResultRow {
+        ResultRow {
+            file: "f".into(),
+            figure,
+            experiment: "e".into(),
+            run: format!("{width}-{seed}"),
+            dataset: "fashion-mnist".into(),
+            model: model.into(),
+            method: method.into(),
+            init_mode: "kaiming_uniform".into(),
+            width,
+            sparsity: 0.5,
+            rerand_lambda: r,
+            rerand_freq: 100,
+            seed,
+            epochs: 1,
+            test_acc: acc,
+            best_val_acc: acc,
+            kept_params: (1000.0 * width) as usize,
+            total_params: (2000.0 * width) as usize,
+            randomizations: 1,
+            seconds: 1.0,
+            config_hash: "h".into(),
+        }
+    }
+
+    #[test]
+    fn draws_what_exists_and_names_what_is_missing() {
+        let rows = vec![
+            row(2, "fc", "iterand", 0.25, 0.1, 1, 80.0),
+            row(2, "fc", "iterand", 0.25, 0.1, 2, 82.0),
+            row(2, "fc", "sgd", 0.25, 0.1, 1, 85.0),
+            row(2, "fc", "edge-popup", 0.5, 0.0, 1, 84.0),
+            row(1, "fc", "iterand", 0.125, 0.0, 1, 70.0),
+            row(1, "fc", "iterand", 0.125, 1.0, 1, 75.0),
+        ];
+        let d = tempfile::tempdir().unwrap();
+        let drawn = draw_all(&rows, d.path(), "t_", "").unwrap();
+        let names: Vec<String> = drawn
+            .charts
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["t_figure1_r", "t_figure2_fc_width", "t_figure2_fc_params"]
+        );
+        assert_eq!(drawn.missing.len(), 1);
+        assert!(
+            drawn.missing[0].starts_with("Figure 3"),
+            "{:?}",
+            drawn.missing
+        );
+        let csv = std::fs::read_to_string(d.path().join("t_figure2_fc_width.csv")).unwrap();
+        assert!(csv.contains("iterand (ku),0.25,81.0000,1.4142,2"), "{csv}");
+        // SGD first, as in the paper.
+        let first = csv.lines().nth(1).unwrap();
+        assert!(first.starts_with("sgd (ku)"), "{csv}");
+        for ext in ["png", "svg", "md"] {
+            assert!(d.path().join(format!("t_figure1_r.{ext}")).is_file());
+        }
+        let none = draw_all(&[], d.path(), "", "").unwrap();
+        assert_eq!((none.charts.len(), none.missing.len()), (0, 3));
+    }
+}

@@ -1,0 +1,431 @@
+//! Sweeps: every run of an experiment file, each in its own folder, several processes at once,
+//! surviving being killed.
+//!
+//! The sweep process only schedules. Each run is a child process (this same executable,
+//! re-entered through [`worker_if_asked`]) that takes an exclusive lock on its run folder,
+//! continues from the folder's last checkpoint if there is one, and dies with its parent
+//! (Linux `PR_SET_PDEATHSIG`), which releases the lock. So a sweep killed at any moment and
+//! started again skips finished runs, resumes the unfinished ones exactly, and a second sweep
+//! on the same folder never trains a run the first one holds. `results.csv` is rebuilt from the
+//! finished runs' summaries after every run, through a temporary file and a rename.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use iterand_train::{write_atomic, Progress, Resume, RunDir, RunOptions, Summary};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{init_logging, interrupt_flag};
+use crate::spec::{open, overrides, ExperimentFile, RunSpec};
+
+/// The first argument that turns a sweep binary into a worker running one run.
+const WORKER: &str = "__sweep-worker";
+/// A worker's exit status when another process holds the run.
+const BUSY: i32 = 75;
+/// A worker's exit status when interrupted (it saved a checkpoint).
+const INTERRUPTED: i32 = 130;
+
+/// What a sweep runs and how.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// Each file's runs go to `<root>/<file name>/`.
+    pub root: PathBuf,
+    pub jobs: usize,
+    /// Threads per run (`RAYON_NUM_THREADS`); `None`: the cores divided among the jobs.
+    pub threads: Option<usize>,
+    /// Only these experiments (full names); empty: all.
+    pub only: Vec<String>,
+    pub set: Vec<(String, toml::Value)>,
+    pub log_every: Option<u64>,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+/// One row of `results.csv`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub file: String,
+    /// The paper figure (0 when the file names none).
+    pub figure: u32,
+    pub experiment: String,
+    pub run: String,
+    pub dataset: String,
+    pub model: String,
+    pub method: String,
+    pub init_mode: String,
+    pub width: f64,
+    pub sparsity: f64,
+    pub rerand_lambda: f64,
+    pub rerand_freq: u64,
+    pub seed: u64,
+    pub epochs: usize,
+    /// Percent, last-epoch model.
+    pub test_acc: f64,
+    pub best_val_acc: f64,
+    pub kept_params: usize,
+    pub total_params: usize,
+    pub randomizations: u64,
+    /// Wall time of the run (resumed parts added): the one column a repeated sweep changes.
+    pub seconds: f64,
+    pub config_hash: String,
+}
+
+/// The sweep's folder for `file`.
+pub fn sweep_dir(root: &Path, file: &ExperimentFile) -> PathBuf {
+    root.join(&file.name)
+}
+
+fn run_dir(root: &Path, file: &ExperimentFile, run: &RunSpec) -> PathBuf {
+    sweep_dir(root, file).join(&run.experiment).join(&run.id)
+}
+
+/// The summary of `run` if it finished with exactly its config.
+fn finished(dir: &Path, run: &RunSpec) -> Result<Option<Summary>> {
+    let Some(s) = RunDir::existing(dir).summary()? else {
+        return Ok(None);
+    };
+    Ok((s.config_hash == run.config.hash()?).then_some(s))
+}
+
+fn runs_of(file: &ExperimentFile, opts: &SweepOptions) -> Result<Vec<RunSpec>> {
+    let runs = file.runs(&overrides(&opts.set))?;
+    for o in &opts.only {
+        if !file.experiments.iter().any(|e| &e.name == o) {
+            bail!(
+                "--only {o}: {} has no such experiment (it has {})",
+                file.name,
+                file.experiments
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(runs
+        .into_iter()
+        .filter(|r| opts.only.is_empty() || opts.only.contains(&r.experiment))
+        .collect())
+}
+
+/// Rebuild `<sweep>/results.csv` from the finished runs, in grid order.
+pub fn write_results(file: &ExperimentFile, opts: &SweepOptions) -> Result<(PathBuf, usize)> {
+    let runs = runs_of(file, opts)?;
+    let mut w = csv::Writer::from_writer(vec![]);
+    let mut rows = 0;
+    for run in &runs {
+        let Some(s) = finished(&run_dir(&opts.root, file, run), run)? else {
+            continue;
+        };
+        let c = &run.config;
+        w.serialize(ResultRow {
+            file: file.name.clone(),
+            figure: file.figure.unwrap_or(0),
+            experiment: run.experiment.clone(),
+            run: run.id.clone(),
+            dataset: c.dataset.name().into(),
+            model: c.model.name().into(),
+            method: c.method.name().into(),
+            init_mode: c.init_mode.name().into(),
+            width: c.width,
+            sparsity: s.sparsity,
+            rerand_lambda: c.rerand_lambda,
+            rerand_freq: c.rerand_freq,
+            seed: c.seed,
+            epochs: c.epochs,
+            test_acc: s.test_acc,
+            best_val_acc: s.best_val_acc,
+            kept_params: s.kept_params,
+            total_params: s.total_params,
+            randomizations: s.randomizations,
+            seconds: (s.seconds * 10.0).round() / 10.0,
+            config_hash: s.config_hash.clone(),
+        })?;
+        rows += 1;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow!("{e}"))?;
+    let dir = sweep_dir(&opts.root, file);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("results.csv");
+    write_atomic(&path, &bytes)?;
+    Ok((path, rows))
+}
+
+/// Read a `results.csv`.
+pub fn read_results(path: &Path) -> Result<Vec<ResultRow>> {
+    let mut r =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    r.deserialize()
+        .enumerate()
+        .map(|(i, row)| row.with_context(|| format!("{} row {}", path.display(), i + 2)))
+        .collect()
+}
+
+/// How one sweep ended.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Tally {
+    pub done_before: usize,
+    pub trained: usize,
+    pub busy: usize,
+    pub failed: Vec<String>,
+    pub interrupted: bool,
+}
+
+struct Running {
+    child: Child,
+    label: String,
+    started: Instant,
+}
+
+fn spawn(file_arg: &str, dir: &Path, run: &RunSpec, opts: &SweepOptions) -> Result<Child> {
+    let exe = std::env::current_exe().context("finding this executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg(WORKER)
+        .arg(file_arg)
+        .arg(run.path())
+        .arg(dir)
+        .stdout(std::process::Stdio::null());
+    for (k, v) in &opts.set {
+        cmd.arg("--set").arg(format!("{k}={v}"));
+    }
+    if let Some(k) = opts.log_every {
+        cmd.arg("--log-every").arg(k.to_string());
+    }
+    if opts.verbose {
+        cmd.arg("--verbose");
+    }
+    let threads = opts.threads.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cores / opts.jobs.max(1)).max(1)
+    });
+    cmd.env("RAYON_NUM_THREADS", threads.to_string());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn().context("starting a sweep worker")
+}
+
+/// Run every unfinished run of `file_arg` (a path or a `configs/` name).
+pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
+    let file = open(file_arg)?;
+    let runs = runs_of(&file, opts)?;
+    let dir = sweep_dir(&opts.root, &file);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tally = Tally::default();
+    let mut queue = vec![];
+    for run in &runs {
+        if finished(&run_dir(&opts.root, &file, run), run)?.is_some() {
+            tally.done_before += 1;
+        } else {
+            queue.push(run.clone());
+        }
+    }
+    let total = runs.len();
+    tracing::info!(
+        "{}: {total} runs, {} finished before, {} to run, {} at a time, in {}",
+        file.name,
+        tally.done_before,
+        queue.len(),
+        opts.jobs,
+        dir.display()
+    );
+    let stop = interrupt_flag();
+    let mut queue = queue.into_iter();
+    let mut running: Vec<Running> = vec![];
+    let mut seen = tally.done_before;
+    loop {
+        while running.len() < opts.jobs.max(1) && !stop.load(Ordering::SeqCst) {
+            let Some(run) = queue.next() else { break };
+            let child = spawn(file_arg, &opts.root, &run, opts)?;
+            running.push(Running {
+                child,
+                label: run.path(),
+                started: Instant::now(),
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        if stop.load(Ordering::SeqCst) {
+            // A signal sent to this process alone still reaches the runs, which checkpoint.
+            for r in &running {
+                // SAFETY: plain kill(2) on our own child's pid.
+                unsafe {
+                    libc::kill(r.child.id() as libc::pid_t, libc::SIGINT);
+                }
+            }
+        }
+        let mut i = 0;
+        while i < running.len() {
+            let Some(status) = running[i].child.try_wait()? else {
+                i += 1;
+                continue;
+            };
+            let r = running.swap_remove(i);
+            seen += 1;
+            report(&r, status, seen, total, &mut tally);
+            write_results(&file, opts)?;
+        }
+    }
+    tally.interrupted = stop.load(Ordering::SeqCst);
+    let (path, rows) = write_results(&file, opts)?;
+    tracing::info!(
+        "{}: {rows} of {total} runs finished; {}",
+        file.name,
+        path.display()
+    );
+    Ok(tally)
+}
+
+fn report(r: &Running, status: ExitStatus, seen: usize, total: usize, tally: &mut Tally) {
+    let secs = r.started.elapsed().as_secs_f64();
+    match status.code() {
+        Some(0) => {
+            tally.trained += 1;
+            tracing::info!("[{seen}/{total}] {} done ({secs:.1} s)", r.label);
+        }
+        Some(BUSY) => {
+            tally.busy += 1;
+            tracing::info!("[{seen}/{total}] {} is held by another sweep", r.label);
+        }
+        Some(INTERRUPTED) => {
+            tally.interrupted = true;
+            tracing::info!("[{seen}/{total}] {} stopped with a checkpoint", r.label);
+        }
+        _ => {
+            tally.failed.push(r.label.clone());
+            tracing::error!(
+                "[{seen}/{total}] {} failed ({status}); its train.log says why",
+                r.label
+            );
+        }
+    }
+}
+
+/// An exclusive advisory lock on `f` for as long as the process lives (the kernel drops it when
+/// the process dies, however it dies); false if another process holds it.
+fn try_lock(f: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock(2) on a descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// If this process was started as a sweep worker, run its one run and exit; otherwise return.
+/// Every binary that sweeps calls this first.
+pub fn worker_if_asked() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) != Some(WORKER) {
+        return;
+    }
+    let code = match worker(&args[2..]) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// `FILE EXPERIMENT/ID ROOT [--set K=V]… [--log-every K] [--verbose]`.
+fn worker(args: &[String]) -> Result<i32> {
+    let [file_arg, which, root, rest @ ..] = args else {
+        bail!("a sweep worker needs FILE RUN ROOT");
+    };
+    let mut set = vec![];
+    let mut log_every = None;
+    let mut verbose = false;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--set" => set.push(
+                crate::spec::parse_set(it.next().context("--set needs KEY=VALUE")?)
+                    .map_err(|e| anyhow!(e))?,
+            ),
+            "--log-every" => log_every = Some(it.next().context("--log-every needs K")?.parse()?),
+            "--verbose" => verbose = true,
+            other => bail!("unknown worker argument {other}"),
+        }
+    }
+    let file = open(file_arg)?;
+    let run = file
+        .runs(&overrides(&set))?
+        .into_iter()
+        .find(|r| r.path() == *which)
+        .ok_or_else(|| anyhow!("{which}: no such run in {}", file.name))?;
+    let dir = sweep_dir(Path::new(root), &file)
+        .join(&run.experiment)
+        .join(&run.id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock_path = dir.join(".lock");
+    let lock =
+        File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    if !try_lock(&lock).with_context(|| format!("locking {}", lock_path.display()))? {
+        return Ok(BUSY);
+    }
+    init_logging(verbose, true, Some(&dir.join("train.log")));
+    tracing::info!(target: crate::cli::FILE_ONLY, "sweep worker for {which}");
+    let cfg = &run.config;
+    let splits = iterand_train::load_splits(cfg.dataset, cfg.data.as_ref())
+        .with_context(|| format!("loading {}", cfg.dataset.name()))?;
+    let opts = RunOptions {
+        out: Some(dir.clone()),
+        // Epoch lines go to train.log (stderr shows warnings only: many runs share it).
+        progress: Progress::Log,
+        resume: Resume::Auto,
+        interrupt: Some(interrupt_flag()),
+        stop_at_iteration: None,
+        log_every,
+    };
+    match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &opts) {
+        Ok(s) => {
+            tracing::info!(target: crate::cli::FILE_ONLY, "test accuracy {:.2} %", s.test_acc);
+            Ok(0)
+        }
+        Err(iterand_train::Error::Interrupted { .. }) => Ok(INTERRUPTED),
+        Err(e) => Err(e).with_context(|| format!("training {}", dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_lock_is_exclusive_until_its_holder_lets_go() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(".lock");
+        let a = File::create(&p).unwrap();
+        assert!(try_lock(&a).unwrap());
+        // A second open file (as a second sweep's worker would have) cannot take it.
+        let b = File::create(&p).unwrap();
+        assert!(!try_lock(&b).unwrap());
+        drop(a);
+        assert!(try_lock(&b).unwrap());
+    }
+}

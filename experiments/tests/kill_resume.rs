@@ -1,0 +1,143 @@
+//! A training process killed with SIGKILL at arbitrary moments and continued with
+//! `--resume auto` ends bit-identical to one that was never interrupted: final weights, scores,
+//! BatchNorm statistics and momentum, every metrics line and the summary (wall times aside).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use candle_core::Device;
+use iterand_train::{Checkpointer, MetricsLine, RunDir, Summary};
+
+const ARGS: &[&str] = &[
+    "--dataset",
+    "digits",
+    "--model",
+    "resnet18",
+    "--width",
+    "0.125",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "64",
+    "--rerand-freq",
+    "4",
+    "--seed",
+    "3",
+    "--log-every",
+    "1",
+    "--quiet",
+];
+
+fn train(out: &Path, resume: bool) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_train"));
+    c.args(ARGS)
+        .arg("--out")
+        .arg(out)
+        // The weight gradient's summation order follows the thread count: fix it.
+        .env("RAYON_NUM_THREADS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if resume {
+        c.args(["--resume", "auto"]);
+    }
+    c
+}
+
+/// Optimizer steps logged so far.
+fn steps_logged(out: &Path) -> u64 {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"step\""))
+        .count() as u64
+}
+
+/// Start a run and SIGKILL it once it has logged `after` steps (mid-epoch: 21 steps an epoch).
+fn kill_after(out: &Path, resume: bool, after: u64) {
+    let mut child = train(out, resume).spawn().unwrap();
+    let t0 = Instant::now();
+    while steps_logged(out) < after {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn finish(out: &Path, resume: bool) {
+    let o = train(out, resume).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn timeless_metrics(out: &Path) -> Vec<MetricsLine> {
+    RunDir::existing(out)
+        .metrics()
+        .unwrap()
+        .into_iter()
+        .map(|l| match l {
+            MetricsLine::Epoch(mut e) => {
+                e.seconds = 0.0;
+                MetricsLine::Epoch(e)
+            }
+            s => s,
+        })
+        .collect()
+}
+
+fn summary(out: &Path) -> Summary {
+    let mut s = RunDir::existing(out).summary().unwrap().unwrap();
+    s.seconds = 0.0;
+    s
+}
+
+fn tensors(out: &Path) -> HashMap<String, Vec<u32>> {
+    let (_, t) = Checkpointer::new(out)
+        .load("last", &Device::Cpu)
+        .unwrap()
+        .unwrap();
+    t.into_iter()
+        .map(|(k, v)| {
+            let v = v.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            (k, v.iter().map(|x| x.to_bits()).collect())
+        })
+        .collect()
+}
+
+#[test]
+fn sigkilled_twice_and_resumed_equals_uninterrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    finish(&whole, false);
+
+    kill_after(&parts, false, 30);
+    let first_kill = steps_logged(&parts);
+    kill_after(&parts, true, 52);
+    // Without --resume a folder holding a run is refused, and left as it was.
+    let o = train(&parts, false).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume auto"));
+    finish(&parts, true);
+
+    assert!(first_kill >= 30);
+    // Both restarts continued from a checkpoint (a silent restart from scratch would also end
+    // equal): after epoch 1 (21 steps) and after epoch 2 (42 steps).
+    let log = std::fs::read_to_string(parts.join("train.log")).unwrap();
+    let resumed: Vec<&str> = log.lines().filter(|l| l.contains("resuming")).collect();
+    assert_eq!(resumed.len(), 2, "{log}");
+    assert!(
+        resumed[0].contains("iteration 21") && resumed[1].contains("iteration 42"),
+        "{log}"
+    );
+    let m = timeless_metrics(&whole);
+    assert_eq!(m.len(), 3 * 21 + 3, "one line per step and per epoch");
+    assert_eq!(timeless_metrics(&parts), m);
+    assert_eq!(summary(&parts), summary(&whole));
+    assert_eq!(tensors(&parts), tensors(&whole));
+    assert!(summary(&whole).randomizations > 0);
+}

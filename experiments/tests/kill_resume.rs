@@ -110,6 +110,37 @@ fn tensors(out: &Path) -> HashMap<String, Vec<u32>> {
 }
 
 #[test]
+fn ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    finish(&whole, false);
+
+    let mut child = train(&parts, false).spawn().unwrap();
+    let t0 = Instant::now();
+    while steps_logged(&parts) < 26 {
+        assert!(child.try_wait().unwrap().is_none(), "finished before the signal");
+        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let info = Checkpointer::new(&parts).info("last").unwrap().unwrap();
+    let p = &info.position;
+    assert_eq!((p.epoch, p.iteration), (1, 21 + p.step as u64));
+    assert!(p.step > 0 && p.step < 21, "mid-epoch: {p:?}");
+    assert_eq!(p.iteration, steps_logged(&parts));
+    finish(&parts, true);
+
+    assert_eq!(timeless_metrics(&parts), timeless_metrics(&whole));
+    assert_eq!(summary(&parts), summary(&whole));
+    assert_eq!(tensors(&parts), tensors(&whole));
+}
+
+#[test]
 fn sigkilled_twice_and_resumed_equals_uninterrupted() {
     let dir = tempfile::tempdir().unwrap();
     let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));

@@ -15,9 +15,6 @@ pub fn retain_freed_memory() {
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-            if std::env::var_os("ITERAND_NO_MMAP").is_some() {
-                libc::mallopt(libc::M_MMAP_MAX, 0);
-            }
         }
     }
 }

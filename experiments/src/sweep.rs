@@ -45,6 +45,22 @@ pub struct SweepOptions {
     pub quiet: bool,
 }
 
+impl SweepOptions {
+    /// `jobs` runs at once into `root`, every other option at its default.
+    pub fn new(root: PathBuf, jobs: usize) -> Self {
+        Self {
+            root,
+            jobs,
+            threads: None,
+            only: vec![],
+            set: vec![],
+            log_every: None,
+            verbose: false,
+            quiet: false,
+        }
+    }
+}
+
 /// One row of `results.csv`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {

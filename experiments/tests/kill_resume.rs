@@ -118,7 +118,10 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly() {
     let mut child = train(&parts, false).spawn().unwrap();
     let t0 = Instant::now();
     while steps_logged(&parts) < 26 {
-        assert!(child.try_wait().unwrap().is_none(), "finished before the signal");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the signal"
+        );
         assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
         std::thread::sleep(Duration::from_millis(2));
     }

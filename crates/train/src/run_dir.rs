@@ -42,6 +42,25 @@ fn to_json<T: Serialize>(v: &T, what: &'static str) -> Result<String> {
     })
 }
 
+/// `parse` of the file at `path`, `None` if there is no such file; a file that does not parse
+/// is named as damaged.
+fn read_optional<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> Result<Option<T>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse(&text).map(Some).map_err(|why| Error::Corrupt {
+            path: path.to_path_buf(),
+            why,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// What to do when the run folder already holds a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resume {
@@ -104,32 +123,16 @@ impl RunDir {
 
     /// The config of the run in this folder, if there is one.
     pub fn config(&self) -> Result<Option<TrainConfig>> {
-        let path = self.file(CONFIG);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => TrainConfig::from_toml(&text)
-                .map(Some)
-                .map_err(|e| Error::Corrupt {
-                    path,
-                    why: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Io { path, source }),
-        }
+        read_optional(&self.file(CONFIG), |t| {
+            TrainConfig::from_toml(t).map_err(|e| e.to_string())
+        })
     }
 
     /// The summary of a finished run in this folder.
     pub fn summary(&self) -> Result<Option<Summary>> {
-        let path = self.file(SUMMARY);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| Error::Corrupt {
-                    path,
-                    why: e.to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(Error::Io { path, source }),
-        }
+        read_optional(&self.file(SUMMARY), |t| {
+            serde_json::from_str(t).map_err(|e| e.to_string())
+        })
     }
 
     /// Every line of `metrics.jsonl`.

@@ -47,14 +47,9 @@ fn main() -> Result<()> {
     if cli.quick {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let opts = SweepOptions {
-            root: cli.results.clone(),
-            jobs: cli.jobs.map_or(cores, |j| j as usize),
-            threads: None,
-            only: vec![],
-            set: vec![],
-            log_every: None,
             verbose: cli.verbose,
             quiet: cli.quiet,
+            ..SweepOptions::new(cli.results.clone(), cli.jobs.map_or(cores, |j| j as usize))
         };
         for file in ["quick_figure2", "quick_figure1"] {
             let t = sweep(file, &opts)?;

@@ -55,14 +55,13 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet, None);
     let opts = SweepOptions {
-        root: cli.out.clone(),
-        jobs: cli.jobs as usize,
         threads: cli.threads.map(|t| t as usize),
         only: cli.only.clone(),
         set: cli.set.clone(),
         log_every: cli.log_every,
         verbose: cli.verbose,
         quiet: cli.quiet,
+        ..SweepOptions::new(cli.out.clone(), cli.jobs as usize)
     };
     if cli.dry_run {
         for f in &cli.files {

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
 use experiments::cli::{init_logging, parse_at_least_one};
 use experiments::figures::{collect, draw_all};
@@ -45,6 +45,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet, None);
     if cli.quick {
+        // Fail once, saying how to get the data, rather than once per run.
+        iterand_train::load_splits(iterand_train::DatasetName::FashionMnist, None)
+            .context("figures --quick trains on Fashion-MNIST")?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let opts = SweepOptions {
             verbose: cli.verbose,

@@ -21,7 +21,7 @@ use iterand_train::{Sgd, SgdConfig};
 
 /// Time score-mode training steps (edge-popup / IteRand without R) on random CIFAR-shaped data.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[arg(long, default_value = "conv6", value_parser = arch_parser())]
     model: Arch,

@@ -23,7 +23,7 @@ const CIFAR10_TRAIN: usize = 45_000;
 /// Run an experiment of the official config.yaml on CIFAR-10 by name, with every
 /// hyper-parameter as the paper's; the grid values (width, seed, r) come from the flags.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Experiment name (see --list-presets).
     #[arg(long, required_unless_present = "list_presets")]

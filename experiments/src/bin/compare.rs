@@ -17,7 +17,7 @@ use iterand_train::DatasetName;
 /// it has one: batch 128, momentum 0.9, cosine lr 0.1 (scores) / 0.01 (SGD), weight decay 1e-4,
 /// p = 0.5, r = 0.1, K_per = 100 on these small datasets.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Dataset.
     #[arg(long, default_value = "fashion-mnist", value_parser = dataset_parser())]

@@ -17,7 +17,7 @@ use experiments::sweep::{sweep, worker_if_asked, SweepOptions};
 /// the results.csv of every sweep folder under --results. Figures without results are named
 /// and skipped.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Run the CPU-sized Fashion-MNIST set first (configs/quick_figure2.toml: FC at 4 widths ×
     /// 3 methods × 3 seeds; configs/quick_figure1.toml: r ∈ {0, 0.01, 0.1, 1} × 3 seeds), then
@@ -33,8 +33,10 @@ struct Cli {
     /// Runs trained at once by --quick (each with the cores divided among them).
     #[arg(long, value_parser = parse_at_least_one)]
     jobs: Option<u64>,
+    /// Debug output.
     #[arg(long, short)]
     verbose: bool,
+    /// Warnings and the final lines only.
     #[arg(long, short)]
     quiet: bool,
 }

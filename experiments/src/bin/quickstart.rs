@@ -17,7 +17,7 @@ use iterand_train::DatasetName;
 /// plots/quickstart.{png,svg,csv,md}. Defaults: 5 widths × 3 methods × 5 seeds, 40 epochs,
 /// batch 64, cosine lr 0.1 (scores) / 0.01 (SGD), K_per = 20 (a digits epoch is 21 steps), r = 0.1.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     compare: CompareArgs,

@@ -16,7 +16,7 @@ use experiments::sweep::{sweep, sweep_dir, worker_if_asked, SweepOptions};
 /// per finished run) is rebuilt after each. Safe to kill at any time and to start twice on the
 /// same folder (each run is locked while it trains).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Experiment files: paths, or names of the files in configs/ (e.g. quick_figure2).
     #[arg(required = true)]
@@ -43,8 +43,10 @@ struct Cli {
     /// List the runs and whether each is finished, without training.
     #[arg(long)]
     dry_run: bool,
+    /// Debug output.
     #[arg(long, short)]
     verbose: bool,
+    /// Warnings and the final lines only.
     #[arg(long, short)]
     quiet: bool,
 }

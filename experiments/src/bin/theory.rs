@@ -12,7 +12,7 @@ use experiments::theory::{run, Sizes};
 /// vs subset sum, Pensia's gadget, a two-layer network, the schedule's R_eff) and write figures
 /// T1–T8 with their CSV files and a report.md of the fitted constants.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     /// Small sizes: a smoke run in well under a minute.
     #[arg(long)]

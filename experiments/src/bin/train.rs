@@ -14,7 +14,7 @@ use experiments::cli::{init_logging, run_and_print, RunFlags, TrainArgs};
 /// checkpoints/ (after every epoch and on Ctrl-C; --resume auto continues exactly) and
 /// summary.json.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(flatten)]
     train: TrainArgs,

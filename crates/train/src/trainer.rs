@@ -283,7 +283,7 @@ pub fn train_with(
         size: shape.height,
         ..Augment::cifar10()
     });
-    let elapsed = |pos: &Position| pos.elapsed_seconds + start.elapsed().as_secs_f64();
+    // Wall time of the earlier parts of a resumed run.
     let resumed_elapsed = pos.elapsed_seconds;
     let save = |slot: &str, pos: &Position, opt: &Sgd| -> Result<()> {
         let Some(ck) = &checkpointer else {
@@ -459,7 +459,7 @@ pub fn train_with(
         randomizations: pos.randomizations as u64,
         steps: pos.iteration,
         epochs: config.epochs,
-        seconds: elapsed(&pos),
+        seconds: resumed_elapsed + start.elapsed().as_secs_f64(),
         config_hash: hash.clone(),
         layers,
     };

@@ -195,6 +195,8 @@ struct Running {
     child: Child,
     label: String,
     started: Instant,
+    /// Sent its one SIGINT (a second would make it quit without its checkpoint).
+    signalled: bool,
 }
 
 fn spawn(file_arg: &str, dir: &Path, run: &RunSpec, opts: &SweepOptions) -> Result<Child> {
@@ -219,6 +221,10 @@ fn spawn(file_arg: &str, dir: &Path, run: &RunSpec, opts: &SweepOptions) -> Resu
         (cores / opts.jobs.max(1)).max(1)
     });
     cmd.env("RAYON_NUM_THREADS", threads.to_string());
+    // Its own process group: a terminal's Ctrl-C reaches the sweep alone, which passes exactly
+    // one SIGINT on to each run (a run quits at once, without a checkpoint, on a second one).
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::process::CommandExt;
@@ -271,6 +277,7 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
                 child,
                 label: run.path(),
                 started: Instant::now(),
+                signalled: false,
             });
         }
         if running.is_empty() {
@@ -278,12 +285,13 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
         }
         std::thread::sleep(Duration::from_millis(100));
         if stop.load(Ordering::SeqCst) {
-            // A signal sent to this process alone still reaches the runs, which checkpoint.
-            for r in &running {
+            // The runs stop after their current step and save a checkpoint.
+            for r in running.iter_mut().filter(|r| !r.signalled) {
                 // SAFETY: plain kill(2) on our own child's pid.
                 unsafe {
                     libc::kill(r.child.id() as libc::pid_t, libc::SIGINT);
                 }
+                r.signalled = true;
             }
         }
         let mut i = 0;

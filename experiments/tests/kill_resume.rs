@@ -175,3 +175,67 @@ fn sigkilled_twice_and_resumed_equals_uninterrupted() {
     assert_eq!(tensors(&parts), tensors(&whole));
     assert!(summary(&whole).randomizations > 0);
 }
+
+/// Ctrl-C on a sweep (SIGINT to the sweep's whole process group, as a terminal sends it) stops
+/// the run in progress with a mid-epoch checkpoint, exits 130, and the same command continues
+/// from there. (A run that got the terminal's SIGINT and then the sweep's would quit at once,
+/// without its checkpoint.)
+#[test]
+fn ctrl_c_on_a_sweep_checkpoints_its_runs_and_the_sweep_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.toml");
+    std::fs::write(
+        &file,
+        r#"
+description = "one ResNet run on the digits, slow enough to interrupt"
+[base]
+dataset = "digits"
+model = "resnet18"
+width = 0.25
+epochs = 3
+batch_size = 128
+rerand_freq = 4
+[experiments.it]
+method = "iterand"
+"#,
+    )
+    .unwrap();
+    let root = dir.path().join("runs");
+    let run = root.join("slow/slow_it/run");
+    let sweep = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sweep"));
+        c.arg(&file)
+            .arg("--out")
+            .arg(&root)
+            .args(["--log-every", "1", "--threads", "2", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        sweep().process_group(0).spawn().unwrap()
+    };
+    let t0 = Instant::now();
+    while steps_logged(&run) < 3 {
+        assert!(child.try_wait().unwrap().is_none(), "finished before the signal");
+        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // SAFETY: kill(2) on the process group of our own child.
+    unsafe {
+        libc::kill(-(child.id() as libc::pid_t), libc::SIGINT);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let info = Checkpointer::new(&run).info("last").unwrap().unwrap();
+    assert!(
+        info.position.epoch == 0 && info.position.step > 0,
+        "a mid-epoch checkpoint: {:?}",
+        info.position
+    );
+    let o = sweep().output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(RunDir::existing(&run).summary().unwrap().is_some());
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains("resuming"), "{log}");
+}

@@ -42,7 +42,6 @@ pub struct SweepOptions {
     pub set: Vec<(String, toml::Value)>,
     pub log_every: Option<u64>,
     pub verbose: bool,
-    pub quiet: bool,
 }
 
 impl SweepOptions {
@@ -56,7 +55,6 @@ impl SweepOptions {
             set: vec![],
             log_every: None,
             verbose: false,
-            quiet: false,
         }
     }
 }

@@ -53,7 +53,6 @@ fn main() -> Result<()> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let opts = SweepOptions {
             verbose: cli.verbose,
-            quiet: cli.quiet,
             ..SweepOptions::new(cli.results.clone(), cli.jobs.map_or(cores, |j| j as usize))
         };
         for file in ["quick_figure2", "quick_figure1"] {

@@ -62,7 +62,6 @@ fn main() -> Result<()> {
         set: cli.set.clone(),
         log_every: cli.log_every,
         verbose: cli.verbose,
-        quiet: cli.quiet,
         ..SweepOptions::new(cli.out.clone(), cli.jobs as usize)
     };
     if cli.dry_run {

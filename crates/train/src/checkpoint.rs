@@ -23,8 +23,8 @@ use crate::{Error, Result};
 /// Bumped when the layout changes; older checkpoints are refused by name.
 pub const FORMAT: u32 = 1;
 
-/// Where a run stands.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Where a run stands; the default is the start of a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Position {
     /// The epoch in progress, or the next one when `step` is 0.
     pub epoch: usize,
@@ -47,25 +47,6 @@ pub struct Position {
     /// Lines of `metrics.jsonl` written when the checkpoint was taken; a resumed run cuts the
     /// file back to them, so lines of work that is redone are not written twice.
     pub metrics_lines: usize,
-}
-
-impl Position {
-    pub fn start() -> Self {
-        Self {
-            epoch: 0,
-            step: 0,
-            iteration: 0,
-            randomizations: 0,
-            val_acc: None,
-            best_val_acc: None,
-            loss_sum: 0.0,
-            correct: 0,
-            seen: 0,
-            epoch_seconds: 0.0,
-            elapsed_seconds: 0.0,
-            metrics_lines: 0,
-        }
-    }
 }
 
 /// The positions of the run's random streams, spelled out for a reader of the JSON (they follow
@@ -241,7 +222,7 @@ mod tests {
             tensors: String::new(),
             position: Position {
                 iteration,
-                ..Position::start()
+                ..Position::default()
             },
             streams: Streams {
                 seed: 1,

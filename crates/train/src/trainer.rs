@@ -241,7 +241,7 @@ pub fn train_with(
     let net = build(&spec, config.mask_config()?, &store.builder())?;
     let (names, vars): (Vec<String>, Vec<_>) = store.trainable().into_iter().unzip();
     let mut opt = Sgd::new(vars, config.sgd());
-    let mut pos = Position::start();
+    let mut pos = Position::default();
     if let (Some((info, tensors)), Some(ck)) = (&resumed, &checkpointer) {
         restore(
             &store,

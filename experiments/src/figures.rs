@@ -91,17 +91,13 @@ fn emit(p: Plot, drawn: &mut Drawn) -> Result<()> {
         },
     )?;
     let x = p.x_label.split(' ').next().unwrap_or("x");
-    for (ext, text) in [
-        ("csv", to_csv(&p.series, x)),
-        ("md", to_markdown(&p.series, x)),
-    ] {
+    let table = to_markdown(&p.series, x);
+    for (ext, text) in [("csv", &to_csv(&p.series, x)), ("md", &table)] {
         let path = p.stem.with_extension(ext);
         iterand_train::write_atomic(&path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    drawn
-        .tables
-        .push((p.title.clone(), to_markdown(&p.series, x)));
+    drawn.tables.push((p.title.clone(), table));
     drawn.charts.push(p.stem);
     Ok(())
 }

@@ -218,7 +218,10 @@ method = "iterand"
     };
     let t0 = Instant::now();
     while steps_logged(&run) < 3 {
-        assert!(child.try_wait().unwrap().is_none(), "finished before the signal");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the signal"
+        );
         assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
         std::thread::sleep(Duration::from_millis(2));
     }

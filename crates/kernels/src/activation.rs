@@ -7,6 +7,7 @@
 //! a pooling window sends its gradient to its first maximum only.
 
 use crate::cpu::{cpu_slice, fast_path, with_data};
+use crate::lanes::multiversion;
 use candle_core::{CpuStorage, CustomOp1, Error, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -109,6 +110,57 @@ impl MaxPool {
     }
 }
 
+/// Which of a 2×2 window's values `(a, b, c, d)` (row-major) is its first maximum, NaN winning
+/// as in PyTorch, and that value. Written as selects, not branches, so loops over windows
+/// vectorize.
+#[inline(always)]
+fn first_max4(a: f32, b: f32, c: f32, d: f32) -> (u32, f32) {
+    let (mut k, mut m) = (0u32, a);
+    for (i, v) in [(1u32, b), (2, c), (3, d)] {
+        let take = v > m || (v.is_nan() & !m.is_nan());
+        k = if take { i } else { k };
+        m = if take { v } else { m };
+    }
+    (k, m)
+}
+
+multiversion! {
+    /// 2×2, stride-2 max-pooling of one plane (the common case; Conv2–Conv8 pool this way).
+    fn pool2_forward(plane: &[f32], h: usize, w: usize, y: &mut [f32]) {
+        let wo = w / 2;
+        for (oy, out) in y.chunks_exact_mut(wo).enumerate().take(h / 2) {
+            let r0 = &plane[2 * oy * w..][..2 * wo];
+            let r1 = &plane[(2 * oy + 1) * w..][..2 * wo];
+            for ((o, p0), p1) in out.iter_mut().zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)) {
+                *o = first_max4(p0[0], p0[1], p1[0], p1[1]).1;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The gradient of [`pool2_forward`]: each window's gradient to its first maximum, every
+    /// other entry of `dx` (which must hold zeros where no window reaches) set to 0.
+    fn pool2_backward(plane: &[f32], g: &[f32], h: usize, w: usize, dx: &mut [f32]) {
+        let wo = w / 2;
+        for (oy, g) in g.chunks_exact(wo).enumerate().take(h / 2) {
+            let r0 = &plane[2 * oy * w..][..2 * wo];
+            let r1 = &plane[(2 * oy + 1) * w..][..2 * wo];
+            let (d0, d1) = dx[2 * oy * w..].split_at_mut(w);
+            let (d0, d1) = (&mut d0[..2 * wo], &mut d1[..2 * wo]);
+            let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+            let outs = d0.chunks_exact_mut(2).zip(d1.chunks_exact_mut(2));
+            for (((p0, p1), (q0, q1)), g) in windows.zip(outs).zip(g) {
+                let k = first_max4(p0[0], p0[1], p1[0], p1[1]).0;
+                q0[0] = if k == 0 { *g } else { 0.0 };
+                q0[1] = if k == 1 { *g } else { 0.0 };
+                q1[0] = if k == 2 { *g } else { 0.0 };
+                q1[1] = if k == 3 { *g } else { 0.0 };
+            }
+        }
+    }
+}
+
 impl CustomOp1 for MaxPool {
     fn name(&self) -> &'static str {
         "iterand-max-pool2d"
@@ -119,9 +171,16 @@ impl CustomOp1 for MaxPool {
         let (b, c, h, w) = l.shape().dims4()?;
         let (ho, wo) = (self.out(h), self.out(w));
         let mut y = vec![0f32; b * c * ho * wo];
+        let pool2 = self.kernel == 2 && self.stride == 2;
         y.par_chunks_mut(ho * wo)
             .zip(x.par_chunks(h * w))
-            .for_each(|(y, plane)| self.argmax(plane, h, w, |o, i| y[o] = plane[i]));
+            .for_each(|(y, plane)| {
+                if pool2 {
+                    pool2_forward(plane, h, w, y);
+                } else {
+                    self.argmax(plane, h, w, |o, i| y[o] = plane[i]);
+                }
+            });
         Ok((CpuStorage::F32(y), Shape::from((b, c, ho, wo))))
     }
 
@@ -135,7 +194,11 @@ impl CustomOp1 for MaxPool {
                 dx.par_chunks_mut(h * w)
                     .zip(x.par_chunks(h * w).zip(g.par_chunks(ho * wo)))
                     .for_each(|(dx, (plane, g))| {
-                        self.argmax(plane, h, w, |o, i| dx[i] += g[o]);
+                        if self.kernel == 2 && self.stride == 2 {
+                            pool2_backward(plane, g, h, w, dx);
+                        } else {
+                            self.argmax(plane, h, w, |o, i| dx[i] += g[o]);
+                        }
                     });
                 Ok(dx)
             })

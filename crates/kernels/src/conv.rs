@@ -17,6 +17,7 @@ use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::layout::{col2im, im2col, transpose, Geometry};
 use crate::matmul::{matmul, Dst, View};
 use crate::scratch::Scratch;
+use crate::winograd::{self, Chunk, Tiles};
 use candle_core::{CpuStorage, CustomOp2, DType, Error, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -141,15 +142,7 @@ fn columns<'a>(x: &'a [f32], n: usize, g: &Geometry) -> Columns<'a> {
     Columns::Owned(cols)
 }
 
-/// Copies between NCHW (n, O, pix) and the chunk's channel-major (O, n·pix) layout.
-fn planes_to_channel_major(nchw: &[f32], n: usize, o: usize, pix: usize, out: &mut [f32]) {
-    for i in 0..n {
-        for c in 0..o {
-            out[(c * n + i) * pix..][..pix].copy_from_slice(&nchw[(i * o + c) * pix..][..pix]);
-        }
-    }
-}
-
+/// Copies NCHW (n, O, pix) into the chunk's channel-major (O, n·pix) layout.
 fn channel_major_to_planes(cm: &[f32], n: usize, o: usize, pix: usize, out: &mut [f32]) {
     for i in 0..n {
         for c in 0..o {
@@ -158,7 +151,53 @@ fn channel_major_to_planes(cm: &[f32], n: usize, o: usize, pix: usize, out: &mut
     }
 }
 
+/// `g` where `y > 0`, else 0: the gradient through a ReLU whose output was `y`. Written as a bit
+/// mask so it compiles to vector code (a `select` on floats became a branch per element).
+#[inline]
+fn relu_gradient(g: &[f32], y: &[f32], out: &mut [f32]) {
+    for ((o, g), y) in out.iter_mut().zip(g).zip(y) {
+        let keep = ((*y > 0.0) as u32).wrapping_neg();
+        *o = f32::from_bits(g.to_bits() & keep);
+    }
+}
+
+/// The output gradient of a chunk of `n` images as the GEMMs want it: through the fused ReLU if
+/// there is one, and channel-major (O, n·pix) when `channel_major`, else NCHW as it came.
+fn output_gradient<'a>(
+    dy: &'a [f32],
+    relu_out: Option<&[f32]>,
+    n: usize,
+    o: usize,
+    pix: usize,
+    channel_major: bool,
+) -> Columns<'a> {
+    let channel_major = channel_major && n > 1;
+    if relu_out.is_none() && !channel_major {
+        return Columns::Borrowed(dy);
+    }
+    let mut out = Scratch::take(dy.len());
+    for i in 0..n {
+        for c in 0..o {
+            let src = (i * o + c) * pix..(i * o + c + 1) * pix;
+            let dst = if channel_major {
+                (c * n + i) * pix
+            } else {
+                src.start
+            };
+            let dst = &mut out[dst..][..pix];
+            match relu_out {
+                Some(y) => relu_gradient(&dy[src.clone()], &y[src], dst),
+                None => dst.copy_from_slice(&dy[src]),
+            }
+        }
+    }
+    Columns::Owned(out)
+}
+
 fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
+    if winograd::applies(g) {
+        return forward_winograd(x, w, g, batch, relu);
+    }
     let (per_chunk, par) = chunking(batch, g);
     let (pix, k) = (g.ho * g.wo, g.k());
     let mut y = vec![0.0; batch * g.out_len()];
@@ -183,27 +222,60 @@ fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<
     y
 }
 
-/// Both gradients in one sweep over the chunks (they share the gathered dY).
-fn backward(
-    x: &[f32],
-    w: &[f32],
-    dy: &[f32],
-    relu_out: Option<&[f32]>,
-    g: &Geometry,
+fn forward_winograd(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
+    let tiles = Tiles::new(g.h, g.w);
+    let (per_chunk, par) = winograd_chunking(batch, g, tiles);
+    let mut u = vec![0f32; 16 * g.o * g.c];
+    winograd::transform_kernel(w, g.o, g.c, false, &mut u);
+    let mut y = vec![0.0; batch * g.out_len()];
+    y.par_chunks_mut(per_chunk * g.out_len())
+        .zip(x.par_chunks(per_chunk * g.in_len()))
+        .for_each(|(y, x)| {
+            let n = y.len() / g.out_len();
+            let chunk = Chunk {
+                n,
+                from: g.c,
+                to: g.o,
+                tiles,
+                par,
+            };
+            winograd::convolve_chunk(x, &u, chunk, relu, y);
+        });
+    y
+}
+
+/// Images per chunk for the Winograd path: its buffers hold 16 transformed values per tile and
+/// channel, input and output side, and a chunk aims at [`CHUNK_FLOATS`] of them.
+fn winograd_chunking(batch: usize, g: &Geometry, tiles: Tiles) -> (usize, Parallelism) {
+    let threads = rayon::current_num_threads().max(1);
+    let per_image = (16 * (g.c + g.o) * tiles.per_image()).max(1);
+    let per_chunk = (CHUNK_FLOATS / per_image).clamp(1, batch.div_ceil(threads).max(1));
+    let par = if batch.div_ceil(per_chunk) < threads {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    (per_chunk, par)
+}
+
+/// Runs `f(first image, images, dx chunk, dW accumulator)` over the batch's chunks in
+/// parallel and returns dX and the summed accumulators. Chunks go to a fixed number of groups by
+/// index, each summing its chunks' accumulators in order, and the groups are added in order:
+/// rayon's fold/reduce would pair partial sums by work stealing, so the weight gradient's last
+/// bits (and a whole run) would vary between runs.
+fn chunked_backward(
+    batch: usize,
+    per_chunk: usize,
+    in_len: usize,
     need_dx: bool,
-    need_dw: bool,
+    acc_len: Option<usize>,
+    f: impl Fn(usize, usize, Option<&mut [f32]>, Option<&mut [f32]>) + Sync,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let batch = x.len() / g.in_len();
-    let (per_chunk, par) = chunking(batch, g);
-    let (pix, k) = (g.ho * g.wo, g.k());
-    let mut dx = need_dx.then(|| vec![0.0f32; batch * g.in_len()]);
+    let mut dx = need_dx.then(|| vec![0.0f32; batch * in_len]);
     let dx_chunks: Vec<Option<&mut [f32]>> = match dx.as_mut() {
-        Some(dx) => dx.chunks_mut(per_chunk * g.in_len()).map(Some).collect(),
+        Some(dx) => dx.chunks_mut(per_chunk * in_len).map(Some).collect(),
         None => (0..batch.div_ceil(per_chunk)).map(|_| None).collect(),
     };
-    // Chunks go to a fixed number of groups by index, each summing its chunks' dW in order,
-    // and the groups are added in order: rayon's fold/reduce would pair partial sums by work
-    // stealing, so the weight gradient's last bits (and a whole run) would vary between runs.
     let per_group = dx_chunks
         .len()
         .div_ceil(rayon::current_num_threads().max(1))
@@ -215,84 +287,133 @@ fn backward(
         .into_par_iter()
         .chunks(per_group)
         .map(|group| {
-            group
-                .into_iter()
-                .fold(None::<Vec<f32>>, |mut acc, (ci, dx_chunk)| {
-                    let i0 = ci * per_chunk;
-                    let n = per_chunk.min(batch - i0);
-                    let cols_n = n * pix;
-                    let range = i0 * g.out_len()..(i0 + n) * g.out_len();
-                    let dy = &dy[range.clone()];
-                    let gathered;
-                    let dyc: &[f32] = match relu_out {
-                        None if n == 1 => dy,
-                        None => {
-                            let mut buf = Scratch::take(g.o * cols_n);
-                            planes_to_channel_major(dy, n, g.o, pix, &mut buf);
-                            gathered = buf;
-                            &gathered
-                        }
-                        Some(y) => {
-                            // Through the fused ReLU: the gradient where the output is positive.
-                            let mut masked = Scratch::take(dy.len());
-                            for ((m, g), y) in masked.iter_mut().zip(dy).zip(&y[range]) {
-                                *m = if *y > 0.0 { *g } else { 0.0 };
-                            }
-                            if n == 1 {
-                                gathered = masked;
-                            } else {
-                                let mut buf = Scratch::take(g.o * cols_n);
-                                planes_to_channel_major(&masked, n, g.o, pix, &mut buf);
-                                gathered = buf;
-                            }
-                            &gathered
-                        }
-                    };
-                    let dyv = View::rows(dyc, g.o, cols_n);
-                    if need_dw {
-                        let cols = columns(&x[i0 * g.in_len()..(i0 + n) * g.in_len()], n, g);
-                        let acc = acc.get_or_insert_with(|| vec![0.0; g.o * k]);
-                        // dW is accumulated column-major (see `Dst`), i.e. as dWᵀ (K × O).
-                        matmul(
-                            acc,
-                            Dst::ColMajor,
-                            dyv,
-                            View::rows(&cols, k, cols_n).t(),
-                            true,
-                            par,
-                        );
-                    }
-                    if let Some(dx) = dx_chunk {
-                        let wt = View::rows(w, g.o, k).t();
-                        if n == 1 && g.is_pointwise() {
-                            matmul(dx, Dst::RowMajor, wt, dyv, false, par);
-                        } else {
-                            let mut dcols = Scratch::take(k * cols_n);
-                            matmul(&mut dcols, Dst::RowMajor, wt, dyv, false, par);
-                            col2im(&dcols, n, g, dx);
-                        }
-                    }
-                    acc
-                })
+            let mut acc = acc_len.map(|len| vec![0.0f32; len]);
+            for (ci, dx_chunk) in group {
+                let i0 = ci * per_chunk;
+                f(i0, per_chunk.min(batch - i0), dx_chunk, acc.as_deref_mut());
+            }
+            acc
         })
         .collect();
-    let dw = partials
-        .into_iter()
-        .fold(None::<Vec<f32>>, |a, b| match (a, b) {
-            (Some(mut a), Some(b)) => {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                Some(a)
+    let acc = partials.into_iter().flatten().reduce(|mut a, b| {
+        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+        a
+    });
+    (dx, acc)
+}
+
+/// Both gradients in one sweep over the chunks (they share the chunk's output gradient).
+fn backward(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    relu_out: Option<&[f32]>,
+    g: &Geometry,
+    need_dx: bool,
+    need_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if winograd::applies(g) {
+        return backward_winograd(x, w, dy, relu_out, g, need_dx, need_dw);
+    }
+    let batch = x.len() / g.in_len();
+    let (per_chunk, par) = chunking(batch, g);
+    let (pix, k) = (g.ho * g.wo, g.k());
+    let (dx, dw_t) = chunked_backward(
+        batch,
+        per_chunk,
+        g.in_len(),
+        need_dx,
+        need_dw.then_some(g.o * k),
+        |i0, n, dx_chunk, acc| {
+            let cols_n = n * pix;
+            let range = i0 * g.out_len()..(i0 + n) * g.out_len();
+            let relu_chunk = relu_out.map(|y| &y[range.clone()]);
+            let dyc = output_gradient(&dy[range], relu_chunk, n, g.o, pix, true);
+            let dyv = View::rows(&dyc, g.o, cols_n);
+            if let Some(acc) = acc {
+                let cols = columns(&x[i0 * g.in_len()..(i0 + n) * g.in_len()], n, g);
+                // dW is accumulated column-major (see `Dst`), i.e. as dWᵀ (K × O).
+                let cv = View::rows(&cols, k, cols_n).t();
+                matmul(acc, Dst::ColMajor, dyv, cv, true, par);
             }
-            (a, None) => a,
-            (None, b) => b,
-        });
-    let dw = need_dw.then(|| match dw {
-        Some(dw_t) => {
-            let mut dw = vec![0.0; w.len()];
+            if let Some(dx) = dx_chunk {
+                let wt = View::rows(w, g.o, k).t();
+                if n == 1 && g.is_pointwise() {
+                    matmul(dx, Dst::RowMajor, wt, dyv, false, par);
+                } else {
+                    let mut dcols = Scratch::take(k * cols_n);
+                    matmul(&mut dcols, Dst::RowMajor, wt, dyv, false, par);
+                    col2im(&dcols, n, g, dx);
+                }
+            }
+        },
+    );
+    let dw = need_dw.then(|| {
+        let mut dw = vec![0.0; w.len()];
+        if let Some(dw_t) = dw_t {
             transpose(&dw_t, k, g.o, &mut dw);
-            dw
         }
-        None => vec![0.0; w.len()],
+        dw
+    });
+    (dx, dw)
+}
+
+fn backward_winograd(
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    relu_out: Option<&[f32]>,
+    g: &Geometry,
+    need_dx: bool,
+    need_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let batch = x.len() / g.in_len();
+    let tiles = Tiles::new(g.h, g.w);
+    let (per_chunk, par) = winograd_chunking(batch, g, tiles);
+    let pix = g.ho * g.wo;
+    let u_flip = need_dx.then(|| {
+        let mut u = vec![0f32; 16 * g.o * g.c];
+        winograd::transform_kernel(w, g.o, g.c, true, &mut u);
+        u
+    });
+    let (dx, du) = chunked_backward(
+        batch,
+        per_chunk,
+        g.in_len(),
+        need_dx,
+        need_dw.then_some(16 * g.o * g.c),
+        |i0, n, dx_chunk, acc| {
+            let range = i0 * g.out_len()..(i0 + n) * g.out_len();
+            let relu_chunk = relu_out.map(|y| &y[range.clone()]);
+            let dyc = output_gradient(&dy[range], relu_chunk, n, g.o, pix, false);
+            let chunk = Chunk {
+                n,
+                from: g.c,
+                to: g.o,
+                tiles,
+                par,
+            };
+            if let Some(acc) = acc {
+                let x = &x[i0 * g.in_len()..(i0 + n) * g.in_len()];
+                winograd::accumulate_kernel_gradient(x, &dyc, chunk, acc);
+            }
+            if let (Some(dx), Some(u)) = (dx_chunk, &u_flip) {
+                // The input gradient is the forward from the output's channels to the input's.
+                let back = Chunk {
+                    from: g.o,
+                    to: g.c,
+                    ..chunk
+                };
+                winograd::convolve_chunk(&dyc, u, back, false, dx);
+            }
+        },
+    );
+    let dw = need_dw.then(|| {
+        let mut dw = vec![0.0; w.len()];
+        if let Some(du) = du {
+            winograd::kernel_gradient(&du, g.o, g.c, &mut dw);
+        }
+        dw
     });
     (dx, dw)
 }

@@ -7,8 +7,9 @@
 //! is a candle custom op (so autograd, the straight-through mask and the optimiser see an
 //! ordinary tensor) with a forward and a backward written for the CPU:
 //!
-//! - [`conv2d`] (and [`conv2d_relu`], fused): im2col + GEMM (the `gemm` crate candle itself
-//!   uses), work split over the cores;
+//! - [`conv2d`] (and [`conv2d_relu`], fused): Winograd F(2×2, 3×3) for 3×3 stride-1 layers,
+//!   im2col for the rest, both on a GEMM (the `gemm` crate candle itself uses), work split over
+//!   the cores;
 //! - [`relu`], [`max_pool2d`]: one pass each way;
 //! - [`batch_norm_train`]: batch statistics and the closed-form BatchNorm gradient.
 //!
@@ -20,13 +21,16 @@ mod activation;
 mod alloc;
 mod conv;
 mod cpu;
+mod lanes;
 mod layout;
 mod matmul;
 mod norm;
 mod scratch;
+mod winograd;
 
 pub use activation::{max_pool2d, relu};
 pub use alloc::retain_freed_memory;
 pub use conv::{conv2d, conv2d_fast, conv2d_relu, Conv2dParams};
 pub use cpu::{fast_kernels_enabled, set_fast_kernels};
 pub use norm::{batch_norm_relu_train, batch_norm_train, batch_norm_train_candle, BatchNormOutput};
+pub use winograd::set_winograd;

@@ -160,6 +160,9 @@ proptest! {
 fn matches_candle_on_model_shapes() {
     for (i, &(b, c, o, h, w, k, stride, padding)) in [
         (16, 64, 64, 16, 16, 3, 1, 1),
+        // Winograd: Conv6's second layer, and odd sizes with rows of 6 and 7 tiles.
+        (3, 64, 64, 32, 32, 3, 1, 1),
+        (5, 12, 20, 11, 13, 3, 1, 1),
         (9, 32, 64, 15, 17, 3, 2, 1),
         (8, 64, 128, 8, 8, 1, 2, 0),
         (4, 3, 64, 32, 32, 7, 2, 3),

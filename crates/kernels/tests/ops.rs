@@ -56,6 +56,7 @@ fn max_pool_matches_definition() {
     for (shape, k, s) in [
         ((2, 3, 8, 8), 2, 2),
         ((2, 2, 9, 7), 2, 2),
+        ((2, 4, 32, 30), 2, 2),
         ((1, 3, 9, 9), 3, 2),
     ] {
         let (b, c, h, w) = shape;

@@ -48,6 +48,9 @@ struct Cli {
     /// kernels (for comparison).
     #[arg(long)]
     candle_ops: bool,
+    /// Convolve 3×3 stride-1 layers by im2col + GEMM instead of Winograd F(2×2, 3×3)
+    #[arg(long)]
+    no_winograd: bool,
     /// Also measure what surrounds the step: the masks and straight-through weights, one
     /// application of R (as a share of K_per steps), and the augmentation pipeline.
     #[arg(long)]
@@ -78,6 +81,7 @@ fn main() -> Result<()> {
         unsafe { std::env::set_var("RAYON_NUM_THREADS", t.to_string()) };
     }
     iterand_kernels::set_fast_kernels(!cli.candle_ops);
+    iterand_kernels::set_winograd(!cli.no_winograd);
     let dev = Device::Cpu;
     let store = ParamStore::new(1, dev.clone());
     let spec = ModelSpec {

@@ -1,0 +1,232 @@
+//! Tile transforms written once, run eight lanes at a time, compiled for the CPU at hand.
+//!
+//! The Winograd transforms walk rows of 2–16 tiles doing a handful of additions per value; left
+//! to itself the compiler kept those loops scalar (about five cycles per value written, a fifth
+//! of a Conv6 step). A transform is a [`Kernel`] generic over its [`Lane`]: [`sweep`] runs it
+//! on blocks of eight consecutive elements as [`F8`] (a `[f32; 8]` the compiler turns into vector
+//! registers: two SSE or one AVX) and on the remainder as plain `f32`, so both share one formula.
+//!
+//! The crate is built for baseline x86-64 (SSE2, 16 registers), where a tile's sixteen values
+//! spill to the stack; [`multiversion!`] compiles a function body again for AVX2 and AVX-512
+//! and picks the best the running CPU has, as the `gemm` crate does for its kernels.
+
+use std::ops::{Add, Mul, Neg, Sub};
+
+/// Defines `fn` so that its body is compiled three times on x86-64 (baseline, AVX2 + FMA,
+/// AVX-512) and each call runs the variant the CPU supports; elsewhere it is a plain function.
+/// The body is an `#[inline(always)]` function, so everything it inlines (the [`Kernel`]s)
+/// is compiled with the variant's instruction set.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                unsafe fn v4($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v3($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                match $crate::lanes::level() {
+                    // SAFETY: the CPU has the features each variant was compiled for.
+                    $crate::lanes::Level::V4 => return unsafe { v4($($arg),*) },
+                    $crate::lanes::Level::V3 => return unsafe { v3($($arg),*) },
+                    $crate::lanes::Level::Base => {}
+                }
+            }
+            body($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
+
+/// The instruction sets [`multiversion!`] compiles for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Level {
+    Base,
+    V3,
+    V4,
+}
+
+/// What the running CPU supports (std caches the detection).
+#[inline]
+pub(crate) fn level() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return Level::V4;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Level::V3;
+        }
+    }
+    Level::Base
+}
+
+/// A value, or eight consecutive values, that the transforms compute with.
+pub(crate) trait Lane:
+    Copy + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self> + Mul<f32, Output = Self>
+{
+    /// Elements per lane.
+    const WIDTH: usize;
+    /// The lane starting at `s[i]`.
+    fn load(s: &[f32], i: usize) -> Self;
+    /// Writes the lane to `s[i..]`.
+    fn store(self, s: &mut [f32], i: usize);
+    /// max(v, 0) per element.
+    fn relu(self) -> Self;
+}
+
+impl Lane for f32 {
+    const WIDTH: usize = 1;
+    #[inline(always)]
+    fn load(s: &[f32], i: usize) -> f32 {
+        s[i]
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32], i: usize) {
+        s[i] = self;
+    }
+    #[inline(always)]
+    fn relu(self) -> f32 {
+        self.max(0.0)
+    }
+}
+
+/// Eight consecutive f32 values.
+#[derive(Clone, Copy)]
+pub(crate) struct F8([f32; 8]);
+
+// Plain indexed loops: closures through `array::from_fn` or `map` were not always inlined in
+// the transforms, which then ran as calls per element.
+impl Add for F8 {
+    type Output = F8;
+    #[inline(always)]
+    fn add(mut self, o: F8) -> F8 {
+        for i in 0..8 {
+            self.0[i] += o.0[i];
+        }
+        self
+    }
+}
+
+impl Sub for F8 {
+    type Output = F8;
+    #[inline(always)]
+    fn sub(mut self, o: F8) -> F8 {
+        for i in 0..8 {
+            self.0[i] -= o.0[i];
+        }
+        self
+    }
+}
+
+impl Neg for F8 {
+    type Output = F8;
+    #[inline(always)]
+    fn neg(mut self) -> F8 {
+        for i in 0..8 {
+            self.0[i] = -self.0[i];
+        }
+        self
+    }
+}
+
+impl Mul<f32> for F8 {
+    type Output = F8;
+    #[inline(always)]
+    fn mul(mut self, k: f32) -> F8 {
+        for i in 0..8 {
+            self.0[i] *= k;
+        }
+        self
+    }
+}
+
+impl Lane for F8 {
+    const WIDTH: usize = 8;
+    #[inline(always)]
+    fn load(s: &[f32], i: usize) -> F8 {
+        F8(s[i..i + 8].try_into().expect("eight elements"))
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32], i: usize) {
+        s[i..i + 8].copy_from_slice(&self.0);
+    }
+    #[inline(always)]
+    fn relu(mut self) -> F8 {
+        for i in 0..8 {
+            self.0[i] = self.0[i].max(0.0);
+        }
+        self
+    }
+}
+
+/// A loop body over element index `i`, at any lane width.
+pub(crate) trait Kernel {
+    fn run<L: Lane>(&mut self, i: usize);
+}
+
+/// `len` rounded up to whole lanes of eight.
+#[inline(always)]
+pub(crate) fn whole_lanes(len: usize) -> usize {
+    len.next_multiple_of(F8::WIDTH)
+}
+
+/// Runs `k` on eight-wide lanes covering `0..len`, the last one overhanging up to
+/// [`whole_lanes`]`(len)`: for rows of a few tiles this beats finishing one element at a time by
+/// far, and the callers lay their buffers out so the overhang reads slack and its results land
+/// where later writes (or nothing) go.
+#[inline(always)]
+pub(crate) fn sweep_over<K: Kernel>(len: usize, k: &mut K) {
+    let mut i = 0;
+    while i < len {
+        k.run::<F8>(i);
+        i += F8::WIDTH;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Axpy<'a> {
+        x: &'a [f32],
+        y: &'a mut [f32],
+    }
+
+    impl Kernel for Axpy<'_> {
+        fn run<L: Lane>(&mut self, i: usize) {
+            let v = L::load(self.x, i) * 2.0 - L::load(self.y, i);
+            (-v).relu().store(self.y, i);
+        }
+    }
+
+    #[test]
+    fn lanes_cover_every_element_and_overhang_only_into_slack() {
+        for len in [1, 7, 8, 9, 16, 21] {
+            let slack = whole_lanes(len) - len;
+            let x: Vec<f32> = (0..len + slack).map(|i| i as f32 - 10.0).collect();
+            let mut y: Vec<f32> = (0..len + slack).map(|i| (i % 3) as f32).collect();
+            let want: Vec<f32> = x
+                .iter()
+                .zip(&y)
+                .map(|(x, y)| (y - 2.0 * x).max(0.0))
+                .collect();
+            sweep_over(len, &mut Axpy { x: &x, y: &mut y });
+            assert_eq!(y, want, "len {len}");
+        }
+        // A scalar lane computes the same formula.
+        let (x, mut y) = ([3.0f32], [1.0f32]);
+        Axpy { x: &x, y: &mut y }.run::<f32>(0);
+        assert_eq!(y, [0.0]);
+    }
+}

@@ -7,6 +7,7 @@
 //! writing pass suffice. The affine part (SGD baselines only) stays with candle.
 
 use crate::cpu::{cpu_slice, fast_path, with_data};
+use crate::lanes::multiversion;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -82,22 +83,79 @@ pub fn batch_norm_train_candle(x: &Tensor, eps: f64) -> Result<BatchNormOutput> 
     })
 }
 
-/// Mean and biased variance per channel, two-pass in f64 (the activations can be large and
-/// far from zero; one-pass sums of squares would cancel).
+multiversion! {
+    /// Σ (v − k) and Σ (v − k)² over one plane, in eight float64 lanes (a single running sum
+    /// kept the loop scalar: float additions may not be reordered unless written so).
+    fn plane_moments(p: &[f32], k: f64) -> (f64, f64) {
+        let (mut s, mut ss) = ([0f64; 8], [0f64; 8]);
+        let chunks = p.chunks_exact(8);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..8 {
+                let d = c[l] as f64 - k;
+                s[l] += d;
+                ss[l] += d * d;
+            }
+        }
+        for &v in rest {
+            let d = v as f64 - k;
+            s[0] += d;
+            ss[0] += d * d;
+        }
+        (s.iter().sum(), ss.iter().sum())
+    }
+}
+
+multiversion! {
+    /// Σ g and Σ g·ŷ over one plane of the output gradient `g` and the normalised values ŷ
+    /// (`v` itself, or, through the fused ReLU, `(v − mean)·inv_std` with `g` zeroed where that
+    /// is not positive), in eight lanes.
+    fn plane_gradient_sums(g: &[f32], v: &[f32], relu: Option<(f32, f32)>) -> (f64, f64) {
+        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
+        let term = |g: f32, v: f32| match relu {
+            Some((m, s)) => {
+                let y = (v - m) * s;
+                let keep = ((y > 0.0) as u32).wrapping_neg();
+                let g = f32::from_bits(g.to_bits() & keep);
+                (g, g * y)
+            }
+            None => (g, g * v),
+        };
+        let (gc, vc) = (g.chunks_exact(8), v.chunks_exact(8));
+        let (gr, vr) = (gc.remainder(), vc.remainder());
+        for (g8, v8) in gc.zip(vc) {
+            for k in 0..8 {
+                let (x, y) = term(g8[k], v8[k]);
+                a[k] += x;
+                b[k] += y;
+            }
+        }
+        for (g, v) in gr.iter().zip(vr) {
+            let (x, y) = term(*g, *v);
+            a[0] += x;
+            b[0] += y;
+        }
+        let sum = |l: [f32; 8]| l.iter().map(|&x| x as f64).sum::<f64>();
+        (sum(a), sum(b))
+    }
+}
+
+/// Mean and biased variance per channel in f64, in one pass over the data shifted by the
+/// channel's first value (the activations can be large and far from zero: unshifted sums of
+/// squares would cancel).
 fn channel_stats(x: &[f32], b: usize, c: usize, hw: usize) -> (Vec<f64>, Vec<f64>) {
     let count = (b * hw) as f64;
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let planes = || (0..b).map(move |i| &x[(i * c + ch) * hw..][..hw]);
-            let sum: f64 = planes()
-                .map(|p| p.iter().map(|&v| v as f64).sum::<f64>())
-                .sum();
-            let mean = sum / count;
-            let ss: f64 = planes()
-                .map(|p| p.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>())
-                .sum();
-            (mean, ss / count)
+            // One pass, shifted by the channel's first value: with k near the mean,
+            // Σ(v − k)² − (Σ(v − k))²/n keeps the precision of the two-pass formula.
+            let k = x[ch * hw] as f64;
+            let (s, ss) = (0..b)
+                .map(|i| plane_moments(&x[(i * c + ch) * hw..][..hw], k))
+                .fold((0.0, 0.0), |(a, b), (s, ss)| (a + s, b + ss));
+            let shift = s / count;
+            (k + shift, (ss / count - shift * shift).max(0.0))
         })
         .unzip()
 }
@@ -162,19 +220,13 @@ impl CustomOp1 for Normalize {
                 let (mg, mgy): (Vec<f32>, Vec<f32>) = (0..c)
                     .into_par_iter()
                     .map(|ch| {
-                        let (mut sg, mut sgy) = (0f64, 0f64);
-                        for i in 0..b {
-                            let off = (i * c + ch) * hw;
-                            let (g, v) = (&gs[off..off + hw], &src[off..off + hw]);
-                            let (mut a, mut bb) = (0f32, 0f32);
-                            for (g, v) in g.iter().zip(v) {
-                                let (y, g) = pre(ch, *v, *g);
-                                a += g;
-                                bb += g * y;
-                            }
-                            sg += a as f64;
-                            sgy += bb as f64;
-                        }
+                        let relu = self.relu.then(|| (self.mean[ch], self.inv_std[ch]));
+                        let (sg, sgy) = (0..b)
+                            .map(|i| {
+                                let off = (i * c + ch) * hw;
+                                plane_gradient_sums(&gs[off..off + hw], &src[off..off + hw], relu)
+                            })
+                            .fold((0.0, 0.0), |(a, b), (s, sy)| (a + s, b + sy));
                         ((sg / count) as f32, (sgy / count) as f32)
                     })
                     .unzip();

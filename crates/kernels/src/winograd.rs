@@ -24,6 +24,7 @@ use crate::layout::Geometry;
 use crate::matmul::{matmul, Dst, View};
 use crate::scratch::Scratch;
 use gemm::Parallelism;
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -72,60 +73,92 @@ impl Tiles {
     }
 }
 
+/// `G k Gᵀ` of one 3×3 kernel (row-major), as 16 values in ξ order.
+#[inline(always)]
+fn kernel_tile(k: &[f32; 9]) -> [f32; 16] {
+    // `G v` for a 3-vector: v0, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v2.
+    #[inline(always)]
+    fn g(v0: f32, v1: f32, v2: f32) -> [f32; 4] {
+        [v0, 0.5 * (v0 + v1 + v2), 0.5 * (v0 - v1 + v2), v2]
+    }
+    let (c0, c1, c2) = (
+        g(k[0], k[3], k[6]),
+        g(k[1], k[4], k[7]),
+        g(k[2], k[5], k[8]),
+    );
+    let mut u = [0f32; 16];
+    for a in 0..4 {
+        u[a * 4..a * 4 + 4].copy_from_slice(&g(c0[a], c1[a], c2[a]));
+    }
+    u
+}
+
+/// `Gᵀ d G` of one 4×4 tile (ξ order), as a row-major 3×3 kernel.
+#[inline(always)]
+fn kernel_tile_adjoint(d: &[f32; 16]) -> [f32; 9] {
+    // `Gᵀ v` for a 4-vector: v0 + (v1 + v2)/2, (v1 − v2)/2, (v1 + v2)/2 + v3.
+    #[inline(always)]
+    fn gt(v0: f32, v1: f32, v2: f32, v3: f32) -> [f32; 3] {
+        [v0 + 0.5 * (v1 + v2), 0.5 * (v1 - v2), 0.5 * (v1 + v2) + v3]
+    }
+    let cols = [0, 1, 2, 3].map(|b| gt(d[b], d[4 + b], d[8 + b], d[12 + b]));
+    let mut k = [0f32; 9];
+    for a in 0..3 {
+        k[a * 3..a * 3 + 3].copy_from_slice(&gt(cols[0][a], cols[1][a], cols[2][a], cols[3][a]));
+    }
+    k
+}
+
 /// `U[ξ][o][c] = (G g Gᵀ)_ξ` for a kernel `w (O, C, 3, 3)`; with `flip`, the kernel of the input
-/// gradient instead: `U[ξ][c][o]` of `g[o][c]` rotated by 180°.
+/// gradient instead: `U[ξ][c][o]` of `g[o][c]` rotated by 180°. Tiles are computed in parallel
+/// into `[o][c][ξ]`, then spread over the ξ-major layout in parallel (ResNet's 512 × 512
+/// kernels made one thread doing both a few percent of a step).
 pub(crate) fn transform_kernel(w: &[f32], o: usize, c: usize, flip: bool, u: &mut [f32]) {
     let oc = o * c;
-    for oi in 0..o {
-        for ci in 0..c {
-            let k = &w[(oi * c + ci) * 9..][..9];
-            let g = |a: usize, b: usize| {
+    let mut tiles = vec![0f32; 16 * oc];
+    tiles
+        .par_chunks_mut(16 * c)
+        .zip(w.par_chunks(9 * c))
+        .for_each(|(t, k)| {
+            for (t, k) in t.chunks_exact_mut(16).zip(k.chunks_exact(9)) {
+                let mut k: [f32; 9] = k.try_into().expect("3×3 kernel");
                 if flip {
-                    k[(2 - a) * 3 + 2 - b]
-                } else {
-                    k[a * 3 + b]
+                    k.reverse();
                 }
-            };
-            // G g: 4 × 3, column by column.
-            let cols = [0, 1, 2].map(|b| {
-                let (g0, g1, g2) = (g(0, b), g(1, b), g(2, b));
-                [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
-            });
-            let t = [0, 1, 2, 3].map(|a| [cols[0][a], cols[1][a], cols[2][a]]);
-            let dst = if flip { ci * o + oi } else { oi * c + ci };
-            for (a, row) in t.iter().enumerate() {
-                let [g0, g1, g2] = *row;
-                let v = [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2];
-                for (b, v) in v.into_iter().enumerate() {
-                    u[(a * 4 + b) * oc + dst] = v;
+                t.copy_from_slice(&kernel_tile(&k));
+            }
+        });
+    u[..16 * oc]
+        .par_chunks_mut(oc)
+        .enumerate()
+        .for_each(|(xi, u)| {
+            if flip {
+                for (ci, row) in u.chunks_exact_mut(o).enumerate() {
+                    for (oi, v) in row.iter_mut().enumerate() {
+                        *v = tiles[(oi * c + ci) * 16 + xi];
+                    }
+                }
+            } else {
+                for (v, t) in u.iter_mut().zip(tiles.chunks_exact(16)) {
+                    *v = t[xi];
                 }
             }
-        }
-    }
+        });
 }
 
 /// `dW (O, C, 3, 3) = Gᵀ dU G` from the accumulated `dU`, stored per ξ column-major
 /// (`dU_ξ[o][c]` at `ξ·O·C + c·O + o`, the weight-gradient GEMM's destination layout).
 pub(crate) fn kernel_gradient(du: &[f32], o: usize, c: usize, dw: &mut [f32]) {
     let oc = o * c;
-    for oi in 0..o {
-        for ci in 0..c {
-            let u = |a: usize, b: usize| du[(a * 4 + b) * oc + ci * o + oi];
-            // Gᵀ dU: 3 × 4, column by column.
-            let cols = [0, 1, 2, 3].map(|b| {
-                let (u0, u1, u2, u3) = (u(0, b), u(1, b), u(2, b), u(3, b));
-                [u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3]
-            });
-            let t = [0, 1, 2].map(|a| [cols[0][a], cols[1][a], cols[2][a], cols[3][a]]);
-            let k = &mut dw[(oi * c + ci) * 9..][..9];
-            for (a, row) in t.iter().enumerate() {
-                let [u0, u1, u2, u3] = *row;
-                k[a * 3] = u0 + 0.5 * (u1 + u2);
-                k[a * 3 + 1] = 0.5 * (u1 - u2);
-                k[a * 3 + 2] = 0.5 * (u1 + u2) + u3;
+    dw[..9 * oc]
+        .par_chunks_mut(9 * c)
+        .enumerate()
+        .for_each(|(oi, dw)| {
+            for (ci, k) in dw.chunks_exact_mut(9).enumerate() {
+                let d: [f32; 16] = std::array::from_fn(|xi| du[xi * oc + ci * o + oi]);
+                k.copy_from_slice(&kernel_tile_adjoint(&d));
             }
-        }
-    }
+        });
 }
 
 /// Distance between the 16 tile positions' matrices in a transformed buffer of `ch` channels

@@ -1,9 +1,10 @@
-//! Convolution passes per shape class, fast kernel vs candle's: forward, and forward + backward
-//! (both gradients). `cargo bench -p iterand-kernels`.
+//! Convolution passes per shape class, fast kernel vs candle's (and, for 3×3 stride-1 layers,
+//! Winograd vs im2col): forward, and forward + backward (both gradients).
+//! `cargo bench -p iterand-kernels`.
 
 use candle_core::{Device, Var};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use iterand_kernels::{conv2d, set_fast_kernels, Conv2dParams};
+use iterand_kernels::{conv2d, set_fast_kernels, set_winograd, Conv2dParams};
 
 struct Shape {
     name: &'static str,
@@ -24,6 +25,17 @@ const SHAPES: &[Shape] = &[
         c: 64,
         o: 64,
         hw: 32,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    },
+    // A ResNet-18 stage-3 body conv (Winograd, 8×8 planes).
+    Shape {
+        name: "3x3s1_256to256_8px_b64",
+        b: 64,
+        c: 256,
+        o: 256,
+        hw: 8,
         k: 3,
         stride: 1,
         padding: 1,
@@ -79,8 +91,20 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("conv/{}", s.name));
         group.sample_size(10);
         group.throughput(Throughput::Elements(flops(s)));
-        for (label, fast) in [("fast", true), ("candle", false)] {
+        // 3×3 stride-1 layers take the Winograd path; "im2col" times the path they took before.
+        let winograd = s.k == 3 && s.stride == 1 && s.padding == 1;
+        let variants: &[(&str, bool, bool)] = if winograd {
+            &[
+                ("fast", true, true),
+                ("im2col", true, false),
+                ("candle", false, false),
+            ]
+        } else {
+            &[("fast", true, true), ("candle", false, false)]
+        };
+        for &(label, fast, wino) in variants {
             set_fast_kernels(fast);
+            set_winograd(wino);
             group.bench_function(format!("forward/{label}"), |bch| {
                 bch.iter(|| conv2d(x.as_tensor(), w.as_tensor(), p).unwrap())
             });
@@ -92,6 +116,7 @@ fn bench(c: &mut Criterion) {
             });
         }
         set_fast_kernels(true);
+        set_winograd(true);
         group.finish();
     }
 }

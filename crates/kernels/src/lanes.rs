@@ -53,9 +53,41 @@ pub(crate) enum Level {
     V4,
 }
 
+/// A cap on [`level`] for tests, so every variant runs on a CPU that has them all: 0 none,
+/// 1 baseline, 2 up to AVX2.
+#[cfg(test)]
+static CAP: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Runs `f` with [`multiversion!`] functions limited to `cap` (tests only; the cap is
+/// process-wide, so concurrent tests merely run another correct variant meanwhile).
+#[cfg(test)]
+pub(crate) fn with_level_cap<T>(cap: Level, f: impl FnOnce() -> T) -> T {
+    use std::sync::atomic::Ordering;
+    let code = match cap {
+        Level::Base => 1,
+        Level::V3 => 2,
+        Level::V4 => 0,
+    };
+    CAP.store(code, Ordering::SeqCst);
+    let out = f();
+    CAP.store(0, Ordering::SeqCst);
+    out
+}
+
 /// What the running CPU supports (std caches the detection).
 #[inline]
 pub(crate) fn level() -> Level {
+    let detected = detect();
+    #[cfg(test)]
+    match CAP.load(std::sync::atomic::Ordering::SeqCst) {
+        1 => return Level::Base,
+        2 if detected == Level::V4 => return Level::V3,
+        _ => {}
+    }
+    detected
+}
+
+fn detect() -> Level {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")

@@ -644,6 +644,44 @@ mod tests {
         }
     }
 
+    /// The transforms are compiled three times (baseline, AVX2, AVX-512); each variant the CPU
+    /// can run gives the same bits.
+    #[test]
+    fn every_instruction_set_variant_gives_the_same_result() {
+        use crate::lanes::{level, with_level_cap, Level};
+        let (n, c, o, h, w) = (2, 5, 6, 11, 19);
+        let x = values(n * c * h * w, 4);
+        let k = values(o * c * 9, 6);
+        let mut u = vec![0f32; 16 * o * c];
+        transform_kernel(&k, o, c, false, &mut u);
+        let run = |cap: Level| {
+            with_level_cap(cap, || {
+                let mut y = vec![0f32; n * o * h * w];
+                let chunk = Chunk {
+                    n,
+                    from: c,
+                    to: o,
+                    tiles: Tiles::new(h, w),
+                    par: Parallelism::None,
+                };
+                convolve_chunk(&x, &u, chunk, true, &mut y);
+                let mut du = vec![0f32; 16 * o * c];
+                accumulate_kernel_gradient(&x, &y, chunk, &mut du);
+                (y, du)
+            })
+        };
+        let base = run(Level::Base);
+        let want = direct(&x, &k, n, c, o, h, w);
+        for (got, want) in base.0.iter().zip(&want) {
+            assert!((*got as f64 - want.max(0.0)).abs() < 1e-5, "{got} vs {want}");
+        }
+        for cap in [Level::V3, Level::V4] {
+            if level() as u8 >= cap as u8 {
+                assert_eq!(run(cap), base, "{cap:?}");
+            }
+        }
+    }
+
     #[test]
     fn flipped_kernel_gives_the_input_gradient() {
         // Σ y ⊙ r with y = conv(x, k): the gradient wrt x is conv(r, flip(k)ᵀ).

@@ -167,7 +167,8 @@ fn conv_weight_gradient_is_bitwise_repeatable_across_threads() {
         .build()
         .unwrap();
     let dev = Device::Cpu;
-    // 16·9·32² floats of columns per image: a few images per chunk, about 20 chunks.
+    // im2col: 16·9·32² floats of columns per image, a few images per chunk, about 20 chunks;
+    // Winograd: 16·24·256 transformed floats per image, five images per chunk, 13 chunks.
     let (b, c, o, s) = (64, 16, 8, 32);
     let x = Tensor::from_vec(values(b * c * s * s, 7), (b, c, s, s), &dev).unwrap();
     let grad = || {
@@ -186,8 +187,14 @@ fn conv_weight_gradient_is_bitwise_repeatable_across_threads() {
             .map(|v| v.to_bits())
             .collect::<Vec<_>>()
     };
-    let first = pool.install(grad);
-    for _ in 0..30 {
-        assert_eq!(pool.install(grad), first);
+    // Both paths of a 3×3 stride-1 layer: Winograd (the default) and im2col. Switching the
+    // process-wide flag only changes which correct path other tests of this binary take.
+    for winograd in [true, false] {
+        iterand_kernels::set_winograd(winograd);
+        let first = pool.install(grad);
+        for _ in 0..30 {
+            assert_eq!(pool.install(grad), first, "winograd: {winograd}");
+        }
     }
+    iterand_kernels::set_winograd(true);
 }

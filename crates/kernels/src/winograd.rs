@@ -673,7 +673,10 @@ mod tests {
         let base = run(Level::Base);
         let want = direct(&x, &k, n, c, o, h, w);
         for (got, want) in base.0.iter().zip(&want) {
-            assert!((*got as f64 - want.max(0.0)).abs() < 1e-5, "{got} vs {want}");
+            assert!(
+                (*got as f64 - want.max(0.0)).abs() < 1e-5,
+                "{got} vs {want}"
+            );
         }
         for cap in [Level::V3, Level::V4] {
             if level() as u8 >= cap as u8 {

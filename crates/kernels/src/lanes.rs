@@ -45,8 +45,9 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
-/// The instruction sets [`multiversion!`] compiles for.
+/// The instruction sets [`multiversion!`] compiles for (x86-64; elsewhere only `Base`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Level {
     Base,
     V3,

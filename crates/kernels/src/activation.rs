@@ -50,15 +50,27 @@ impl CustomOp1 for Relu {
                 let mut dx = vec![0f32; y.len()];
                 dx.par_chunks_mut(GRAIN)
                     .zip(y.par_chunks(GRAIN).zip(g.par_chunks(GRAIN)))
-                    .for_each(|(dx, (y, g))| {
-                        for ((d, y), g) in dx.iter_mut().zip(y).zip(g) {
-                            *d = if *y > 0.0 { *g } else { 0.0 };
-                        }
-                    });
+                    .for_each(|(dx, (y, g))| relu_gradient(g, y, dx));
                 Ok(dx)
             })
         })?;
         Ok(Some(Tensor::from_vec(dx, y.shape(), y.device())?))
+    }
+}
+
+/// `g` where the ReLU output `y` is positive, else 0 (also 0 at exactly 0, as PyTorch). A bit
+/// mask rather than a `select`, which became a branch per element in the loops using it.
+#[inline(always)]
+pub(crate) fn through_relu(g: f32, y: f32) -> f32 {
+    let keep = ((y > 0.0) as u32).wrapping_neg();
+    f32::from_bits(g.to_bits() & keep)
+}
+
+/// [`through_relu`] over slices: `out = g` where `y > 0`, else 0.
+#[inline]
+pub(crate) fn relu_gradient(g: &[f32], y: &[f32], out: &mut [f32]) {
+    for ((o, g), y) in out.iter_mut().zip(g).zip(y) {
+        *o = through_relu(*g, *y);
     }
 }
 

@@ -13,6 +13,7 @@
 //! images, where one image is too few columns for the GEMM) gather them with one copy per
 //! (image, channel) plane.
 
+use crate::activation::relu_gradient;
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::layout::{col2im, im2col, transpose, Geometry};
 use crate::matmul::{matmul, Dst, View};
@@ -142,22 +143,12 @@ fn columns<'a>(x: &'a [f32], n: usize, g: &Geometry) -> Columns<'a> {
     Columns::Owned(cols)
 }
 
-/// Copies NCHW (n, O, pix) into the chunk's channel-major (O, n·pix) layout.
+/// Copies the chunk's channel-major (O, n·pix) layout back into NCHW (n, O, pix).
 fn channel_major_to_planes(cm: &[f32], n: usize, o: usize, pix: usize, out: &mut [f32]) {
     for i in 0..n {
         for c in 0..o {
             out[(i * o + c) * pix..][..pix].copy_from_slice(&cm[(c * n + i) * pix..][..pix]);
         }
-    }
-}
-
-/// `g` where `y > 0`, else 0: the gradient through a ReLU whose output was `y`. Written as a bit
-/// mask so it compiles to vector code (a `select` on floats became a branch per element).
-#[inline]
-fn relu_gradient(g: &[f32], y: &[f32], out: &mut [f32]) {
-    for ((o, g), y) in out.iter_mut().zip(g).zip(y) {
-        let keep = ((*y > 0.0) as u32).wrapping_neg();
-        *o = f32::from_bits(g.to_bits() & keep);
     }
 }
 

@@ -10,7 +10,7 @@
 //! spill to the stack; [`multiversion!`] compiles a function body again for AVX2 and AVX-512
 //! and picks the best the running CPU has, as the `gemm` crate does for its kernels.
 
-use std::ops::{Add, Mul, Neg, Sub};
+use std::ops::{Add, Neg, Sub};
 
 /// Defines `fn` so that its body is compiled three times on x86-64 (baseline, AVX2 + FMA,
 /// AVX-512) and each call runs the variant the CPU supports; elsewhere it is a plain function.
@@ -106,10 +106,8 @@ fn detect() -> Level {
 
 /// A value, or eight consecutive values, that the transforms compute with.
 pub(crate) trait Lane:
-    Copy + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self> + Mul<f32, Output = Self>
+    Copy + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self>
 {
-    /// Elements per lane.
-    const WIDTH: usize;
     /// The lane starting at `s[i]`.
     fn load(s: &[f32], i: usize) -> Self;
     /// Writes the lane to `s[i..]`.
@@ -119,7 +117,6 @@ pub(crate) trait Lane:
 }
 
 impl Lane for f32 {
-    const WIDTH: usize = 1;
     #[inline(always)]
     fn load(s: &[f32], i: usize) -> f32 {
         s[i]
@@ -134,9 +131,12 @@ impl Lane for f32 {
     }
 }
 
+/// Elements of an [`F8`].
+const WIDTH: usize = 8;
+
 /// Eight consecutive f32 values.
 #[derive(Clone, Copy)]
-pub(crate) struct F8([f32; 8]);
+pub(crate) struct F8([f32; WIDTH]);
 
 // Plain indexed loops: closures through `array::from_fn` or `map` were not always inlined in
 // the transforms, which then ran as calls per element.
@@ -144,7 +144,7 @@ impl Add for F8 {
     type Output = F8;
     #[inline(always)]
     fn add(mut self, o: F8) -> F8 {
-        for i in 0..8 {
+        for i in 0..WIDTH {
             self.0[i] += o.0[i];
         }
         self
@@ -155,7 +155,7 @@ impl Sub for F8 {
     type Output = F8;
     #[inline(always)]
     fn sub(mut self, o: F8) -> F8 {
-        for i in 0..8 {
+        for i in 0..WIDTH {
             self.0[i] -= o.0[i];
         }
         self
@@ -166,37 +166,25 @@ impl Neg for F8 {
     type Output = F8;
     #[inline(always)]
     fn neg(mut self) -> F8 {
-        for i in 0..8 {
+        for i in 0..WIDTH {
             self.0[i] = -self.0[i];
         }
         self
     }
 }
 
-impl Mul<f32> for F8 {
-    type Output = F8;
-    #[inline(always)]
-    fn mul(mut self, k: f32) -> F8 {
-        for i in 0..8 {
-            self.0[i] *= k;
-        }
-        self
-    }
-}
-
 impl Lane for F8 {
-    const WIDTH: usize = 8;
     #[inline(always)]
     fn load(s: &[f32], i: usize) -> F8 {
-        F8(s[i..i + 8].try_into().expect("eight elements"))
+        F8(s[i..i + WIDTH].try_into().expect("eight elements"))
     }
     #[inline(always)]
     fn store(self, s: &mut [f32], i: usize) {
-        s[i..i + 8].copy_from_slice(&self.0);
+        s[i..i + WIDTH].copy_from_slice(&self.0);
     }
     #[inline(always)]
     fn relu(mut self) -> F8 {
-        for i in 0..8 {
+        for i in 0..WIDTH {
             self.0[i] = self.0[i].max(0.0);
         }
         self
@@ -211,7 +199,7 @@ pub(crate) trait Kernel {
 /// `len` rounded up to whole lanes of eight.
 #[inline(always)]
 pub(crate) fn whole_lanes(len: usize) -> usize {
-    len.next_multiple_of(F8::WIDTH)
+    len.next_multiple_of(WIDTH)
 }
 
 /// Runs `k` on eight-wide lanes covering `0..len`, the last one overhanging up to
@@ -223,7 +211,7 @@ pub(crate) fn sweep_over<K: Kernel>(len: usize, k: &mut K) {
     let mut i = 0;
     while i < len {
         k.run::<F8>(i);
-        i += F8::WIDTH;
+        i += WIDTH;
     }
 }
 
@@ -238,7 +226,8 @@ mod tests {
 
     impl Kernel for Axpy<'_> {
         fn run<L: Lane>(&mut self, i: usize) {
-            let v = L::load(self.x, i) * 2.0 - L::load(self.y, i);
+            let x = L::load(self.x, i);
+            let v = x + x - L::load(self.y, i);
             (-v).relu().store(self.y, i);
         }
     }

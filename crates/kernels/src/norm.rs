@@ -6,6 +6,7 @@
 //! `dx = (g − mean(g) − y · mean(g·y)) / sqrt(var + eps)`, so one reduction pass and one
 //! writing pass suffice. The affine part (SGD baselines only) stays with candle.
 
+use crate::activation::through_relu;
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::lanes::multiversion;
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor, D};
@@ -115,8 +116,7 @@ multiversion! {
         let term = |g: f32, v: f32| match relu {
             Some((m, s)) => {
                 let y = (v - m) * s;
-                let keep = ((y > 0.0) as u32).wrapping_neg();
-                let g = f32::from_bits(g.to_bits() & keep);
+                let g = through_relu(g, y);
                 (g, g * y)
             }
             None => (g, g * v),
@@ -211,7 +211,7 @@ impl CustomOp1 for Normalize {
                 let pre = |ch: usize, v: f32, g: f32| -> (f32, f32) {
                     if self.relu {
                         let yhat = (v - self.mean[ch]) * self.inv_std[ch];
-                        (yhat, if yhat > 0.0 { g } else { 0.0 })
+                        (yhat, through_relu(g, yhat))
                     } else {
                         (v, g)
                     }

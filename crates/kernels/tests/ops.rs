@@ -111,6 +111,26 @@ fn max_pool_sends_ties_to_the_first_maximum() {
     assert_eq!(gx.to_vec1::<f32>().unwrap(), vec![0.0, 3.0, 0.0, 0.0]);
 }
 
+/// A NaN in a window wins (PyTorch propagates it) and receives the window's gradient, on the
+/// 2×2 fast path and the general one; of two NaNs the first (row-major, index 1) takes it.
+#[test]
+fn max_pool_propagates_nan_and_sends_its_gradient_there() {
+    let nan = f32::NAN;
+    for (k, s, v) in [
+        (2, 2, vec![1.0, nan, 7.0, nan]),
+        (3, 2, vec![1.0, nan, 0.0, 7.0, nan, 0.0, 0.0, 0.0, 0.0]),
+    ] {
+        let x = Var::from_vec(v, (1, 1, k, k), &Device::Cpu).unwrap();
+        let y = max_pool2d(x.as_tensor(), k, s).unwrap();
+        assert!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap()[0].is_nan());
+        let g = (y * 3.0).unwrap().sum_all().unwrap().backward().unwrap();
+        let gx = g.get(x.as_tensor()).unwrap().flatten_all().unwrap();
+        let gx = gx.to_vec1::<f32>().unwrap();
+        assert_eq!(gx[1], 3.0, "k{k}: {gx:?}");
+        assert_eq!(gx.iter().filter(|v| **v != 0.0).count(), 1, "k{k}: {gx:?}");
+    }
+}
+
 #[test]
 fn max_pool_rejects_a_kernel_larger_than_the_input() {
     let x = Tensor::zeros((1, 1, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();

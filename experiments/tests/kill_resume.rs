@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use candle_core::Device;
@@ -54,18 +54,24 @@ fn steps_logged(out: &Path) -> u64 {
         .count() as u64
 }
 
-/// Start a run and SIGKILL it once it has logged `after` steps (mid-epoch: 21 steps an epoch).
-fn kill_after(out: &Path, resume: bool, after: u64) {
-    let mut child = train(out, resume).spawn().unwrap();
+/// Waits until the run in `out` has logged `steps` steps, failing if `child` exits first or
+/// nothing moves for five minutes.
+fn wait_for_steps(child: &mut Child, out: &Path, steps: u64) {
     let t0 = Instant::now();
-    while steps_logged(out) < after {
+    while steps_logged(out) < steps {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "finished before the kill"
+            "finished before the signal"
         );
         assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Start a run and SIGKILL it once it has logged `after` steps (mid-epoch: 21 steps an epoch).
+fn kill_after(out: &Path, resume: bool, after: u64) {
+    let mut child = train(out, resume).spawn().unwrap();
+    wait_for_steps(&mut child, out, after);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 }
@@ -116,15 +122,7 @@ fn ctrl_c_saves_a_mid_epoch_checkpoint_that_resumes_exactly() {
     finish(&whole, false);
 
     let mut child = train(&parts, false).spawn().unwrap();
-    let t0 = Instant::now();
-    while steps_logged(&parts) < 26 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before the signal"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_steps(&mut child, &parts, 26);
     // SAFETY: kill(2) on our own child.
     unsafe {
         libc::kill(child.id() as libc::pid_t, libc::SIGINT);
@@ -216,15 +214,7 @@ method = "iterand"
         use std::os::unix::process::CommandExt;
         sweep().process_group(0).spawn().unwrap()
     };
-    let t0 = Instant::now();
-    while steps_logged(&run) < 3 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finished before the signal"
-        );
-        assert!(t0.elapsed() < Duration::from_secs(300), "no progress");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_steps(&mut child, &run, 3);
     // SAFETY: kill(2) on the process group of our own child.
     unsafe {
         libc::kill(-(child.id() as libc::pid_t), libc::SIGINT);

@@ -262,6 +262,11 @@ pub struct RunFlags {
     /// Also write the training loss to metrics.jsonl every K optimizer steps.
     #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
     pub log_every: Option<u64>,
+    /// Stop with a checkpoint once N optimizer steps are done in all, as Ctrl-C would, and exit
+    /// 0; `--resume auto` continues the run exactly. For looking at a run's state mid-way (the
+    /// replay against the official code in benches/official does).
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
+    pub stop_at_step: Option<u64>,
     /// Debug output (per-layer shapes, R's rounds).
     #[arg(long, short)]
     pub verbose: bool,
@@ -293,7 +298,7 @@ impl RunFlags {
             },
             resume: self.resume.unwrap_or(Resume::Refuse),
             interrupt: Some(interrupt_flag()),
-            stop_at_iteration: None,
+            stop_at_iteration: self.stop_at_step,
             log_every: self.log_every,
         }
     }
@@ -342,8 +347,11 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
-        Err(e @ iterand_train::Error::Interrupted { .. }) => {
+        Err(e @ iterand_train::Error::Interrupted { iteration, .. }) => {
             eprintln!("{e}");
+            if flags.stop_at_step == Some(iteration) {
+                return Ok(());
+            }
             std::process::exit(130);
         }
         Err(e) => Err(e).with_context(|| format!("training into {}", out.display())),

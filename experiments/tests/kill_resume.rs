@@ -232,3 +232,29 @@ method = "iterand"
     let log = std::fs::read_to_string(run.join("train.log")).unwrap();
     assert!(log.contains("resuming"), "{log}");
 }
+
+/// `--stop-at-step N` stops with a checkpoint after exactly N steps and exits 0, and the run
+/// continues from there as if it had never stopped.
+#[test]
+fn stop_at_step_checkpoints_exactly_there_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    finish(&whole, false);
+
+    for (resume, n) in [(false, 17u64), (true, 30)] {
+        let o = train(&parts, resume)
+            .args(["--stop-at-step", &n.to_string()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let info = Checkpointer::new(&parts).info("last").unwrap().unwrap();
+        assert_eq!(info.position.iteration, n);
+        assert_eq!(steps_logged(&parts), n);
+        assert!(RunDir::existing(&parts).summary().unwrap().is_none());
+    }
+    finish(&parts, true);
+
+    assert_eq!(timeless_metrics(&parts), timeless_metrics(&whole));
+    assert_eq!(summary(&parts), summary(&whole));
+    assert_eq!(tensors(&parts), tensors(&whole));
+}

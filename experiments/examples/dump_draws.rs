@@ -17,7 +17,7 @@ use candle_core::{Device, Tensor};
 use iterand_data::{batch_order, Augment};
 use iterand_masking::ParamStore;
 use iterand_models::{build, InputShape, ModelSpec};
-use iterand_randomizer::{draw, Purpose, Stream};
+use iterand_randomizer::{coins, fresh_values};
 use iterand_train::load_splits;
 
 fn main() -> Result<()> {
@@ -63,12 +63,8 @@ fn main() -> Result<()> {
                 .clone(),
         );
         for round in 1..=(steps / freq) as u32 {
-            let s = Stream::new(seed, Purpose::Weight, m.key(), round);
-            let fresh = draw(cfg.init_mode, m.fan_in(), &s, k)?;
-            let coin = Stream::new(seed, Purpose::RerandCoin, m.key(), round);
-            let heads: Vec<u8> = (0..k as u32)
-                .map(|i| (coin.uniform(i) < lambda) as u8)
-                .collect();
+            let fresh = fresh_values(cfg.init_mode, m.fan_in(), seed, m.key(), round, k)?;
+            let heads = coins(seed, m.key(), round, lambda, k);
             t.insert(
                 format!("{p}.fresh{round}"),
                 Tensor::from_vec(fresh, k, &dev)?,

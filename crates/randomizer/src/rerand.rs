@@ -62,6 +62,33 @@ impl Rerandomizer {
 }
 
 #[cfg(feature = "tensor")]
+/// The fresh value R's `round`-th application offers each of a layer's `n` weights: element `i`
+/// of stream `(seed, Weight, layer, round)` under `init`. Public so that a replay of a run
+/// (the `dump_draws` example) writes exactly what R uses.
+pub fn fresh_values(
+    init: InitMode,
+    fan_in: usize,
+    seed: u64,
+    layer: u32,
+    round: u32,
+    n: usize,
+) -> Result<Vec<f32>> {
+    draw(
+        init,
+        fan_in,
+        &Stream::new(seed, Purpose::Weight, layer, round),
+        n,
+    )
+}
+
+#[cfg(feature = "tensor")]
+/// The Bernoulli(`p`) coins of R's `round`-th application (1 = re-draw this weight if pruned).
+pub fn coins(seed: u64, layer: u32, round: u32, p: f64, n: usize) -> Vec<u8> {
+    let coin = Stream::new(seed, Purpose::RerandCoin, layer, round);
+    (0..n as u32).map(|i| (coin.uniform(i) < p) as u8).collect()
+}
+
+#[cfg(feature = "tensor")]
 /// Apply R once, as its `round`-th application (`round ≥ 1`; round 0 is the initialisation).
 ///
 /// `kept` is the layer's current mask as `U8` (1 = kept), computed from the unchanged scores,
@@ -96,21 +123,13 @@ pub fn rerandomize(
     let n = weight.elem_count();
     let dev = weight.device();
     let shape = weight.shape();
-    let fresh = draw(
-        init,
-        fan_in,
-        &Stream::new(r.seed, Purpose::Weight, layer, round),
-        n,
-    )?;
+    let fresh = fresh_values(init, fan_in, r.seed, layer, round, n)?;
     let fresh = Tensor::from_vec(fresh, shape, dev)?.to_dtype(weight.dtype())?;
     let kept = kept.to_dtype(DType::U8)?;
     let replaced = match r.mode {
         RerandMode::Bernoulli => {
-            let coin = Stream::new(r.seed, Purpose::RerandCoin, layer, round);
-            let p = r.lambda;
-            let heads: Vec<u8> = (0..n as u32).map(|i| (coin.uniform(i) < p) as u8).collect();
-            let heads = Tensor::from_vec(heads, shape, dev)?;
-            heads.where_cond(&fresh, weight)?
+            let heads = coins(r.seed, layer, round, r.lambda, n);
+            Tensor::from_vec(heads, shape, dev)?.where_cond(&fresh, weight)?
         }
         RerandMode::Manual => ((weight * r.lambda)? + (fresh * r.mu)?)?,
     };

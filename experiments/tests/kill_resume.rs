@@ -252,6 +252,15 @@ fn stop_at_step_checkpoints_exactly_there_and_resumes_exactly() {
         assert_eq!(steps_logged(&parts), n);
         assert!(RunDir::existing(&parts).summary().unwrap().is_none());
     }
+    // A stop at or before where the run stands is refused, not silently trained past.
+    let o = train(&parts, true)
+        .args(["--stop-at-step", "20"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already done 30"));
+    let info = Checkpointer::new(&parts).info("last").unwrap().unwrap();
+    assert_eq!(info.position.iteration, 30);
     finish(&parts, true);
 
     assert_eq!(timeless_metrics(&parts), timeless_metrics(&whole));

@@ -30,6 +30,8 @@ pub enum Error {
          (run the same command with --resume auto)"
     )]
     Interrupted { path: PathBuf, iteration: u64 },
+    #[error("asked to stop after {stop} steps, but the run in {path} has already done {done}")]
+    StopBehind { path: PathBuf, stop: u64, done: u64 },
     #[error(
         "{path} holds a run with a different config (keys that differ: {keys}); \
          use another folder, or start over with --resume never"

@@ -260,6 +260,13 @@ pub fn train_with(
             pos.randomizations
         );
     }
+    if let Some(stop) = opts.stop_at_iteration.filter(|&s| s <= pos.iteration) {
+        return Err(Error::StopBehind {
+            path: opts.out.clone().unwrap_or_default(),
+            stop,
+            done: pos.iteration,
+        });
+    }
     let schedule = config.schedule();
     let rerand = config.rerandomization()?;
     let counts = net.param_counts();

@@ -10,9 +10,18 @@ on the scores), CustomCosineLR per epoch, R before the step when (it + 1) % K_pe
 
   step A B DRAWS N ROUND LR   from our checkpoint folder A (after N steps), apply R as round ROUND
                               (0: none) and step N+1 in float64; compare with our folder B
-  train DRAWS R EPOCHS K_PER CIFAR_BIN
+  train DRAWS R EPOCHS K_PER CIFAR_BIN [DATA SEED]
                               train on our draws from the start in float32, as the official code
-                              computes; print the test accuracy on CIFAR_BIN/test_batch.bin
+                              computes; print the test accuracy on CIFAR_BIN/test_batch.bin.
+                              DATA chooses where the training batches come from, the rest of the
+                              draws (initial weights and scores, R) staying ours:
+                                ours        our batches as dumped (the default)
+                                torch       the official pipeline: torch's seed-777 split,
+                                            torchvision's augmentation, DataLoader order, all from
+                                            torch.manual_seed(SEED)
+                                torch-split as torch, on our split's 45,000 images
+                                ours-aug    our augmented images, in torch's order
+                                ours-order  torchvision's augmentation, in our order
 Needs torch, numpy and safetensors. docs/results.md (issue 19) has the commands and results.
 """
 import glob, math, sys
@@ -120,12 +129,62 @@ def test_set(cifar_bin):
     return torch.from_numpy(x), torch.from_numpy(raw[:, 0].astype(np.int64))
 
 
-def train(draws, r, epochs, k_per, cifar_bin):
+def u32(path):
+    return np.fromfile(path, dtype='<u4').astype(np.int64)
+
+
+def torch_batches(draws, cifar_bin, epochs, data, seed):
+    """Training batches from the official code's data pipeline, or with one part of ours swapped
+    in. The images are the training files' pixels as PIL images, as torchvision's CIFAR10 gives
+    them."""
+    import torchvision.transforms as T
+    from PIL import Image
+    torch.manual_seed(seed)
+    raw = np.concatenate([np.fromfile(f'{cifar_bin}/data_batch_{b}.bin', dtype=np.uint8)
+                          .reshape(-1, 3073) for b in range(1, 6)])
+    labels = torch.from_numpy(raw[:, 0].astype(np.int64))
+    pixels = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    ours = u32(f'{draws}/split.u32')
+    if data == 'torch':
+        g = torch.Generator()
+        g.manual_seed(777)
+        keep = torch.randperm(len(raw), generator=g)[:len(ours)].numpy()
+    else:
+        keep = ours
+    aug = T.Compose([T.Pad(4), T.RandomResizedCrop((32, 32)), T.RandomHorizontalFlip(), T.ToTensor(),
+                     T.Normalize(mean=MEAN.ravel().tolist(), std=STD.ravel().tolist())])
+    n = len(keep)
+    order = u32(f'{draws}/order.u32').reshape(epochs, n)
+    dumped = np.memmap(f'{draws}/x.f32', dtype=np.float32, mode='r').reshape(epochs, n, 3, 32, 32)
+    for epoch in range(epochs):
+        pos = order[epoch] if data == 'ours-order' else torch.randperm(n).numpy()
+        held_at = np.argsort(order[epoch])  # the dumped epoch holds example order[epoch][j] at j
+        for c in np.array_split(pos, range(128, n, 128)):
+            if data == 'ours-aug':
+                x = torch.from_numpy(np.stack([dumped[epoch, j] for j in held_at[c]]))
+            else:
+                x = torch.stack([aug(Image.fromarray(pixels[keep[i]])) for i in c])
+            yield epoch, x, labels[keep[c]]
+
+
+def print_score_spread(net, epoch):
+    """Each layer's score standard deviation: how far training has moved the scores, a far less
+    noisy trace of the dynamics than the test accuracy."""
+    spread = ' '.join(f'{net.s[n].std().item():.3f}' for n in net.names)
+    print(f'score sd after epoch {epoch + 1}: {spread}', flush=True)
+
+
+def train(draws, r, epochs, k_per, cifar_bin, data='ours', seed=0):
     d = load_file(f'{draws}/init.safetensors')
     net = Conv6(d, torch.float32)
     opt = sgd(net, 0.3)
     it = rnd = 0
-    for epoch, x, y in batches(draws):
+    source = batches(draws) if data == 'ours' else torch_batches(draws, cifar_bin, epochs, data, seed)
+    last = 0
+    for epoch, x, y in source:
+        if epoch != last:
+            print_score_spread(net, last)
+            last = epoch
         for g in opt.param_groups:
             g['lr'] = 0.5 * (1 + math.cos(math.pi * epoch / epochs)) * 0.3
         if (it + 1) % k_per == 0 and r > 0:
@@ -135,6 +194,7 @@ def train(draws, r, epochs, k_per, cifar_bin):
         F.cross_entropy(net.forward(x), y).backward()
         opt.step()
         it += 1
+    print_score_spread(net, last)
     xt, yt = test_set(cifar_bin)
     with torch.no_grad():
         right = sum(int((net.forward(xt[i:i + 500]).argmax(1) == yt[i:i + 500]).sum())
@@ -147,6 +207,7 @@ if __name__ == '__main__':
     if cmd == 'step':
         step(args[0], args[1], args[2], int(args[3]), int(args[4]), float(args[5]))
     elif cmd == 'train':
-        train(args[0], float(args[1]), int(args[2]), int(args[3]), args[4])
+        train(args[0], float(args[1]), int(args[2]), int(args[3]), args[4],
+              *(args[5:6] + [int(a) for a in args[6:7]]))
     else:
         sys.exit(__doc__)

@@ -6,15 +6,17 @@
 //!
 //! `cargo run -p experiments --example dump_draws -- OUT CIFAR_BIN SEED R EPOCHS K_PER`
 //!
-//! Writes OUT/init.safetensors, OUT/x.f32 (batches, f32 NCHW), OUT/y.u8 (labels) and
-//! OUT/sizes.txt (epoch and size of each batch). 3 epochs are 1.7 GB.
+//! Writes OUT/init.safetensors, OUT/x.f32 (batches, f32 NCHW), OUT/y.u8 (labels),
+//! OUT/sizes.txt (epoch and size of each batch), OUT/order.u32 (each epoch's example order) and
+//! OUT/split.u32 (which of the 50,000 training-file images our split trains on, in the order the
+//! training set holds them). 3 epochs are 1.7 GB.
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use iterand_data::{batch_order, Augment};
+use iterand_data::{batch_order, split_indices, Augment, VAL_FRACTION, VAL_SPLIT_SEED};
 use iterand_masking::ParamStore;
 use iterand_models::{build, InputShape, ModelSpec};
 use iterand_randomizer::{coins, fresh_values};
@@ -83,8 +85,11 @@ fn main() -> Result<()> {
     let mut xs = std::io::BufWriter::new(std::fs::File::create(out.join("x.f32"))?);
     let mut ys = std::io::BufWriter::new(std::fs::File::create(out.join("y.u8"))?);
     let mut sizes = std::io::BufWriter::new(std::fs::File::create(out.join("sizes.txt"))?);
+    let mut orders = Vec::new();
     for epoch in 0..epochs as u64 {
-        for idx in batch_order(n, seed, epoch).chunks(cfg.batch_size) {
+        let order = batch_order(n, seed, epoch);
+        orders.extend_from_slice(&order);
+        for idx in order.chunks(cfg.batch_size) {
             let (px, _) = aug.batch(&splits.train, idx, seed, epoch);
             xs.write_all(&px.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
             let l: Vec<u8> = idx
@@ -95,5 +100,9 @@ fn main() -> Result<()> {
             writeln!(sizes, "{epoch} {}", idx.len())?;
         }
     }
+    let le = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(out.join("order.u32"), le(&orders))?;
+    let (kept, _) = split_indices(n + splits.val.len(), VAL_FRACTION, VAL_SPLIT_SEED);
+    std::fs::write(out.join("split.u32"), le(&kept))?;
     Ok(())
 }

@@ -21,4 +21,4 @@ mod split;
 pub use augment::Augment;
 pub use dataset::{Dataset, ImageShape, Normalization};
 pub use error::{Error, Result};
-pub use split::{batch_order, split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED};
+pub use split::{batch_order, split_indices, split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED};

@@ -20,11 +20,16 @@ pub struct Splits {
 /// Split `data` into (train, held-out) with a permutation of `seed`: as `random_split`, the
 /// first `n − ⌊n·fraction⌋` permuted indices train and the rest are held out.
 pub fn split_off(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
-    let n = data.len();
+    let (a, b) = split_indices(data.len(), fraction, seed);
+    (data.subset(&a, &data.name), data.subset(&b, &data.name))
+}
+
+/// The indices `split_off` keeps and holds out, in the order the two parts hold them.
+pub fn split_indices(n: usize, fraction: f64, seed: u64) -> (Vec<u32>, Vec<u32>) {
     let held = (n as f64 * fraction).floor() as usize;
-    let perm = permutation(n, &Stream::new(seed, Purpose::Split, 0, 0));
-    let (a, b) = perm.split_at(n - held);
-    (data.subset(a, &data.name), data.subset(b, &data.name))
+    let mut kept = permutation(n, &Stream::new(seed, Purpose::Split, 0, 0));
+    let out = kept.split_off(n - held);
+    (kept, out)
 }
 
 /// The order of training examples in `epoch`: a permutation that depends only on
@@ -68,6 +73,10 @@ mod tests {
         assert_eq!(all, (0..50_000).collect::<Vec<_>>());
         let (tr2, _) = split_off(&d, VAL_FRACTION, VAL_SPLIT_SEED);
         assert_eq!(tr.images, tr2.images);
+        // the toy's image i is the value i, so the images name the indices split_indices reports
+        let (a, b) = split_indices(50_000, VAL_FRACTION, VAL_SPLIT_SEED);
+        let as_f32 = |v: &[u32]| v.iter().map(|&i| i as f32).collect::<Vec<_>>();
+        assert_eq!((as_f32(&a), as_f32(&b)), (tr.images, va.images));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
+use serde::de::value::StrDeserializer;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
@@ -88,43 +89,47 @@ pub fn arch_parser() -> impl TypedValueParser<Value = Arch> {
     ])
 }
 
-pub fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
-    PossibleValuesParser::new(["digits", "fashion-mnist", "mnist", "cifar10"]).map(|s| {
-        match s.as_str() {
-            "digits" => DatasetName::Digits,
-            "fashion-mnist" => DatasetName::FashionMnist,
-            "mnist" => DatasetName::Mnist,
-            _ => DatasetName::Cifar10,
-        }
+/// A flag for one of the config's enums. It accepts exactly the names the config files use
+/// (serde's), lists them in `--help` and in the error for any other name, and has no fallback
+/// arm: a listed name the enum does not know is an error, never a silent default.
+fn config_enum<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|s| {
+        T::deserialize(StrDeserializer::<serde::de::value::Error>::new(&s))
+            .map_err(|e| e.to_string())
     })
+}
+
+/// The names of the enum flags, as config files spell them. A test checks that every variant
+/// is listed and that each name means the variant that serialises to it.
+pub const DATASET_NAMES: &[&str] = &["digits", "fashion-mnist", "mnist", "cifar10", "imagenet"];
+pub const METHOD_NAMES: &[&str] = &["sgd", "edge-popup", "iterand"];
+pub const RERAND_MODE_NAMES: &[&str] = &["bernoulli", "manual"];
+pub const RANKING_NAMES: &[&str] = &["signed", "magnitude"];
+
+pub fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
+    config_enum(DATASET_NAMES)
 }
 
 fn method_parser() -> impl TypedValueParser<Value = Method> {
-    PossibleValuesParser::new(["sgd", "edge-popup", "iterand"]).map(|s| match s.as_str() {
-        "sgd" => Method::Sgd,
-        "edge-popup" => Method::EdgePopup,
-        _ => Method::Iterand,
-    })
+    config_enum(METHOD_NAMES)
 }
 
 fn rerand_mode_parser() -> impl TypedValueParser<Value = RerandMode> {
-    PossibleValuesParser::new(["bernoulli", "manual"]).map(|s| match s.as_str() {
-        "bernoulli" => RerandMode::Bernoulli,
-        _ => RerandMode::Manual,
-    })
+    config_enum(RERAND_MODE_NAMES)
 }
 
 fn ranking_parser() -> impl TypedValueParser<Value = Ranking> {
-    PossibleValuesParser::new(["signed", "magnitude"]).map(|s| match s.as_str() {
-        "signed" => Ranking::Signed,
-        _ => Ranking::Magnitude,
-    })
+    config_enum(RANKING_NAMES)
 }
 
 /// The flags of one training run. Defaults are the paper's where it has one.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Dataset: the embedded scikit-learn digits, Fashion-MNIST, MNIST, or CIFAR-10 (binary).
+    /// Dataset: the embedded scikit-learn digits, Fashion-MNIST, MNIST, CIFAR-10 (binary), or
+    /// ImageNet (its configs validate; loading it is not built yet).
     #[arg(long, default_value = "digits", value_parser = dataset_parser())]
     pub dataset: DatasetName,
     /// Data folder. Default: Debian's dataset-fashion-mnist folder for fashion-mnist,
@@ -241,9 +246,11 @@ impl TrainArgs {
 }
 
 fn resume_parser() -> impl TypedValueParser<Value = Resume> {
-    PossibleValuesParser::new(["auto", "never"]).map(|s| match s.as_str() {
-        "auto" => Resume::Auto,
-        _ => Resume::Never,
+    // `refuse` is what no flag means, so the flag offers the other two
+    PossibleValuesParser::new(["auto", "never"]).try_map(|s| match s.as_str() {
+        "auto" => Ok(Resume::Auto),
+        "never" => Ok(Resume::Never),
+        other => Err(format!("`{other}`: expected auto or never")),
     })
 }
 
@@ -424,5 +431,82 @@ mod tests {
         assert!(parse_width("nan").is_err());
         assert!(parse_at_least_one("0").is_err());
         assert_eq!(parse_at_least_one("300"), Ok(300));
+    }
+
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainArgs,
+        #[command(flatten)]
+        run: RunFlags,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        use clap::Parser;
+        Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
+    }
+
+    /// Every variant is offered under the name its config files use, and that name means it.
+    fn check_names<T>(flag: &str, names: &[&str], all: &[T], get: impl Fn(&Cli) -> T)
+    where
+        T: serde::Serialize + PartialEq + std::fmt::Debug + Copy,
+    {
+        assert_eq!(names.len(), all.len(), "{flag}: one name per variant");
+        for v in all {
+            let name = serde_json::to_value(v).unwrap();
+            let name = name.as_str().unwrap();
+            assert!(
+                names.contains(&name),
+                "{flag}: {v:?} ({name}) is not offered"
+            );
+            assert_eq!(get(&parse(&[flag, name]).unwrap()), *v, "{flag} {name}");
+        }
+    }
+
+    #[test]
+    fn enum_flags_offer_every_variant_by_its_config_name() {
+        use DatasetName as D;
+        let datasets = [
+            D::Digits,
+            D::FashionMnist,
+            D::Mnist,
+            D::Cifar10,
+            D::Imagenet,
+        ];
+        check_names("--dataset", DATASET_NAMES, &datasets, |c| c.train.dataset);
+        check_names("--method", METHOD_NAMES, &Method::ALL, |c| c.train.method);
+        let modes = [RerandMode::Bernoulli, RerandMode::Manual];
+        check_names("--rerand-mode", RERAND_MODE_NAMES, &modes, |c| {
+            c.train.rerand_mode
+        });
+        let rankings = [Ranking::Signed, Ranking::Magnitude];
+        check_names("--ranking", RANKING_NAMES, &rankings, |c| c.train.ranking);
+    }
+
+    #[test]
+    fn an_unknown_name_for_any_enum_flag_is_refused_with_the_valid_ones() {
+        let flags: [(&str, &[&str]); 8] = [
+            ("--dataset", DATASET_NAMES),
+            ("--method", METHOD_NAMES),
+            ("--rerand-mode", RERAND_MODE_NAMES),
+            ("--ranking", RANKING_NAMES),
+            ("--model", &["fc", "conv6", "resnet101"]),
+            ("--init", &["kaiming_uniform", "signed_constant", "uniform"]),
+            ("--resume", &["auto", "never"]),
+            // a near miss of a real name is refused too, not mapped to the closest variant
+            ("--method", &["sgd", "iterand"]),
+        ];
+        for (flag, valid) in flags {
+            for bad in ["bogus", "Iterand", "edge_popup"] {
+                let e = parse(&[flag, bad]).expect_err(flag).to_string();
+                assert!(e.contains(bad), "{flag} {bad}: {e}");
+                for v in valid {
+                    assert!(
+                        e.contains(v),
+                        "{flag} {bad}: the error does not list {v}: {e}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@
 # pipeline, optimizer, schedule, step and test stay the official code's own. R's formula is
 # rerandomize_'s, restated with our draws in place of torch.bernoulli and init_param_.
 # DRAWS=folder python run_official_ours.py train config.yaml EXPERIMENT ... (docs/results.md, issue 19)
+# OURS=init takes only our initial weights and scores (R draws torch's, as the official code
+# does); OURS=r only our R draws; the default, both.
 import os, sys, runpy
 sys.path.insert(0, os.getcwd())
 here = os.path.dirname(os.path.abspath(__file__))
@@ -14,6 +16,7 @@ import models.networks.convs as convs
 from models.networks.sparse_modules import SparseConv2d, GetSubnet
 
 draws = load_file(os.path.join(os.environ['DRAWS'], 'init.safetensors'))
+parts = os.environ.get('OURS', 'init,r').split(',')
 ours = sorted({k.rsplit('.', 1)[0] for k in draws if k.endswith('.scores')},
               key=lambda n: (not n.startswith('convs'), int(n.split('.')[1])))
 
@@ -27,9 +30,11 @@ def init(self, *a, **k):
     _init(self, *a, **k)
     self.rounds = 0
     for m, n in zip(sparse(self), ours, strict=True):
+        m.ours = n
+        if 'init' not in parts:
+            continue
         m.weight.data = draws[f'{n}.weight'].reshape(m.weight.shape).clone()
         m.weight_score.data = draws[f'{n}.scores'].reshape(m.weight.shape).clone()
-        m.ours = n
 convs.Conv6.__init__ = init
 
 
@@ -44,7 +49,8 @@ def rerandomize(self, mode, la, mu):
             rnd = draws[f'{m.ours}.fresh{self.rounds}'].reshape(mask.shape)
             w = m.weight.data
             m.weight.data = w * mask + w * (1 - mask) * (1 - b) + rnd * (1 - mask) * b
-convs.Conv6.rerandomize = rerandomize
+if 'r' in parts:
+    convs.Conv6.rerandomize = rerandomize
 
 sys.argv = ["main.py"] + sys.argv[1:]
 runpy.run_path("main.py", run_name="__main__")

@@ -17,8 +17,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use iterand_data::{batch_order, split_indices, Augment, VAL_FRACTION, VAL_SPLIT_SEED};
-use iterand_masking::ParamStore;
-use iterand_models::{build, InputShape, ModelSpec};
+use iterand_models::InputShape;
 use iterand_randomizer::{coins, fresh_values};
 use iterand_train::load_splits;
 
@@ -41,18 +40,12 @@ fn main() -> Result<()> {
     let n = splits.train.len();
     let steps = n.div_ceil(cfg.batch_size) * epochs;
     let dev = Device::Cpu;
-    let spec = ModelSpec {
-        arch: cfg.model,
-        width: cfg.width,
-        input: InputShape {
-            channels: 3,
-            height: 32,
-            width: 32,
-        },
-        classes: 10,
+    let input = InputShape {
+        channels: 3,
+        height: 32,
+        width: 32,
     };
-    let store = ParamStore::new(seed, dev.clone());
-    let net = build(&spec, cfg.mask_config()?, &store.builder())?;
+    let (_store, net) = cfg.build_network(input, 10, &dev)?;
     let mut t: HashMap<String, Tensor> = HashMap::new();
     for m in net.masked() {
         let (p, k) = (m.path(), m.numel());

@@ -4,8 +4,9 @@
 
 use std::path::PathBuf;
 
-use iterand_masking::{MaskConfig, Mode, Ranking};
-use iterand_models::Arch;
+use candle_core::Device;
+use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking};
+use iterand_models::{build, Arch, InputShape, ModelSpec, Network};
 use iterand_randomizer::{InitMode, RerandMode, RerandSchedule, RerandUnit, Rerandomizer};
 use serde::{Deserialize, Serialize};
 
@@ -227,6 +228,26 @@ impl TrainConfig {
         m.ranking = self.ranking;
         m.init_mode_mask = self.init_mode_mask;
         Ok(m)
+    }
+
+    /// The network this config trains on `input`-shaped images with `classes` outputs, its
+    /// weights and scores drawn into a fresh store from the config's seed. The one place a
+    /// config becomes a model, so the trainer, dry runs and draw dumps build the same network.
+    pub fn build_network(
+        &self,
+        input: InputShape,
+        classes: usize,
+        device: &Device,
+    ) -> Result<(ParamStore, Box<dyn Network>)> {
+        let spec = ModelSpec {
+            arch: self.model,
+            width: self.width,
+            input,
+            classes,
+        };
+        let store = ParamStore::new(self.seed, device.clone());
+        let net = build(&spec, self.mask_config()?, &store.builder())?;
+        Ok((store, net))
     }
 
     /// R and its schedule, or `None` when the method never randomizes.

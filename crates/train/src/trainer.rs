@@ -9,7 +9,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, D};
 use iterand_data::{batch_order, Augment, Dataset, Splits};
 use iterand_masking::ParamStore;
-use iterand_models::{build, InputShape, ModelSpec, Network};
+use iterand_models::{InputShape, Network};
 
 use crate::checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, FORMAT, MOMENTUM_PREFIX};
 use crate::config::TrainConfig;
@@ -227,18 +227,12 @@ pub fn train_with(
         splits
     };
     let shape = splits.train.shape;
-    let spec = ModelSpec {
-        arch: config.model,
-        width: config.width,
-        input: InputShape {
-            channels: shape.channels,
-            height: shape.height,
-            width: shape.width,
-        },
-        classes: splits.train.classes,
+    let input = InputShape {
+        channels: shape.channels,
+        height: shape.height,
+        width: shape.width,
     };
-    let store = ParamStore::new(config.seed, device.clone());
-    let net = build(&spec, config.mask_config()?, &store.builder())?;
+    let (store, net) = config.build_network(input, splits.train.classes, device)?;
     let (names, vars): (Vec<String>, Vec<_>) = store.trainable().into_iter().unzip();
     let mut opt = Sgd::new(vars, config.sgd());
     let mut pos = Position::default();

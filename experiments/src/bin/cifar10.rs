@@ -12,8 +12,7 @@ use experiments::cli::{
     init_logging, parse_at_least_one, parse_probability, parse_width, run_and_print, RunFlags,
 };
 use experiments::presets;
-use iterand_masking::ParamStore;
-use iterand_models::{build, InputShape, ModelSpec};
+use iterand_models::InputShape;
 use iterand_randomizer::{RerandSchedule, RerandUnit};
 use iterand_train::Method;
 
@@ -124,18 +123,12 @@ fn main() -> Result<()> {
     cfg.validate()?;
 
     if cli.dry_run {
-        let store = ParamStore::new(cfg.seed, Device::Cpu);
-        let spec = ModelSpec {
-            arch: cfg.model,
-            width: cfg.width,
-            input: InputShape {
-                channels: 3,
-                height: 32,
-                width: 32,
-            },
-            classes: 10,
+        let input = InputShape {
+            channels: 3,
+            height: 32,
+            width: 32,
         };
-        let net = build(&spec, cfg.mask_config()?, &store.builder())?;
+        let (_store, net) = cfg.build_network(input, 10, &Device::Cpu)?;
         println!(
             "{name}: {} ×{} on CIFAR-10, {} ({}), seed {}",
             cfg.model, cfg.width, cfg.method, cfg.init_mode, cfg.seed

@@ -269,6 +269,10 @@ pub struct RunFlags {
     /// Also write the training loss to metrics.jsonl every K optimizer steps.
     #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
     pub log_every: Option<u64>,
+    /// Also write the validation and test accuracy to metrics.jsonl every K optimizer steps
+    /// (a curve; the summary's test accuracy stays the last model's).
+    #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
+    pub eval_every: Option<u64>,
     /// Stop with a checkpoint once N optimizer steps are done in all, as Ctrl-C would, and exit
     /// 0; `--resume auto` continues the run exactly. For looking at a run's state mid-way (the
     /// replay against the official code in benches/official does).
@@ -307,6 +311,7 @@ impl RunFlags {
             interrupt: Some(interrupt_flag()),
             stop_at_iteration: self.stop_at_step,
             log_every: self.log_every,
+            eval_every: self.eval_every,
         }
     }
 }

@@ -423,6 +423,7 @@ fn worker(args: &[String]) -> Result<i32> {
         interrupt: Some(interrupt_flag()),
         stop_at_iteration: None,
         log_every,
+        eval_every: None,
     };
     match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &opts) {
         Ok(s) => {

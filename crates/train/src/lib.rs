@@ -22,7 +22,7 @@ pub use config::{DatasetName, Method, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use lr::CosineSchedule;
-pub use metrics::{EpochRecord, LayerStats, MetricsLine, StepRecord, Summary};
+pub use metrics::{EpochRecord, EvalRecord, LayerStats, MetricsLine, StepRecord, Summary};
 pub use progress::Progress;
 pub use run_dir::{write_atomic, Resume, RunDir};
 pub use sgd::{Sgd, SgdConfig};

@@ -8,6 +8,22 @@ use serde::{Deserialize, Serialize};
 pub enum MetricsLine {
     Epoch(EpochRecord),
     Step(StepRecord),
+    Eval(EvalRecord),
+}
+
+/// Every `eval_every` optimizer steps (when asked): the accuracy of the model as it stands.
+/// A curve to look at, not a model selection: the summary's test accuracy stays the last model's.
+/// Short runs end anywhere on an oscillation of a point or more, so the mean over the last
+/// epoch's points compares two implementations with far less noise than the final value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub epoch: usize,
+    /// Optimizer steps so far.
+    pub iteration: u64,
+    /// Percent.
+    pub val_acc: f64,
+    /// Percent.
+    pub test_acc: f64,
 }
 
 /// Every `log_every` optimizer steps (when asked): the training loss of that step.

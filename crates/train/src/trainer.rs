@@ -13,7 +13,7 @@ use iterand_models::{InputShape, Network};
 
 use crate::checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, FORMAT, MOMENTUM_PREFIX};
 use crate::config::TrainConfig;
-use crate::metrics::{EpochRecord, LayerStats, MetricsLine, StepRecord, Summary};
+use crate::metrics::{EpochRecord, EvalRecord, LayerStats, MetricsLine, StepRecord, Summary};
 use crate::progress::{Progress, Reporter};
 use crate::run_dir::{Resume, RunDir};
 use crate::sgd::Sgd;
@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub stop_at_iteration: Option<u64>,
     /// Also write the loss to `metrics.jsonl` every this many optimizer steps.
     pub log_every: Option<u64>,
+    /// Also write the validation and test accuracy to `metrics.jsonl` every this many steps.
+    pub eval_every: Option<u64>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +71,7 @@ impl Default for RunOptions {
             interrupt: None,
             stop_at_iteration: None,
             log_every: None,
+            eval_every: None,
         }
     }
 }
@@ -374,6 +377,15 @@ pub fn train_with(
                     loss: l as f64,
                     batch_acc: 100.0 * batch_right as f64 / idx.len() as f64,
                     randomizations: pos.randomizations as u64,
+                });
+                append(&mut pos, line)?;
+            }
+            if opts.eval_every.is_some_and(|k| pos.iteration % k == 0) {
+                let line = MetricsLine::Eval(EvalRecord {
+                    epoch,
+                    iteration: pos.iteration,
+                    val_acc: evaluate(net.as_ref(), &splits.val, config.eval_batch_size, device)?,
+                    test_acc: evaluate(net.as_ref(), &splits.test, config.eval_batch_size, device)?,
                 });
                 append(&mut pos, line)?;
             }

@@ -36,6 +36,7 @@ fn opts(out: &Path, resume: Resume, stop: Option<u64>) -> RunOptions {
         resume,
         stop_at_iteration: stop,
         log_every: Some(2),
+        eval_every: Some(4),
         ..RunOptions::default()
     }
 }
@@ -96,8 +97,20 @@ fn stopped_and_resumed_equals_uninterrupted(model: Arch, stops: &[u64]) {
     }
     let b = train_with(&cfg, &splits, &dev, &opts(&parts, Resume::Auto, None)).unwrap();
 
-    assert_eq!(timeless(a), timeless(b));
     assert_eq!(metrics(&whole), metrics(&parts));
+    // The curve's last point is the final model, whose test accuracy the summary reports.
+    let evals: Vec<_> = metrics(&whole)
+        .into_iter()
+        .filter_map(|l| match l {
+            MetricsLine::Eval(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evals.len() as u64, a.steps / 4);
+    assert_eq!(evals.last().unwrap().iteration, a.steps);
+    assert_eq!(evals.last().unwrap().test_acc, a.test_acc);
+    assert_eq!(evals.last().unwrap().val_acc, a.val_acc);
+    assert_eq!(timeless(a), timeless(b));
     let (fa, fb) = (final_bits(&whole), final_bits(&parts));
     assert!(fa.keys().any(|k| k.starts_with("optimizer.momentum.")));
     assert_eq!(fa, fb);

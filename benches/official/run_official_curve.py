@@ -1,0 +1,40 @@
+# run_official_sd.py, plus the test accuracy every EVAL_EVERY optimizer steps (default 22), the
+# official code's counterpart of our `--eval-every`. The evaluation saves and restores torch's
+# generator, so the run draws exactly what run_official.py's would and ends on the same model.
+# Copy it next to the official main.py and call it as run_official.py is called (docs/results.md,
+# issue 19).
+import os, sys, runpy
+sys.path.insert(0, os.getcwd())
+here = os.path.dirname(os.path.abspath(__file__))
+import torch
+exec(open(os.path.join(here, 'run_official_sd.py')).read().split('sys.argv = ')[0])
+every = int(os.environ.get('EVAL_EVERY', '22'))
+_train_sd = sl.SupervisedLearning.train
+_test = {}
+
+
+def test_accuracy(learner):
+    if 'x' not in _test:
+        pairs = [learner.test_dataset[i] for i in range(len(learner.test_dataset))]
+        _test['x'] = torch.stack([p[0] for p in pairs])
+        _test['y'] = torch.tensor([p[1] for p in pairs])
+    state = torch.get_rng_state()
+    right = 0
+    with torch.no_grad():
+        for i in range(0, len(_test['y']), 1000):
+            out = learner.model(_test['x'][i:i + 1000])
+            right += int((out.argmax(1) == _test['y'][i:i + 1000]).sum())
+    torch.set_rng_state(state)
+    return right / len(_test['y'])
+
+
+def train_curve(self, epoch, total_iters, before_callback=None, after_callback=None):
+    def after(model, ep, it, per_epoch):
+        if after_callback is not None:
+            after_callback(model, ep, it, per_epoch)
+        if it % every == 0:
+            print(f'eval epoch {ep + 1} iteration {it} test {test_accuracy(self):.4f}', flush=True)
+    return _train_sd(self, epoch, total_iters, before_callback, after)
+sl.SupervisedLearning.train = train_curve
+sys.argv = ["main.py"] + sys.argv[1:]
+runpy.run_path("main.py", run_name="__main__")

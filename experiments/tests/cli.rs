@@ -204,6 +204,23 @@ fn cifar10_dry_run_lists_and_refuses_unknown_presets() {
     assert!(text.contains("prunable weights: 2,804,928"), "{text}");
     assert!(text.contains("randomizations: 117"), "{text}");
     assert!(text.contains("layer1.0.shortcut.0"), "{text}");
+    // The epoch unit fires rerand_freq times an epoch: every int(352 / 4) = 88 steps (45,000
+    // training images in batches of 128), 4 × 100 epochs in all.
+    let out = cifar10()
+        .args(["--preset", "figure2_resnet18_sc_iterand", "--dry-run"])
+        .args([
+            "--set",
+            "rerand_freq_unit=\"epoch\"",
+            "--set",
+            "rerand_freq=4",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("randomizations: 400 (every 88 iterations"),
+        "{text}"
+    );
     let list = cifar10().arg("--list-presets").output().unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
     assert_eq!(list.lines().count(), 21);

@@ -417,7 +417,7 @@ pub fn e8_schedule(seed: u64, steps: u64, k_per: u64, r: f64, weights: usize) ->
     let mut counts = vec![0u64; weights];
     let mut round = 0u32;
     for it in 0..steps {
-        if sched.fires(it, 0, it) {
+        if sched.fires(it, steps) {
             round += 1;
             let coin = Stream::new(seed, Purpose::RerandCoin, 0, round);
             for (i, c) in counts.iter_mut().enumerate() {

@@ -1,7 +1,8 @@
 //! The per-layer threshold of the official code (`GetSubnet` with `kthvalue`).
 //!
-//! For n scores and sparsity p (the fraction pruned), k = 1 + round_half_even(p·(n−1)) and a
-//! weight is kept when its score is ≥ the k-th smallest score. Ties at the threshold are all
+//! For n scores and sparsity p (the fraction pruned), k = 1 + round_half_even(0.01·(100p)·(n−1)),
+//! in the official code's floating-point order, and a weight is kept when its score is ≥ the k-th
+//! smallest score. Ties at the threshold are all
 //! kept, as with PyTorch's `>=`. Selection is O(n) (`select_nth_unstable`), never a full sort.
 
 use serde::{Deserialize, Serialize};
@@ -27,13 +28,16 @@ impl Ranking {
     }
 }
 
-/// k (1-based) of the official rule: `1 + round_half_even(p·(n−1))`.
+/// k (1-based) of the official rule, `1 + round(.01 * float(p * 100) * (n - 1))` in Python
+/// (sparse_modules.py's `percentile`), operation for operation: `.01 * 70.0` is
+/// 0.7000000000000001, so where 0.7·(n−1) is exactly x.5 the official k rounds up, which the
+/// plain `p·(n−1)` would round to even (52 layers of the ImageNet ResNets at p 0.7).
 pub fn kth(n: usize, sparsity: f64) -> usize {
     assert!(n > 0, "a layer with no weights has no threshold");
-    1 + (sparsity * (n - 1) as f64).round_ties_even() as usize
+    1 + (0.01 * (sparsity * 100.0) * (n - 1) as f64).round_ties_even() as usize
 }
 
-/// The number of weights kept when no scores tie: `n − round_half_even(p·(n−1))`.
+/// The number of weights kept when no scores tie: `n + 1 − kth(n, p)`.
 pub fn kept_count(n: usize, sparsity: f64) -> usize {
     n + 1 - kth(n, sparsity)
 }
@@ -82,6 +86,34 @@ mod tests {
         assert_eq!(kth(3, 0.25), 1);
         // the paper's p = 0.6 on a 3×3×3×16 conv: 0.6·431 = 258.6 → 259, keep 173
         assert_eq!(kept_count(432, 0.6), 173);
+    }
+
+    #[test]
+    fn k_follows_the_official_float_arithmetic_at_p_0_7() {
+        // k as Python computes `1 + round(.01 * float(p * 100) * (n - 1))`, for the layer sizes
+        // of the ImageNet ResNet-34/50/101 where it differs from 1 + round_half_even(0.7·(n−1)).
+        for (n, official) in [
+            (4_096, 2_868),
+            (65_536, 45_876),
+            (147_456, 103_220),
+            (1_048_576, 734_004),
+            (2_359_296, 1_651_508),
+        ] {
+            assert_eq!(kth(n, 0.7), official, "n {n}");
+            assert_eq!(
+                (0.7 * (n - 1) as f64).round_ties_even() as usize + 1,
+                official - 1,
+                "n {n}: the plain product rounds the other way"
+            );
+        }
+        // and where the two agree, at p 0.5 and 0.6 (Python's values)
+        for (n, p, official) in [
+            (4_096, 0.5, 2_049),
+            (2_359_296, 0.6, 1_415_578),
+            (640, 0.7, 448),
+        ] {
+            assert_eq!(kth(n, p), official, "n {n} p {p}");
+        }
     }
 
     #[test]

@@ -19,7 +19,9 @@ pub enum InitMode {
     KaimingNormal,
     /// ±√(2/fan_in) with probability ½ each.
     SignedConstant,
-    /// U(−1, 1), the theory's distribution.
+    /// U(−1, 1), the theory's distribution. The official config spells it `uniform(-1,1)`,
+    /// which is accepted too, so its configs translate verbatim.
+    #[serde(alias = "uniform(-1,1)")]
     Uniform,
 }
 
@@ -67,16 +69,20 @@ impl std::fmt::Display for InitMode {
     }
 }
 
+/// The official code's name of [`InitMode::Uniform`].
+const OFFICIAL_UNIFORM: &str = "uniform(-1,1)";
+
 impl std::str::FromStr for InitMode {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
+        let s = if s == OFFICIAL_UNIFORM { "uniform" } else { s };
         InitMode::ALL
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| Error::InvalidParameter {
                 name: "init_mode",
                 value: s.to_string(),
-                why: "expected kaiming_uniform, kaiming_normal, signed_constant or uniform",
+                why: "expected kaiming_uniform, kaiming_normal, signed_constant or uniform (also uniform(-1,1))",
             })
     }
 }
@@ -205,6 +211,16 @@ mod tests {
         for m in InitMode::ALL {
             assert_eq!(m.name().parse::<InitMode>().unwrap(), m);
         }
+        assert_eq!(
+            OFFICIAL_UNIFORM.parse::<InitMode>().unwrap(),
+            InitMode::Uniform
+        );
+        #[derive(serde::Deserialize)]
+        struct Cfg {
+            init_mode: InitMode,
+        }
+        let c: Cfg = toml::from_str("init_mode = \"uniform(-1,1)\"").unwrap();
+        assert_eq!(c.init_mode, InitMode::Uniform);
         let e = "kaiming".parse::<InitMode>().unwrap_err().to_string();
         assert!(e.contains("init_mode") && e.contains("kaiming"), "{e}");
         assert!(draw(InitMode::Uniform, 0, &stream(), 3).is_err());

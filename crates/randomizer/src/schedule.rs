@@ -10,7 +10,8 @@ use crate::{Error, Result};
 pub enum RerandUnit {
     /// Every K_per optimizer steps, counted globally across epochs (every paper run).
     Iteration,
-    /// Every K epochs, before the first step of the epoch.
+    /// About K times an epoch, as the official code: every `int(iters_per_epoch / K)` steps,
+    /// still counted globally (commands/train.py:108–115).
     Epoch,
 }
 
@@ -35,27 +36,34 @@ impl RerandSchedule {
         Ok(Self { freq, unit })
     }
 
-    /// Whether R fires before the step taken when `global_it` steps are done and the step is the
-    /// `step_in_epoch`-th of epoch `epoch` (all 0-based).
-    pub fn fires(&self, global_it: u64, epoch: u64, step_in_epoch: u64) -> bool {
+    /// The number of optimizer steps from one firing to the next, for epochs of
+    /// `steps_per_epoch` steps: `rerand_freq` itself, or for the epoch unit
+    /// `int(steps_per_epoch / rerand_freq)`, which must not be 0 (the official code divides by it).
+    pub fn period(&self, steps_per_epoch: u64) -> Result<u64> {
         match self.unit {
-            RerandUnit::Iteration => (global_it + 1) % self.freq == 0,
-            RerandUnit::Epoch => step_in_epoch == 0 && (epoch + 1) % self.freq == 0,
+            RerandUnit::Iteration => Ok(self.freq),
+            RerandUnit::Epoch => match steps_per_epoch / self.freq {
+                0 => Err(Error::InvalidParameter {
+                    name: "rerand_freq",
+                    value: format!("{} with {steps_per_epoch} steps an epoch", self.freq),
+                    why: "with the epoch unit R fires rerand_freq times an epoch, so at most once a step",
+                }),
+                p => Ok(p),
+            },
         }
+    }
+
+    /// Whether R fires before the step taken when `global_it` steps are done (0-based), in
+    /// epochs of `steps_per_epoch` steps.
+    pub fn fires(&self, global_it: u64, steps_per_epoch: u64) -> bool {
+        self.period(steps_per_epoch)
+            .is_ok_and(|p| (global_it + 1) % p == 0)
     }
 
     /// How many times R fires over `epochs` epochs of `steps_per_epoch` steps each.
     pub fn count(&self, epochs: u64, steps_per_epoch: u64) -> u64 {
-        match self.unit {
-            RerandUnit::Iteration => (epochs * steps_per_epoch) / self.freq,
-            RerandUnit::Epoch => {
-                if steps_per_epoch == 0 {
-                    0
-                } else {
-                    epochs / self.freq
-                }
-            }
-        }
+        self.period(steps_per_epoch)
+            .map_or(0, |p| epochs * steps_per_epoch / p)
     }
 }
 
@@ -66,36 +74,48 @@ mod tests {
     #[test]
     fn iteration_unit_fires_before_steps_k_minus_one_modulo_k() {
         let s = RerandSchedule::new(3, RerandUnit::Iteration).unwrap();
-        let fired: Vec<u64> = (0..10).filter(|&it| s.fires(it, 0, it)).collect();
+        let fired: Vec<u64> = (0..10).filter(|&it| s.fires(it, 4)).collect();
         assert_eq!(fired, vec![2, 5, 8]);
         let one = RerandSchedule::new(1, RerandUnit::Iteration).unwrap();
-        assert!((0..5).all(|it| one.fires(it, 0, it)));
+        assert!((0..5).all(|it| one.fires(it, 4)));
     }
 
     #[test]
     fn count_matches_simulation() {
-        for (k, epochs, spe) in [(3, 4, 7), (300, 100, 352), (1, 2, 5), (100, 10, 422)] {
+        for (k, epochs, spe) in [
+            (3, 4, 7),
+            (300, 100, 352),
+            (1, 2, 5),
+            (100, 10, 422),
+            (2, 3, 2),
+        ] {
             for unit in [RerandUnit::Iteration, RerandUnit::Epoch] {
                 let s = RerandSchedule::new(k, unit).unwrap();
-                let mut n = 0;
-                let mut it = 0;
-                for e in 0..epochs {
-                    for j in 0..spe {
-                        n += s.fires(it, e, j) as u64;
-                        it += 1;
-                    }
-                }
+                let n = (0..epochs * spe).filter(|&it| s.fires(it, spe)).count() as u64;
                 assert_eq!(s.count(epochs, spe), n, "{k} {epochs} {spe} {unit:?}");
             }
         }
     }
 
     #[test]
-    fn epoch_unit_fires_at_epoch_starts() {
-        let s = RerandSchedule::new(2, RerandUnit::Epoch).unwrap();
-        assert!(!s.fires(0, 0, 0));
-        assert!(s.fires(10, 1, 0));
-        assert!(!s.fires(11, 1, 1));
+    fn epoch_unit_fires_rerand_freq_times_an_epoch_as_the_official_code() {
+        // commands/train.py: `(it + 1) % int(iters_per_epoch / rerand_freq) == 0`, `it` global.
+        // 10 steps an epoch, rerand_freq 3: every int(10/3) = 3 steps, across epoch borders.
+        let s = RerandSchedule::new(3, RerandUnit::Epoch).unwrap();
+        let fired: Vec<u64> = (0..20).filter(|&it| s.fires(it, 10)).collect();
+        assert_eq!(fired, vec![2, 5, 8, 11, 14, 17]);
+        assert_eq!(s.count(2, 10), 6);
+        // rerand_freq 1: once an epoch, before its last step.
+        let once = RerandSchedule::new(1, RerandUnit::Epoch).unwrap();
+        let fired: Vec<u64> = (0..21).filter(|&it| once.fires(it, 7)).collect();
+        assert_eq!(fired, vec![6, 13, 20]);
+        // more firings than steps: refused by value, where the official code divides by zero
+        let e = RerandSchedule::new(8, RerandUnit::Epoch)
+            .unwrap()
+            .period(7)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rerand_freq") && e.contains("8 with 7"), "{e}");
         assert!(RerandSchedule::new(0, RerandUnit::Iteration).is_err());
     }
 }

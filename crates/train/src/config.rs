@@ -93,7 +93,7 @@ pub struct TrainConfig {
     /// Signed scores (IteRand) or |scores| (edge-popup's original code).
     pub ranking: Ranking,
     pub rerand_mode: RerandMode,
-    /// K_per.
+    /// K_per (unit `iteration`), or R's firings per epoch (unit `epoch`, as the official code).
     pub rerand_freq: u64,
     pub rerand_freq_unit: RerandUnit,
     /// r: the probability a pruned weight is re-drawn (λ in `manual` mode).

@@ -281,6 +281,10 @@ pub fn train_with(
     let steps_per_epoch = config
         .limit_batches
         .map_or(full_steps, |l| l.min(full_steps));
+    if let Some((_, sched)) = &rerand {
+        // An epoch-unit frequency above the steps of an epoch is refused here, before training.
+        sched.period(steps_per_epoch as u64)?;
+    }
     let reporter = Reporter::new(opts.progress, (steps_per_epoch * config.epochs) as u64);
     reporter.skip(pos.iteration);
     let augment = config.augment.then(|| Augment {
@@ -331,7 +335,7 @@ pub fn train_with(
             .skip(pos.step)
         {
             if let Some((r, sched)) = &rerand {
-                if sched.fires(pos.iteration, epoch as u64, step as u64) {
+                if sched.fires(pos.iteration, steps_per_epoch as u64) {
                     pos.randomizations += 1;
                     net.rerandomize(pos.randomizations, r)?;
                 }

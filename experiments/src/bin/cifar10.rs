@@ -13,7 +13,6 @@ use experiments::cli::{
 };
 use experiments::presets;
 use iterand_models::InputShape;
-use iterand_randomizer::{RerandSchedule, RerandUnit};
 use iterand_train::Method;
 
 /// The official CIFAR-10 training set is 50,000 images; 10 % is held out for validation.
@@ -157,19 +156,16 @@ fn main() -> Result<()> {
         );
         let steps = CIFAR10_TRAIN.div_ceil(cfg.batch_size);
         let limited = cfg.limit_batches.map_or(steps, |l| l.min(steps));
-        let fires = match cfg.rerandomization()? {
-            Some((_, s)) => s.count(cfg.epochs as u64, limited as u64),
-            None => 0,
-        };
+        let rerand = cfg.rerandomization()?;
+        let fires = rerand.map_or(0, |(_, s)| s.count(cfg.epochs as u64, limited as u64));
         println!(
             "schedule: {} epochs × {} steps = {} iterations (batch {}, {} train images), cosine lr {}, wd {}",
             cfg.epochs, limited, limited * cfg.epochs, cfg.batch_size, CIFAR10_TRAIN, cfg.lr, cfg.weight_decay
         );
-        if cfg.method == Method::Iterand {
-            let k = RerandSchedule::new(cfg.rerand_freq, RerandUnit::Iteration)?;
+        if let (Method::Iterand, Some((_, k))) = (cfg.method, rerand) {
             println!(
                 "randomizations: {fires} (every {} iterations, r = {}; R_eff ≈ 1 + r·T/K_per = {:.1}; full run {})",
-                cfg.rerand_freq,
+                k.period(limited as u64)?,
                 cfg.rerand_lambda,
                 1.0 + cfg.rerand_lambda * fires as f64,
                 k.count(cfg.epochs as u64, steps as u64)

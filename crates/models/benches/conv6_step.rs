@@ -18,6 +18,7 @@ fn bench_conv6(c: &mut Criterion) {
             width: 32,
         },
         classes: 10,
+        stem: None,
     };
     let cfg = MaskConfig::new(Mode::Scores, 0.5, InitMode::KaimingUniform).unwrap();
     let net = build(&spec, cfg, &store.builder()).unwrap();

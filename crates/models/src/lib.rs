@@ -19,4 +19,4 @@ pub use counts::ParamCounts;
 pub use error::{Error, Result};
 pub use fc::Fc;
 pub use network::{build, Arch, InputShape, ModelSpec, Network};
-pub use resnet::ResNet;
+pub use resnet::{ResNet, Stem};

@@ -41,6 +41,14 @@ impl Arch {
         Arch::Resnet101,
     ];
 
+    /// Whether this is one of the ResNets, the only architectures with a [`crate::Stem`].
+    pub fn is_resnet(self) -> bool {
+        matches!(
+            self,
+            Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50 | Arch::Resnet101
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Arch::Fc => "fc",
@@ -93,6 +101,9 @@ pub struct ModelSpec {
     pub width: f64,
     pub input: InputShape,
     pub classes: usize,
+    /// The ResNets' stem; `None` chooses by input size as the official code
+    /// ([`crate::Stem::for_height`]). Other architectures have none.
+    pub stem: Option<crate::Stem>,
 }
 
 /// `int(c·w)` as the official code scales channels; at least one unit.

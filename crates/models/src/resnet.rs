@@ -5,19 +5,67 @@
 //! at 64 channels whatever the width factor, and stage widths are int(64w), int(128w),
 //! int(256w), int(512w), so for w ≠ 1 the first block also gets a projection shortcut. A
 //! shortcut is a masked 1×1 conv plus BN wherever the stride or the channel count changes.
-//! Inputs under 64 pixels get the CIFAR stem (3×3 conv, stride 1), larger ones the ImageNet
-//! stem (7×7 conv, stride 2, then 3×3 max-pool, stride 2, padding 1).
+//! The stem is one of the official three ([`Stem`]), chosen by input size unless the spec names
+//! one.
 
 use candle_core::{Tensor, D};
 use iterand_kernels::{max_pool2d, relu};
 use iterand_masking::{Builder, Conv2dSpec, MaskConfig, MaskedConv2d, MaskedLinear, MaskedWeight};
+use serde::{Deserialize, Serialize};
 
 use crate::network::{scaled, Arch, ModelSpec, Network};
 use crate::norm::BatchNorm2d;
 use crate::Result;
 
-/// Inputs at least this many pixels high use the ImageNet stem.
-pub const IMAGENET_STEM_MIN: usize = 64;
+/// The layers before the first stage, as the official resnet.py builds them (lines 87–90 and
+/// 112–115). It only knows 28, 32, 64, 84 and 224 pixels; [`Stem::for_height`] extends its
+/// choice to every size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stem {
+    /// 3×3 convolution, stride 1 (28 and 32 pixels).
+    Cifar,
+    /// 3×3 convolution, stride 1, then 3×3 max-pool, stride 2, padding 1 (64 and 84 pixels).
+    Small,
+    /// 7×7 convolution, stride 2, then 3×3 max-pool, stride 2, padding 1 (224 pixels).
+    Imagenet,
+}
+
+impl Stem {
+    pub const ALL: [Stem; 3] = [Stem::Cifar, Stem::Small, Stem::Imagenet];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stem::Cifar => "cifar",
+            Stem::Small => "small",
+            Stem::Imagenet => "imagenet",
+        }
+    }
+
+    /// The official choice by input height: under 64 pixels `cifar`, from 64 up to 224 `small`,
+    /// from 224 `imagenet`.
+    pub fn for_height(height: usize) -> Stem {
+        match height {
+            h if h >= 224 => Stem::Imagenet,
+            h if h >= 64 => Stem::Small,
+            _ => Stem::Cifar,
+        }
+    }
+
+    /// (kernel, stride) of the stem's convolution.
+    fn conv(self) -> (usize, usize) {
+        match self {
+            Stem::Imagenet => (7, 2),
+            Stem::Cifar | Stem::Small => (3, 1),
+        }
+    }
+}
+
+impl std::fmt::Display for Stem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 struct ConvBn {
     conv: MaskedConv2d,
@@ -146,7 +194,7 @@ impl Block {
 
 pub struct ResNet {
     stem: ConvBn,
-    imagenet_stem: bool,
+    stem_kind: Stem,
     blocks: Vec<Block>,
     fc: MaskedLinear,
 }
@@ -160,8 +208,10 @@ impl ResNet {
             Arch::Resnet101 => ([3, 4, 23, 3], true),
             other => unreachable!("{other} is not a ResNet"),
         };
-        let imagenet_stem = spec.input.height >= IMAGENET_STEM_MIN;
-        let (k, stride) = if imagenet_stem { (7, 2) } else { (3, 1) };
+        let stem_kind = spec
+            .stem
+            .unwrap_or_else(|| Stem::for_height(spec.input.height));
+        let (k, stride) = stem_kind.conv();
         let stem = ConvBn::new(b, "conv1", "bn1", spec.input.channels, 64, k, stride, mask)?;
         let mut cin = 64;
         let mut blocks = Vec::new();
@@ -184,22 +234,38 @@ impl ResNet {
         let fc = MaskedLinear::new(&b.pp("linear"), cin, spec.classes, true, mask)?;
         Ok(Self {
             stem,
-            imagenet_stem,
+            stem_kind,
             blocks,
             fc,
         })
     }
 }
 
+impl ResNet {
+    pub fn stem(&self) -> Stem {
+        self.stem_kind
+    }
+
+    /// What the stem hands to `layer1` (after its pooling, if any), in evaluation mode.
+    pub fn stem_output(&self, x: &Tensor) -> Result<Tensor> {
+        self.stem_t(x, false)
+    }
+
+    fn stem_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let h = self.stem.forward_relu_t(x, train)?;
+        if self.stem_kind == Stem::Cifar {
+            return Ok(h);
+        }
+        // max-pool 3×3, stride 2, padding 1; the input is ≥ 0 after the ReLU, so zero padding
+        // is the same as −∞ padding
+        let h = h.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
+        Ok(max_pool2d(&h, 3, 2)?)
+    }
+}
+
 impl Network for ResNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut h = self.stem.forward_relu_t(x, train)?;
-        if self.imagenet_stem {
-            // max-pool 3×3, stride 2, padding 1; the input is ≥ 0 after the ReLU, so zero
-            // padding is the same as −∞ padding
-            h = h.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-            h = max_pool2d(&h, 3, 2)?;
-        }
+        let mut h = self.stem_t(x, train)?;
         for block in &self.blocks {
             h = block.forward_t(&h, train)?;
         }

@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use iterand_masking::{MaskConfig, Mode, ParamStore};
-use iterand_models::{build, Arch, InputShape, ModelSpec};
+use iterand_models::{build, Arch, InputShape, ModelSpec, Network, ResNet, Stem};
 use iterand_randomizer::{InitMode, RerandMode, Rerandomizer};
 
 const CIFAR: InputShape = InputShape {
@@ -17,6 +17,7 @@ fn spec(arch: Arch, width: f64, input: InputShape) -> ModelSpec {
         width,
         input,
         classes: 10,
+        stem: None,
     }
 }
 
@@ -298,4 +299,47 @@ fn resnet_prunes_every_conv_shortcut_and_classifier() {
         store.by_role(iterand_masking::Role::NormStat).len(),
         2 * (1 + 16 + 4)
     );
+}
+
+#[test]
+fn resnet_stem_follows_the_official_rule_by_input_size_unless_named() {
+    // resnet.py: 7×7 stride 2 only at 224; at 64 and 84 a 3×3 stride-1 convolution then
+    // max-pooling; at 28 and 32 the 3×3 alone.
+    for (size, want) in [
+        (28, Stem::Cifar),
+        (32, Stem::Cifar),
+        (64, Stem::Small),
+        (84, Stem::Small),
+        (224, Stem::Imagenet),
+    ] {
+        assert_eq!(Stem::for_height(size), want, "{size}");
+    }
+    let dev = Device::Cpu;
+    // (input size, named stem, stem kernel, spatial size entering layer1)
+    for (size, named, kernel, after) in [
+        (32, None, 3, 32),
+        (64, None, 3, 32),
+        (84, None, 3, 42),
+        (224, None, 7, 56),
+        (64, Some(Stem::Imagenet), 7, 16),
+        (64, Some(Stem::Cifar), 3, 64),
+    ] {
+        let input = InputShape {
+            channels: 3,
+            height: size,
+            width: size,
+        };
+        let s = ModelSpec {
+            stem: named,
+            ..spec(Arch::Resnet18, 0.25, input)
+        };
+        let store = ParamStore::new(1, dev.clone());
+        let net = ResNet::new(&s, scores(0.5), &store.builder()).unwrap();
+        assert_eq!(net.stem(), named.unwrap_or(Stem::for_height(size)));
+        let stem_w = net.masked()[0].weight().dims().to_vec();
+        assert_eq!(stem_w, [64, 3, kernel, kernel], "{size} {named:?}");
+        // layer1's first conv is stride 1: its output size is the stem's
+        let x = Tensor::zeros((1, 3, size, size), DType::F32, &dev).unwrap();
+        assert_eq!(net.stem_output(&x).unwrap().dims(), &[1, 64, after, after]);
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking};
-use iterand_models::{build, Arch, InputShape, ModelSpec, Network};
+use iterand_models::{build, Arch, InputShape, ModelSpec, Network, Stem};
 use iterand_randomizer::{InitMode, RerandMode, RerandSchedule, RerandUnit, Rerandomizer};
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +83,9 @@ pub struct TrainConfig {
     /// Data folder; `None` means the dataset's default place.
     pub data: Option<PathBuf>,
     pub model: Arch,
+    /// The ResNets' stem (`cifar`, `small`, `imagenet`); unset, chosen by input size as the
+    /// official code does. A smoke run of an ImageNet preset at 64 pixels names `imagenet`.
+    pub stem: Option<Stem>,
     pub method: Method,
     /// Width factor w.
     pub width: f64,
@@ -125,6 +128,7 @@ impl Default for TrainConfig {
             dataset: DatasetName::Digits,
             data: None,
             model: Arch::Fc,
+            stem: None,
             method: Method::Iterand,
             width: 1.0,
             sparsity: 0.5,
@@ -220,6 +224,13 @@ impl TrainConfig {
         if self.limit_batches == Some(0) {
             return Err(bad("limit_batches", 0, "must be at least 1 when given"));
         }
+        if let Some(stem) = self.stem.filter(|_| !self.model.is_resnet()) {
+            return Err(bad(
+                "stem",
+                stem,
+                format!("only the ResNets have a stem, not {}", self.model),
+            ));
+        }
         Ok(())
     }
 
@@ -244,6 +255,7 @@ impl TrainConfig {
             width: self.width,
             input,
             classes,
+            stem: self.stem,
         };
         let store = ParamStore::new(self.seed, device.clone());
         let net = build(&spec, self.mask_config()?, &store.builder())?;
@@ -500,6 +512,13 @@ mod tests {
                     ..Default::default()
                 },
                 "batch_size",
+            ),
+            (
+                TrainConfig {
+                    stem: Some(Stem::Imagenet),
+                    ..Default::default()
+                },
+                "stem",
             ),
             (
                 TrainConfig {

@@ -93,6 +93,7 @@ fn main() -> Result<()> {
             width: cli.size,
         },
         classes: 10,
+        stem: None,
     };
     let cfg = MaskConfig::new(Mode::Scores, cli.sparsity, InitMode::KaimingUniform)?;
     let net = build(&spec, cfg, &store.builder())?;

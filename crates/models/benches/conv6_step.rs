@@ -19,6 +19,7 @@ fn bench_conv6(c: &mut Criterion) {
         },
         classes: 10,
         stem: None,
+        bn_replicas: 1,
     };
     let cfg = MaskConfig::new(Mode::Scores, 0.5, InitMode::KaimingUniform).unwrap();
     let net = build(&spec, cfg, &store.builder()).unwrap();

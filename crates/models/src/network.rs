@@ -104,6 +104,10 @@ pub struct ModelSpec {
     /// The ResNets' stem; `None` chooses by input size as the official code
     /// ([`crate::Stem::for_height`]). Other architectures have none.
     pub stem: Option<crate::Stem>,
+    /// BatchNorm statistics over this many torch.chunk pieces of each batch, as DataParallel
+    /// on that many devices (the official `num_gpus`); 1 is the whole batch. Only the ResNets
+    /// have BatchNorm.
+    pub bn_replicas: usize,
 }
 
 /// `int(c·w)` as the official code scales channels; at least one unit.

@@ -5,9 +5,15 @@
 //! updates the running ones with momentum 0.1, the variance unbiased (×n/(n−1)), as PyTorch does;
 //! evaluation uses the running statistics. The running statistics live in the parameter store
 //! (role `NormStat`), so they are saved and restored with the model, and nothing else writes them.
+//!
+//! Figure 3's ResNet-50 and -101 ran under DataParallel on two GPUs, so each BatchNorm saw the
+//! batch in two `torch.chunk` pieces. With `replicas` > 1 one device does the same: each chunk
+//! is normalised with its own statistics, the gradient is that of the whole batch's loss (the
+//! replicas' sum), and the running statistics follow chunk 0 alone, because DataParallel's
+//! replica 0 shares its buffers with the module and the other replicas' updates are dropped.
 
 use candle_core::{DType, Tensor, Var};
-use iterand_kernels::{batch_norm_relu_train, batch_norm_train, relu};
+use iterand_kernels::{batch_norm_relu_train, batch_norm_train, relu, BatchNormOutput};
 use iterand_masking::{Builder, Mode, Role};
 
 use crate::Result;
@@ -21,6 +27,7 @@ pub struct BatchNorm2d {
     running_var: Var,
     affine: Option<(Var, Var)>,
     channels: usize,
+    replicas: usize,
 }
 
 impl BatchNorm2d {
@@ -40,7 +47,15 @@ impl BatchNorm2d {
             running_var,
             affine,
             channels,
+            replicas: 1,
         })
+    }
+
+    /// Training statistics over `replicas` chunks of each batch, as DataParallel on that many
+    /// devices (1: the whole batch).
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 
     pub fn running_mean(&self) -> &Var {
@@ -69,13 +84,15 @@ impl BatchNorm2d {
         let shape = (1, c, 1, 1);
         let mut y = if train {
             let (n, _, h, w) = x.dims4()?;
-            let count = (n * h * w) as f64;
-            // The normalisation with batch statistics and its gradient: iterand-kernels.
-            let out = if fused_relu {
-                batch_norm_relu_train(x, EPS)?
-            } else {
-                batch_norm_train(x, EPS)?
-            };
+            // torch.chunk: pieces of ceil(n / replicas), the last one shorter
+            let piece = n.div_ceil(self.replicas);
+            let mut outs = (0..n)
+                .step_by(piece)
+                .map(|s| normalize(&x.narrow(0, s, piece.min(n - s))?, fused_relu))
+                .collect::<Result<Vec<_>>>()?;
+            let count = (piece.min(n) * h * w) as f64;
+            let ys: Vec<Tensor> = outs.iter().map(|o| o.y.clone()).collect();
+            let out = outs.swap_remove(0);
             let m = MOMENTUM;
             let unbiased = if count > 1.0 {
                 (out.var * (count / (count - 1.0)))?
@@ -86,7 +103,11 @@ impl BatchNorm2d {
             let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
             self.running_mean.set(&rm.to_dtype(DType::F32)?)?;
             self.running_var.set(&rv.to_dtype(DType::F32)?)?;
-            out.y
+            if ys.len() == 1 {
+                out.y
+            } else {
+                Tensor::cat(&ys, 0)?
+            }
         } else {
             let mean = self.running_mean.as_tensor().reshape(shape)?;
             let inv_std = (self.running_var.as_tensor() + EPS)?
@@ -102,6 +123,15 @@ impl BatchNorm2d {
         }
         Ok(y)
     }
+}
+
+/// The normalisation with batch statistics and its gradient: iterand-kernels.
+fn normalize(x: &Tensor, fused_relu: bool) -> Result<BatchNormOutput> {
+    Ok(if fused_relu {
+        batch_norm_relu_train(x, EPS)?
+    } else {
+        batch_norm_train(x, EPS)?
+    })
 }
 
 #[cfg(test)]
@@ -197,6 +227,77 @@ mod tests {
                 f.as_tensor().to_vec1::<f32>().unwrap(),
                 p.as_tensor().to_vec1::<f32>().unwrap()
             );
+        }
+    }
+
+    /// Two replicas equal two separate BatchNorms on the two torch.chunk halves: forward,
+    /// gradient of the whole batch's loss, and running statistics (those of the first half),
+    /// with and without the fused ReLU. An odd batch splits 3 + 2, as torch.chunk does.
+    #[test]
+    fn replicas_equal_separate_passes_over_the_chunks() {
+        let dev = Device::Cpu;
+        let vals: Vec<f32> = (0..5 * 2 * 2 * 3)
+            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 4.0)
+            .collect();
+        let x = Var::from_vec(vals, (5, 2, 2, 3), &dev).unwrap();
+        let weights = Tensor::arange(0f32, 60.0, &dev)
+            .unwrap()
+            .reshape((5, 2, 2, 3))
+            .unwrap()
+            .cos()
+            .unwrap();
+        let bn = |replicas| {
+            let store = ParamStore::new(0, dev.clone());
+            let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Scores)
+                .unwrap()
+                .with_replicas(replicas);
+            (store, bn)
+        };
+        for fused in [false, true] {
+            let run = |b: &BatchNorm2d, x: &Tensor| {
+                if fused {
+                    b.forward_relu_t(x, true).unwrap()
+                } else {
+                    b.forward_t(x, true).unwrap()
+                }
+            };
+            let ((_g, ghost), (_a, first), (_b, second), (_w, whole)) =
+                (bn(2), bn(1), bn(1), bn(1));
+            let y = run(&ghost, x.as_tensor());
+            let halves = Tensor::cat(
+                &[
+                    run(&first, &x.narrow(0, 0, 3).unwrap()),
+                    run(&second, &x.narrow(0, 3, 2).unwrap()),
+                ],
+                0,
+            )
+            .unwrap();
+            let close = |a: &Tensor, b: &Tensor| {
+                let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+                d.to_scalar::<f32>().unwrap()
+            };
+            assert!(close(&y, &halves) < 1e-6, "fused {fused}");
+            let plain = run(&whole, x.as_tensor());
+            assert!(close(&y, &plain) > 1e-2, "the chunks' statistics differ");
+            let grad = |t: &Tensor| {
+                let g = (t * &weights)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                g.get(x.as_tensor()).unwrap().clone()
+            };
+            assert!(close(&grad(&y), &grad(&halves)) < 1e-5, "fused {fused}");
+            for (g, a) in [
+                (ghost.running_mean(), first.running_mean()),
+                (ghost.running_var(), first.running_var()),
+            ] {
+                assert_eq!(
+                    g.as_tensor().to_vec1::<f32>().unwrap(),
+                    a.as_tensor().to_vec1::<f32>().unwrap()
+                );
+            }
         }
     }
 }

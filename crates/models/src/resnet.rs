@@ -67,6 +67,13 @@ impl std::fmt::Display for Stem {
     }
 }
 
+/// What every conv+BN of a ResNet is built with.
+#[derive(Clone, Copy)]
+struct LayerConfig {
+    mask: MaskConfig,
+    bn_replicas: usize,
+}
+
 struct ConvBn {
     conv: MaskedConv2d,
     bn: BatchNorm2d,
@@ -82,7 +89,7 @@ impl ConvBn {
         cout: usize,
         k: usize,
         stride: usize,
-        mask: MaskConfig,
+        lc: LayerConfig,
     ) -> Result<Self> {
         let spec = Conv2dSpec {
             in_channels: cin,
@@ -93,8 +100,8 @@ impl ConvBn {
             bias: false,
         };
         Ok(Self {
-            conv: MaskedConv2d::new(&b.pp(conv), spec, mask)?,
-            bn: BatchNorm2d::new(&b.pp(bn), cout, mask.mode)?,
+            conv: MaskedConv2d::new(&b.pp(conv), spec, lc.mask)?,
+            bn: BatchNorm2d::new(&b.pp(bn), cout, lc.mask.mode)?.with_replicas(lc.bn_replicas),
         })
     }
 
@@ -120,23 +127,23 @@ impl Block {
         planes: usize,
         stride: usize,
         bottleneck: bool,
-        mask: MaskConfig,
+        lc: LayerConfig,
     ) -> Result<Self> {
         let (path, cout) = if bottleneck {
             let out = planes * 4;
             (
                 vec![
-                    ConvBn::new(b, "conv1", "bn1", cin, planes, 1, 1, mask)?,
-                    ConvBn::new(b, "conv2", "bn2", planes, planes, 3, stride, mask)?,
-                    ConvBn::new(b, "conv3", "bn3", planes, out, 1, 1, mask)?,
+                    ConvBn::new(b, "conv1", "bn1", cin, planes, 1, 1, lc)?,
+                    ConvBn::new(b, "conv2", "bn2", planes, planes, 3, stride, lc)?,
+                    ConvBn::new(b, "conv3", "bn3", planes, out, 1, 1, lc)?,
                 ],
                 out,
             )
         } else {
             (
                 vec![
-                    ConvBn::new(b, "conv1", "bn1", cin, planes, 3, stride, mask)?,
-                    ConvBn::new(b, "conv2", "bn2", planes, planes, 3, 1, mask)?,
+                    ConvBn::new(b, "conv1", "bn1", cin, planes, 3, stride, lc)?,
+                    ConvBn::new(b, "conv2", "bn2", planes, planes, 3, 1, lc)?,
                 ],
                 planes,
             )
@@ -150,7 +157,7 @@ impl Block {
                 cout,
                 1,
                 stride,
-                mask,
+                lc,
             )?)
         } else {
             None
@@ -212,7 +219,11 @@ impl ResNet {
             .stem
             .unwrap_or_else(|| Stem::for_height(spec.input.height));
         let (k, stride) = stem_kind.conv();
-        let stem = ConvBn::new(b, "conv1", "bn1", spec.input.channels, 64, k, stride, mask)?;
+        let lc = LayerConfig {
+            mask,
+            bn_replicas: spec.bn_replicas,
+        };
+        let stem = ConvBn::new(b, "conv1", "bn1", spec.input.channels, 64, k, stride, lc)?;
         let mut cin = 64;
         let mut blocks = Vec::new();
         for (stage, &n) in counts.iter().enumerate() {
@@ -225,7 +236,7 @@ impl ResNet {
                     planes,
                     stride,
                     bottleneck,
-                    mask,
+                    lc,
                 )?;
                 cin = block.out_channels();
                 blocks.push(block);

@@ -18,6 +18,7 @@ fn spec(arch: Arch, width: f64, input: InputShape) -> ModelSpec {
         input,
         classes: 10,
         stem: None,
+        bn_replicas: 1,
     }
 }
 
@@ -342,4 +343,49 @@ fn resnet_stem_follows_the_official_rule_by_input_size_unless_named() {
         let x = Tensor::zeros((1, 3, size, size), DType::F32, &dev).unwrap();
         assert_eq!(net.stem_output(&x).unwrap().dims(), &[1, 64, after, after]);
     }
+}
+
+#[test]
+fn resnet_with_two_bn_replicas_trains_as_two_half_batches() {
+    // Everything but BatchNorm is per example, so with the batch statistics taken per
+    // torch.chunk half, the network's training output on a batch of 4 is its output on each half.
+    let dev = Device::Cpu;
+    let x = Tensor::arange(0f32, (4 * 3 * 32 * 32) as f32, &dev)
+        .unwrap()
+        .reshape((4, 3, 32, 32))
+        .unwrap()
+        .sin()
+        .unwrap();
+    let net = |replicas| {
+        let store = ParamStore::new(7, dev.clone());
+        let s = ModelSpec {
+            bn_replicas: replicas,
+            ..spec(Arch::Resnet18, 0.25, CIFAR)
+        };
+        let net = build(&s, scores(0.5), &store.builder()).unwrap();
+        (store, net)
+    };
+    let ((_a, ghost), (_b, plain)) = (net(2), net(1));
+    let y = ghost.forward_t(&x, true).unwrap();
+    let halves = Tensor::cat(
+        &[
+            plain.forward_t(&x.narrow(0, 0, 2).unwrap(), true).unwrap(),
+            plain.forward_t(&x.narrow(0, 2, 2).unwrap(), true).unwrap(),
+        ],
+        0,
+    )
+    .unwrap();
+    let whole = plain.forward_t(&x, true).unwrap();
+    let gap = |a: &Tensor, b: &Tensor| {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    assert!(gap(&y, &halves) < 1e-4, "{}", gap(&y, &halves));
+    assert!(gap(&y, &whole) > 1e-3);
 }

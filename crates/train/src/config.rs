@@ -86,6 +86,9 @@ pub struct TrainConfig {
     /// The ResNets' stem (`cifar`, `small`, `imagenet`); unset, chosen by input size as the
     /// official code does. A smoke run of an ImageNet preset at 64 pixels names `imagenet`.
     pub stem: Option<Stem>,
+    /// BatchNorm statistics over this many chunks of each batch, as the official DataParallel
+    /// runs on `num_gpus` devices (Figure 3's ResNet-50 and -101: 2); unset, the whole batch.
+    pub bn_replicas: Option<usize>,
     pub method: Method,
     /// Width factor w.
     pub width: f64,
@@ -129,6 +132,7 @@ impl Default for TrainConfig {
             data: None,
             model: Arch::Fc,
             stem: None,
+            bn_replicas: None,
             method: Method::Iterand,
             width: 1.0,
             sparsity: 0.5,
@@ -224,6 +228,19 @@ impl TrainConfig {
         if self.limit_batches == Some(0) {
             return Err(bad("limit_batches", 0, "must be at least 1 when given"));
         }
+        if self.bn_replicas == Some(0) {
+            return Err(bad("bn_replicas", 0, "must be at least 1 when given"));
+        }
+        if let Some(r) = self
+            .bn_replicas
+            .filter(|&r| r > 1 && !self.model.is_resnet())
+        {
+            return Err(bad(
+                "bn_replicas",
+                r,
+                format!("only the ResNets have BatchNorm, not {}", self.model),
+            ));
+        }
         if let Some(stem) = self.stem.filter(|_| !self.model.is_resnet()) {
             return Err(bad(
                 "stem",
@@ -256,6 +273,7 @@ impl TrainConfig {
             input,
             classes,
             stem: self.stem,
+            bn_replicas: self.bn_replicas.unwrap_or(1),
         };
         let store = ParamStore::new(self.seed, device.clone());
         let net = build(&spec, self.mask_config()?, &store.builder())?;
@@ -519,6 +537,13 @@ mod tests {
                     ..Default::default()
                 },
                 "stem",
+            ),
+            (
+                TrainConfig {
+                    bn_replicas: Some(2),
+                    ..Default::default()
+                },
+                "bn_replicas",
             ),
             (
                 TrainConfig {

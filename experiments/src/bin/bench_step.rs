@@ -94,6 +94,7 @@ fn main() -> Result<()> {
         },
         classes: 10,
         stem: None,
+        bn_replicas: 1,
     };
     let cfg = MaskConfig::new(Mode::Scores, cli.sparsity, InitMode::KaimingUniform)?;
     let net = build(&spec, cfg, &store.builder())?;

@@ -210,11 +210,18 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    pub fn to_config(&self) -> TrainConfig {
-        let lr = self.lr.unwrap_or(match self.method {
-            Method::Sgd => 0.01,
-            _ => 0.1,
-        });
+    /// The flags as one layer of config keys. `lr` is in it only when typed, so that the
+    /// library's per-method rule decides it otherwise, whichever layer sets the method.
+    pub fn to_layer(&self) -> anyhow::Result<toml::Table> {
+        let mut layer = toml::Table::try_from(self.to_config())?;
+        if self.lr.is_none() {
+            layer.remove("lr");
+        }
+        Ok(layer)
+    }
+
+    fn to_config(&self) -> TrainConfig {
+        let lr = self.lr.unwrap_or(self.method.default_lr());
         TrainConfig {
             dataset: self.dataset,
             data: self.data.clone(),
@@ -287,6 +294,14 @@ pub struct RunFlags {
 }
 
 impl RunFlags {
+    /// `layer` (the other flags' keys) then the `--set` overrides, resolved and checked.
+    pub fn resolve(&self, layer: &toml::Table) -> anyhow::Result<TrainConfig> {
+        Ok(TrainConfig::resolve([
+            layer,
+            &crate::spec::overrides(&self.set),
+        ])?)
+    }
+
     /// `cfg` with the `--set` overrides applied (and checked).
     pub fn apply(&self, cfg: &TrainConfig) -> anyhow::Result<TrainConfig> {
         if self.set.is_empty() {
@@ -486,6 +501,29 @@ mod tests {
         });
         let rankings = [Ranking::Signed, Ranking::Magnitude];
         check_names("--ranking", RANKING_NAMES, &rankings, |c| c.train.ranking);
+    }
+
+    fn resolved(args: &[&str]) -> TrainConfig {
+        let c = parse(args).unwrap();
+        c.run.resolve(&c.train.to_layer().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_method_typed_as_a_flag_or_set_resolves_to_the_same_config() {
+        // the per-method learning rate lives in the library, so both ways reach it
+        let flag = resolved(&["--method", "sgd"]);
+        assert_eq!(flag, resolved(&["--set", "method=\"sgd\""]));
+        assert_eq!(flag.lr, Method::Sgd.default_lr());
+        assert_eq!(resolved(&[]).lr, Method::Iterand.default_lr());
+        // a typed or set learning rate wins over the rule, either way round
+        for args in [
+            &["--method", "sgd", "--lr", "0.2"][..],
+            &["--lr", "0.2", "--set", "method=\"sgd\""],
+            &["--method", "sgd", "--set", "lr=0.2"],
+        ] {
+            let c = resolved(args);
+            assert_eq!((c.method, c.lr), (Method::Sgd, 0.2), "{args:?}");
+        }
     }
 
     #[test]

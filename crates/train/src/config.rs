@@ -43,6 +43,15 @@ impl Method {
             Method::EdgePopup | Method::Iterand => Mode::Scores,
         }
     }
+
+    /// The learning rate of a config none of whose layers names one: scores take far larger
+    /// steps than weights (the official CIFAR configs: 0.1 for scores, 0.01 for Conv6's SGD).
+    pub fn default_lr(self) -> f64 {
+        match self {
+            Method::Sgd => 0.01,
+            Method::EdgePopup | Method::Iterand => 0.1,
+        }
+    }
 }
 
 impl std::fmt::Display for Method {
@@ -148,7 +157,7 @@ impl Default for TrainConfig {
             warmup_epochs: 0,
             finetune_epochs: 0,
             finetune_lr: 0.0,
-            lr: 0.1,
+            lr: Method::Iterand.default_lr(),
             momentum: 0.9,
             nesterov: false,
             weight_decay: 1e-4,
@@ -333,8 +342,11 @@ impl TrainConfig {
 
     /// The defaults, then each layer of keys in turn (an experiment file's base, its
     /// experiment, a grid point, `--set` overrides): the resolution every binary uses. Unknown
-    /// keys and out-of-range values are refused, naming the key.
+    /// keys and out-of-range values are refused, naming the key. When no layer names `lr`, the
+    /// method's own ([`Method::default_lr`]) applies, whichever layer chose the method.
     pub fn resolve<'a>(layers: impl IntoIterator<Item = &'a toml::Table>) -> Result<Self> {
+        let layers: Vec<&toml::Table> = layers.into_iter().collect();
+        let named_lr = layers.iter().any(|l| l.contains_key("lr"));
         let defaults =
             toml::Table::try_from(TrainConfig::default()).map_err(|e| Error::Serialise {
                 what: "config",
@@ -350,7 +362,7 @@ impl TrainConfig {
             t.try_into()
                 .map_err(|e: toml::de::Error| e.message().to_string())
         };
-        let config = parse(table.clone()).map_err(|why| {
+        let mut config = parse(table.clone()).map_err(|why| {
             // serde names unknown keys but not a value of the wrong type: find the key.
             let culprit = table.iter().find(|(k, v)| {
                 defaults.get(*k) != Some(*v) && {
@@ -364,6 +376,9 @@ impl TrainConfig {
                 None => bad("config", "<keys>", why),
             }
         })?;
+        if !named_lr {
+            config.lr = config.method.default_lr();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -442,6 +457,11 @@ mod tests {
         );
         assert_eq!(c.sparsity, 0.5);
         assert_eq!(TrainConfig::resolve([]).unwrap(), TrainConfig::default());
+        // no layer names lr: the method's own, whichever layer chose the method
+        let sgd = table("method = \"sgd\"");
+        assert_eq!(TrainConfig::resolve([&sgd]).unwrap().lr, 0.01);
+        assert_eq!(TrainConfig::resolve([&base, &sgd]).unwrap().lr, 0.3);
+        assert_eq!(TrainConfig::resolve([&sgd, &set]).unwrap().lr, 0.01);
         let e = TrainConfig::resolve([&table("prune_rate = 0.5")])
             .unwrap_err()
             .to_string();

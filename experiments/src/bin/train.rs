@@ -28,7 +28,7 @@ struct Cli {
 fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
-    let cfg = cli.run.apply(&cli.train.to_config())?;
+    let cfg = cli.run.resolve(&cli.train.to_layer()?)?;
     cfg.validate()?;
     let out = cli.out.unwrap_or_else(|| {
         PathBuf::from(format!(

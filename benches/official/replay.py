@@ -22,9 +22,10 @@ on the scores), CustomCosineLR per epoch, R before the step when (it + 1) % K_pe
                                 torch-split as torch, on our split's 45,000 images
                                 ours-aug    our augmented images, in torch's order
                                 ours-order  torchvision's augmentation, in our order
-Needs torch, numpy and safetensors. docs/results.md (issue 19) has the commands and results.
+With EVAL_EVERY=K in the environment, train also prints the test accuracy every K steps (as
+run_official_curve.py and our --eval-every do). Needs torch, numpy and safetensors. docs/results.md (issue 19) has the commands and results.
 """
-import glob, math, sys
+import glob, math, os, sys
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -174,12 +175,21 @@ def print_score_spread(net, epoch):
     print(f'score sd after epoch {epoch + 1}: {spread}', flush=True)
 
 
+def accuracy(net, xt, yt):
+    with torch.no_grad():
+        right = sum(int((net.forward(xt[i:i + 500]).argmax(1) == yt[i:i + 500]).sum())
+                    for i in range(0, len(yt), 500))
+    return 100 * right / len(yt)
+
+
 def train(draws, r, epochs, k_per, cifar_bin, data='ours', seed=0):
     d = load_file(f'{draws}/init.safetensors')
     net = Conv6(d, torch.float32)
     opt = sgd(net, 0.3)
     it = rnd = 0
     source = batches(draws) if data == 'ours' else torch_batches(draws, cifar_bin, epochs, data, seed)
+    xt, yt = test_set(cifar_bin)
+    every = int(os.environ.get('EVAL_EVERY', '0'))
     last = 0
     for epoch, x, y in source:
         if epoch != last:
@@ -194,12 +204,11 @@ def train(draws, r, epochs, k_per, cifar_bin, data='ours', seed=0):
         F.cross_entropy(net.forward(x), y).backward()
         opt.step()
         it += 1
+        if every and it % every == 0:
+            print(f'eval epoch {epoch + 1} iteration {it} test {accuracy(net, xt, yt) / 100:.4f}',
+                  flush=True)
     print_score_spread(net, last)
-    xt, yt = test_set(cifar_bin)
-    with torch.no_grad():
-        right = sum(int((net.forward(xt[i:i + 500]).argmax(1) == yt[i:i + 500]).sum())
-                    for i in range(0, len(yt), 500))
-    print(f'test accuracy {100 * right / len(yt):.2f} after {it} steps and {rnd} randomizations')
+    print(f'test accuracy {accuracy(net, xt, yt):.2f} after {it} steps and {rnd} randomizations')
 
 
 if __name__ == '__main__':

@@ -501,84 +501,26 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_key() {
-        let cases: Vec<(TrainConfig, &str)> = vec![
+        let with = |f: &dyn Fn(&mut TrainConfig)| {
+            let mut c = TrainConfig::default();
+            f(&mut c);
+            c
+        };
+        let cases: [(TrainConfig, &str); 11] = [
+            (with(&|c| c.sparsity = 1.0), "sparsity"),
+            (with(&|c| c.sparsity = -0.1), "sparsity"),
+            (with(&|c| c.width = 0.0), "width"),
+            (with(&|c| c.rerand_freq = 0), "rerand_freq"),
+            (with(&|c| c.rerand_lambda = 1.5), "rerand_lambda"),
+            (with(&|c| c.epochs = 0), "epochs"),
+            (with(&|c| c.batch_size = 0), "batch_size"),
+            (with(&|c| c.stem = Some(Stem::Imagenet)), "stem"),
+            (with(&|c| c.bn_replicas = Some(2)), "bn_replicas"),
+            (with(&|c| c.lr = f64::NAN), "lr"),
             (
-                TrainConfig {
-                    sparsity: 1.0,
-                    ..Default::default()
-                },
-                "sparsity",
-            ),
-            (
-                TrainConfig {
-                    sparsity: -0.1,
-                    ..Default::default()
-                },
-                "sparsity",
-            ),
-            (
-                TrainConfig {
-                    width: 0.0,
-                    ..Default::default()
-                },
-                "width",
-            ),
-            (
-                TrainConfig {
-                    rerand_freq: 0,
-                    ..Default::default()
-                },
-                "rerand_freq",
-            ),
-            (
-                TrainConfig {
-                    rerand_lambda: 1.5,
-                    ..Default::default()
-                },
-                "rerand_lambda",
-            ),
-            (
-                TrainConfig {
-                    epochs: 0,
-                    ..Default::default()
-                },
-                "epochs",
-            ),
-            (
-                TrainConfig {
-                    batch_size: 0,
-                    ..Default::default()
-                },
-                "batch_size",
-            ),
-            (
-                TrainConfig {
-                    stem: Some(Stem::Imagenet),
-                    ..Default::default()
-                },
-                "stem",
-            ),
-            (
-                TrainConfig {
-                    bn_replicas: Some(2),
-                    ..Default::default()
-                },
-                "bn_replicas",
-            ),
-            (
-                TrainConfig {
-                    lr: f64::NAN,
-                    ..Default::default()
-                },
-                "lr",
-            ),
-            (
-                TrainConfig {
-                    epochs: 10,
-                    warmup_epochs: 5,
-                    finetune_epochs: 5,
-                    ..Default::default()
-                },
+                with(&|c| {
+                    (c.epochs, c.warmup_epochs, c.finetune_epochs) = (10, 5, 5);
+                }),
                 "warmup_epochs",
             ),
         ];

@@ -10,6 +10,7 @@ use candle_core::{DType, Device, Tensor, D};
 use iterand_data::{batch_order, Augment, Dataset, Splits};
 use iterand_masking::ParamStore;
 use iterand_models::{InputShape, Network};
+use iterand_randomizer::{RerandSchedule, Rerandomizer};
 
 use crate::checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, FORMAT, MOMENTUM_PREFIX};
 use crate::config::TrainConfig;
@@ -178,6 +179,28 @@ fn restore(
     Ok(())
 }
 
+/// Restore a checkpoint (`restore`) and say where the run continues.
+fn resume(
+    store: &ParamStore,
+    names: &[String],
+    opt: &mut Sgd,
+    info: &CheckpointInfo,
+    tensors: &HashMap<String, Tensor>,
+    ck: &Checkpointer,
+) -> Result<Position> {
+    restore(store, names, opt, tensors, &ck.dir().join(&info.tensors))?;
+    let pos = info.position.clone();
+    tracing::info!(
+        "resuming {} at epoch {}, batch {} (iteration {}, {} randomizations)",
+        ck.dir().display(),
+        pos.epoch + 1,
+        pos.step,
+        pos.iteration,
+        pos.randomizations
+    );
+    Ok(pos)
+}
+
 /// Every tensor a checkpoint holds.
 fn snapshot(store: &ParamStore, names: &[String], opt: &Sgd) -> HashMap<String, Tensor> {
     let mut out: HashMap<String, Tensor> = store
@@ -211,277 +234,371 @@ pub fn train_with(
 ) -> Result<Summary> {
     config.validate()?;
     let start = Instant::now();
-    let hash = config.hash()?;
     let (run_dir, resumed) = match open_run(config, opts, device)? {
         Start::Done(summary) => return Ok(summary),
         Start::Fresh(dir) => (dir, None),
         Start::Continue(dir, info, tensors) => (Some(dir), Some((info, tensors))),
     };
-    let checkpointer = run_dir.as_ref().map(|d| Checkpointer::new(d.path()));
-    let padded;
-    let splits = if config.pad > 0 {
-        padded = Splits {
-            train: splits.train.pad(config.pad),
-            val: splits.val.pad(config.pad),
-            test: splits.test.pad(config.pad),
-        };
-        &padded
-    } else {
-        splits
-    };
-    let shape = splits.train.shape;
-    let input = InputShape {
-        channels: shape.channels,
-        height: shape.height,
-        width: shape.width,
-    };
-    let (store, net) = config.build_network(input, splits.train.classes, device)?;
-    let (names, vars): (Vec<String>, Vec<_>) = store.trainable().into_iter().unzip();
-    let mut opt = Sgd::new(vars, config.sgd());
-    let mut pos = Position::default();
-    if let (Some((info, tensors)), Some(ck)) = (&resumed, &checkpointer) {
-        restore(
-            &store,
-            &names,
-            &mut opt,
-            tensors,
-            &ck.dir().join(&info.tensors),
-        )?;
-        pos = info.position.clone();
-        tracing::info!(
-            "resuming {} at epoch {}, batch {} (iteration {}, {} randomizations)",
-            ck.dir().display(),
-            pos.epoch + 1,
-            pos.step,
-            pos.iteration,
-            pos.randomizations
-        );
-    }
-    if let Some(stop) = opts.stop_at_iteration.filter(|&s| s <= pos.iteration) {
-        return Err(Error::StopBehind {
-            path: opts.out.clone().unwrap_or_default(),
-            stop,
-            done: pos.iteration,
-        });
-    }
-    let schedule = config.schedule();
-    let rerand = config.rerandomization()?;
-    let counts = net.param_counts();
-    for m in net.masked() {
-        tracing::debug!(
-            "layer {} {:?}: {} weights",
-            m.path(),
-            m.weight().dims(),
-            m.numel()
-        );
-    }
-
-    let n = splits.train.len();
-    let full_steps = n.div_ceil(config.batch_size);
-    let steps_per_epoch = config
-        .limit_batches
-        .map_or(full_steps, |l| l.min(full_steps));
-    if let Some((_, sched)) = &rerand {
-        // An epoch-unit frequency above the steps of an epoch is refused here, before training.
-        sched.period(steps_per_epoch as u64)?;
-    }
-    let reporter = Reporter::new(opts.progress, (steps_per_epoch * config.epochs) as u64);
-    reporter.skip(pos.iteration);
-    let augment = config.augment.then(|| Augment {
-        size: shape.height,
-        ..Augment::cifar10()
+    let padded = (config.pad > 0).then(|| Splits {
+        train: splits.train.pad(config.pad),
+        val: splits.val.pad(config.pad),
+        test: splits.test.pad(config.pad),
     });
-    // Wall time of the earlier parts of a resumed run.
-    let resumed_elapsed = pos.elapsed_seconds;
-    let save = |slot: &str, pos: &Position, opt: &Sgd| -> Result<()> {
-        let Some(ck) = &checkpointer else {
-            return Ok(());
-        };
-        let info = CheckpointInfo {
-            format: FORMAT,
-            config_hash: hash.clone(),
-            tensors: String::new(),
-            position: Position {
-                elapsed_seconds: resumed_elapsed + start.elapsed().as_secs_f64(),
-                ..pos.clone()
-            },
-            streams: Streams {
-                seed: config.seed,
-                data_epoch: pos.epoch,
-                data_batch: pos.step,
-                rerand_round: pos.randomizations,
-            },
-        };
-        ck.save(slot, &snapshot(&store, &names, opt), &info)
+    let splits = padded.as_ref().unwrap_or(splits);
+    let env = Env {
+        config,
+        splits,
+        device,
+        opts,
     };
-    let append = |pos: &mut Position, line: MetricsLine| -> Result<()> {
-        if let Some(d) = &run_dir {
-            d.append_metrics(&line)?;
-            pos.metrics_lines += 1;
-        }
-        Ok(())
-    };
+    let mut run = Run::new(env, run_dir, resumed, start)?;
+    while run.pos.epoch < config.epochs {
+        run.epoch()?;
+    }
+    run.finish()
+}
 
-    while pos.epoch < config.epochs {
-        let epoch = pos.epoch;
+/// What a run reads and never changes.
+#[derive(Clone, Copy)]
+struct Env<'a> {
+    config: &'a TrainConfig,
+    splits: &'a Splits,
+    device: &'a Device,
+    opts: &'a RunOptions,
+}
+
+/// A run in progress: the model and its optimizer, where the run stands, where it writes.
+struct Run<'a> {
+    env: Env<'a>,
+    store: ParamStore,
+    net: Box<dyn Network>,
+    /// The trainable variables' names, in the optimizer's order.
+    names: Vec<String>,
+    opt: Sgd,
+    pos: Position,
+    run_dir: Option<RunDir>,
+    checkpointer: Option<Checkpointer>,
+    hash: String,
+    start: Instant,
+    /// Wall time of the earlier parts of a resumed run.
+    resumed_elapsed: f64,
+    rerand: Option<(Rerandomizer, RerandSchedule)>,
+    augment: Option<Augment>,
+    steps_per_epoch: usize,
+    reporter: Reporter,
+}
+
+type Resumed = Option<(CheckpointInfo, HashMap<String, Tensor>)>;
+
+impl<'a> Run<'a> {
+    /// Build the model and optimizer, and put a resumed run back where it stopped.
+    fn new(
+        env: Env<'a>,
+        run_dir: Option<RunDir>,
+        resumed: Resumed,
+        start: Instant,
+    ) -> Result<Self> {
+        let Env { config, splits, .. } = env;
+        let checkpointer = run_dir.as_ref().map(|d| Checkpointer::new(d.path()));
+        let shape = splits.train.shape;
+        let input = InputShape {
+            channels: shape.channels,
+            height: shape.height,
+            width: shape.width,
+        };
+        let (store, net) = config.build_network(input, splits.train.classes, env.device)?;
+        let (names, vars): (Vec<String>, Vec<_>) = store.trainable().into_iter().unzip();
+        let mut opt = Sgd::new(vars, config.sgd());
+        let pos = match (&resumed, &checkpointer) {
+            (Some((info, tensors)), Some(ck)) => {
+                resume(&store, &names, &mut opt, info, tensors, ck)?
+            }
+            _ => Position::default(),
+        };
+        if let Some(stop) = env.opts.stop_at_iteration.filter(|&s| s <= pos.iteration) {
+            return Err(Error::StopBehind {
+                path: env.opts.out.clone().unwrap_or_default(),
+                stop,
+                done: pos.iteration,
+            });
+        }
+        for m in net.masked() {
+            tracing::debug!(
+                "layer {} {:?}: {} weights",
+                m.path(),
+                m.weight().dims(),
+                m.numel()
+            );
+        }
+        let full_steps = splits.train.len().div_ceil(config.batch_size);
+        let steps_per_epoch = config
+            .limit_batches
+            .map_or(full_steps, |l| l.min(full_steps));
+        let rerand = config.rerandomization()?;
+        if let Some((_, sched)) = &rerand {
+            // An epoch-unit frequency above the steps of an epoch is refused here, before training.
+            sched.period(steps_per_epoch as u64)?;
+        }
+        let reporter = Reporter::new(env.opts.progress, (steps_per_epoch * config.epochs) as u64);
+        reporter.skip(pos.iteration);
+        Ok(Self {
+            env,
+            store,
+            net,
+            names,
+            opt,
+            resumed_elapsed: pos.elapsed_seconds,
+            pos,
+            run_dir,
+            checkpointer,
+            hash: config.hash()?,
+            start,
+            rerand,
+            augment: config.augment.then(|| Augment {
+                size: shape.height,
+                ..Augment::cifar10()
+            }),
+            steps_per_epoch,
+            reporter,
+        })
+    }
+
+    /// The rest of the current epoch (all of it unless resumed mid-way), then its evaluation
+    /// and checkpoint.
+    fn epoch(&mut self) -> Result<()> {
+        let config = self.env.config;
+        let epoch = self.pos.epoch;
         let t0 = Instant::now();
-        let lr = schedule.at(epoch);
-        opt.set_learning_rate(lr);
-        let order = batch_order(n, config.seed, epoch as u64);
+        let lr = config.schedule().at(epoch);
+        self.opt.set_learning_rate(lr);
+        let order = batch_order(self.env.splits.train.len(), config.seed, epoch as u64);
         for (step, idx) in order
             .chunks(config.batch_size)
-            .take(steps_per_epoch)
+            .take(self.steps_per_epoch)
             .enumerate()
-            .skip(pos.step)
+            .skip(self.pos.step)
         {
-            if let Some((r, sched)) = &rerand {
-                if sched.fires(pos.iteration, steps_per_epoch as u64) {
-                    pos.randomizations += 1;
-                    net.rerandomize(pos.randomizations, r)?;
-                }
+            self.step(epoch, step, idx, lr)?;
+            self.stop_if_asked(t0)?;
+        }
+        self.end_epoch(epoch, lr, t0)
+    }
+
+    /// R if due, then one SGD step on the batch `idx`, and its metrics lines if asked for.
+    fn step(&mut self, epoch: usize, step: usize, idx: &[u32], lr: f64) -> Result<()> {
+        if let Some((r, sched)) = &self.rerand {
+            if sched.fires(self.pos.iteration, self.steps_per_epoch as u64) {
+                self.pos.randomizations += 1;
+                self.net.rerandomize(self.pos.randomizations, r)?;
             }
-            let (x, y) = match &augment {
-                Some(a) => {
-                    let (px, s) = a.batch(&splits.train, idx, config.seed, epoch as u64);
-                    let labels: Vec<u32> = idx
-                        .iter()
-                        .map(|&i| splits.train.labels[i as usize] as u32)
-                        .collect();
-                    (
-                        Tensor::from_vec(px, (idx.len(), s.channels, s.height, s.width), device)?,
-                        Tensor::from_vec(labels, idx.len(), device)?,
-                    )
-                }
-                None => splits.train.batch(idx, device)?,
-            };
-            let logits = net.forward_t(&x, true)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-            let l = loss.to_scalar::<f32>()?;
-            if !l.is_finite() {
-                return Err(Error::NonFiniteLoss {
-                    value: l,
-                    epoch,
-                    step,
-                });
-            }
-            let grads = loss.backward()?;
-            opt.step(&grads)?;
-            let batch_right = correct(&logits.detach(), &y)?;
-            pos.loss_sum += l as f64 * idx.len() as f64;
-            pos.correct += batch_right;
-            pos.seen += idx.len();
-            pos.iteration += 1;
-            pos.step = step + 1;
-            reporter.step();
-            if opts.log_every.is_some_and(|k| pos.iteration % k == 0) {
-                let line = MetricsLine::Step(StepRecord {
-                    epoch,
-                    iteration: pos.iteration,
-                    lr,
-                    loss: l as f64,
-                    batch_acc: 100.0 * batch_right as f64 / idx.len() as f64,
-                    randomizations: pos.randomizations as u64,
-                });
-                append(&mut pos, line)?;
-            }
-            if opts.eval_every.is_some_and(|k| pos.iteration % k == 0) {
-                let line = MetricsLine::Eval(EvalRecord {
-                    epoch,
-                    iteration: pos.iteration,
-                    val_acc: evaluate(net.as_ref(), &splits.val, config.eval_batch_size, device)?,
-                    test_acc: evaluate(net.as_ref(), &splits.test, config.eval_batch_size, device)?,
-                });
-                append(&mut pos, line)?;
-            }
-            let interrupted = opts
-                .interrupt
+        }
+        let (x, y) = self.batch(idx, epoch)?;
+        let logits = self.net.forward_t(&x, true)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        let l = loss.to_scalar::<f32>()?;
+        if !l.is_finite() {
+            return Err(Error::NonFiniteLoss {
+                value: l,
+                epoch,
+                step,
+            });
+        }
+        let grads = loss.backward()?;
+        self.opt.step(&grads)?;
+        let batch_right = correct(&logits.detach(), &y)?;
+        let pos = &mut self.pos;
+        pos.loss_sum += l as f64 * idx.len() as f64;
+        pos.correct += batch_right;
+        pos.seen += idx.len();
+        pos.iteration += 1;
+        pos.step = step + 1;
+        self.reporter.step();
+        let opts = self.env.opts;
+        if opts.log_every.is_some_and(|k| self.pos.iteration % k == 0) {
+            let line = MetricsLine::Step(StepRecord {
+                epoch,
+                iteration: self.pos.iteration,
+                lr,
+                loss: l as f64,
+                batch_acc: 100.0 * batch_right as f64 / idx.len() as f64,
+                randomizations: self.pos.randomizations as u64,
+            });
+            self.append(line)?;
+        }
+        if opts.eval_every.is_some_and(|k| self.pos.iteration % k == 0) {
+            let line = MetricsLine::Eval(EvalRecord {
+                epoch,
+                iteration: self.pos.iteration,
+                val_acc: self.evaluate(&self.env.splits.val)?,
+                test_acc: self.evaluate(&self.env.splits.test)?,
+            });
+            self.append(line)?;
+        }
+        Ok(())
+    }
+
+    /// The images and labels of the examples `idx`, augmented if the config says so.
+    fn batch(&self, idx: &[u32], epoch: usize) -> Result<(Tensor, Tensor)> {
+        let (train, device) = (&self.env.splits.train, self.env.device);
+        let Some(a) = &self.augment else {
+            return Ok(train.batch(idx, device)?);
+        };
+        let (px, s) = a.batch(train, idx, self.env.config.seed, epoch as u64);
+        let labels: Vec<u32> = idx
+            .iter()
+            .map(|&i| train.labels[i as usize] as u32)
+            .collect();
+        Ok((
+            Tensor::from_vec(px, (idx.len(), s.channels, s.height, s.width), device)?,
+            Tensor::from_vec(labels, idx.len(), device)?,
+        ))
+    }
+
+    /// On an interrupt or at the step asked for: a checkpoint mid-epoch, and the run stops.
+    fn stop_if_asked(&self, epoch_start: Instant) -> Result<()> {
+        let opts = self.env.opts;
+        let interrupted = opts
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::SeqCst));
+        if !interrupted && opts.stop_at_iteration != Some(self.pos.iteration) {
+            return Ok(());
+        }
+        let mid = Position {
+            epoch_seconds: self.pos.epoch_seconds + epoch_start.elapsed().as_secs_f64(),
+            ..self.pos.clone()
+        };
+        self.save("last", &mid)?;
+        self.reporter.finish();
+        Err(Error::Interrupted {
+            path: self
+                .checkpointer
                 .as_ref()
-                .is_some_and(|f| f.load(Ordering::SeqCst));
-            if interrupted || opts.stop_at_iteration == Some(pos.iteration) {
-                let mid = Position {
-                    epoch_seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
-                    ..pos.clone()
-                };
-                save("last", &mid, &opt)?;
-                reporter.finish();
-                return Err(Error::Interrupted {
-                    path: checkpointer
-                        .as_ref()
-                        .map_or_else(PathBuf::new, |c| c.dir().to_path_buf()),
-                    iteration: pos.iteration,
-                });
-            }
-        }
-        let val_acc = evaluate(net.as_ref(), &splits.val, config.eval_batch_size, device)?;
-        let improved = pos.best_val_acc.is_none_or(|b| val_acc > b);
+                .map_or_else(PathBuf::new, |c| c.dir().to_path_buf()),
+            iteration: self.pos.iteration,
+        })
+    }
+
+    /// Validation, the epoch's metrics line, and the `last` (and maybe `best`) checkpoint.
+    fn end_epoch(&mut self, epoch: usize, lr: f64, t0: Instant) -> Result<()> {
+        let val_acc = self.evaluate(&self.env.splits.val)?;
+        let improved = self.pos.best_val_acc.is_none_or(|b| val_acc > b);
         if improved {
-            pos.best_val_acc = Some(val_acc);
+            self.pos.best_val_acc = Some(val_acc);
         }
-        pos.val_acc = Some(val_acc);
+        self.pos.val_acc = Some(val_acc);
+        let pos = &self.pos;
         let record = EpochRecord {
             epoch,
             lr,
             train_loss: pos.loss_sum / pos.seen as f64,
             train_acc: 100.0 * pos.correct as f64 / pos.seen as f64,
             val_acc,
-            kept_fraction: net.kept_now()? as f64 / counts.weights as f64,
+            kept_fraction: self.net.kept_now()? as f64 / self.net.param_counts().weights as f64,
             randomizations: pos.randomizations as u64,
             steps: pos.iteration,
             seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
         };
-        reporter.epoch(&record, config.epochs);
-        append(&mut pos, MetricsLine::Epoch(record))?;
-        pos = Position {
+        self.reporter.epoch(&record, self.env.config.epochs);
+        self.append(MetricsLine::Epoch(record))?;
+        self.pos = Position {
             epoch: epoch + 1,
             step: 0,
             loss_sum: 0.0,
             correct: 0,
             seen: 0,
             epoch_seconds: 0.0,
-            ..pos
+            ..self.pos.clone()
         };
-        save("last", &pos, &opt)?;
-        if improved {
-            if let Some(ck) = &checkpointer {
-                ck.copy("last", "best")?;
-            }
+        self.save("last", &self.pos)?;
+        match &self.checkpointer {
+            Some(ck) if improved => ck.copy("last", "best"),
+            _ => Ok(()),
         }
     }
-    reporter.finish();
-    let test_acc = evaluate(net.as_ref(), &splits.test, config.eval_batch_size, device)?;
-    let layers = net
-        .masked()
-        .iter()
-        .map(|m| {
-            Ok(LayerStats {
-                name: m.path().to_string(),
-                shape: m.weight().dims().to_vec(),
-                weights: m.numel(),
-                kept: m.kept()?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let summary = Summary {
-        dataset: config.dataset.name().into(),
-        model: config.model.name().into(),
-        method: config.method.name().into(),
-        width: config.width,
-        sparsity: config.mask_config()?.effective_sparsity(),
-        seed: config.seed,
-        test_acc,
-        val_acc: pos.val_acc.unwrap_or(f64::NAN),
-        best_val_acc: pos.best_val_acc.unwrap_or(f64::NAN),
-        kept_params: counts.kept,
-        total_params: counts.weights,
-        randomizations: pos.randomizations as u64,
-        steps: pos.iteration,
-        epochs: config.epochs,
-        seconds: resumed_elapsed + start.elapsed().as_secs_f64(),
-        config_hash: hash.clone(),
-        layers,
-    };
-    if let Some(d) = &run_dir {
-        d.write_summary(&summary)?;
+
+    fn evaluate(&self, data: &Dataset) -> Result<f64> {
+        let config = self.env.config;
+        evaluate(
+            self.net.as_ref(),
+            data,
+            config.eval_batch_size,
+            self.env.device,
+        )
     }
-    Ok(summary)
+
+    /// Write a checkpoint of the model and optimizer standing at `pos` into `slot`.
+    fn save(&self, slot: &str, pos: &Position) -> Result<()> {
+        let Some(ck) = &self.checkpointer else {
+            return Ok(());
+        };
+        let info = CheckpointInfo {
+            format: FORMAT,
+            config_hash: self.hash.clone(),
+            tensors: String::new(),
+            position: Position {
+                elapsed_seconds: self.resumed_elapsed + self.start.elapsed().as_secs_f64(),
+                ..pos.clone()
+            },
+            streams: Streams {
+                seed: self.env.config.seed,
+                data_epoch: pos.epoch,
+                data_batch: pos.step,
+                rerand_round: pos.randomizations,
+            },
+        };
+        ck.save(slot, &snapshot(&self.store, &self.names, &self.opt), &info)
+    }
+
+    fn append(&mut self, line: MetricsLine) -> Result<()> {
+        if let Some(d) = &self.run_dir {
+            d.append_metrics(&line)?;
+            self.pos.metrics_lines += 1;
+        }
+        Ok(())
+    }
+
+    /// The test accuracy of the last-epoch model, and the summary (written to the run folder).
+    fn finish(self) -> Result<Summary> {
+        self.reporter.finish();
+        let config = self.env.config;
+        let test_acc = self.evaluate(&self.env.splits.test)?;
+        let layers = self
+            .net
+            .masked()
+            .iter()
+            .map(|m| {
+                Ok(LayerStats {
+                    name: m.path().to_string(),
+                    shape: m.weight().dims().to_vec(),
+                    weights: m.numel(),
+                    kept: m.kept()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let counts = self.net.param_counts();
+        let summary = Summary {
+            dataset: config.dataset.name().into(),
+            model: config.model.name().into(),
+            method: config.method.name().into(),
+            width: config.width,
+            sparsity: config.mask_config()?.effective_sparsity(),
+            seed: config.seed,
+            test_acc,
+            val_acc: self.pos.val_acc.unwrap_or(f64::NAN),
+            best_val_acc: self.pos.best_val_acc.unwrap_or(f64::NAN),
+            kept_params: counts.kept,
+            total_params: counts.weights,
+            randomizations: self.pos.randomizations as u64,
+            steps: self.pos.iteration,
+            epochs: config.epochs,
+            seconds: self.resumed_elapsed + self.start.elapsed().as_secs_f64(),
+            config_hash: self.hash,
+            layers,
+        };
+        if let Some(d) = &self.run_dir {
+            d.write_summary(&summary)?;
+        }
+        Ok(summary)
+    }
 }

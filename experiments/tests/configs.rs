@@ -292,6 +292,11 @@ fn imagenet_experiments_match_section_2_2() {
             "{}",
             r.name
         );
+        // the official runs' stem at 224 pixels, kept at any size; two DataParallel replicas
+        // for ResNet-50 and -101 (config.yaml's num_gpus: 2)
+        assert_eq!(c.stem, Some(iterand_models::Stem::Imagenet), "{}", r.name);
+        let replicas = matches!(r.model, Resnet50 | Resnet101).then_some(2);
+        assert_eq!(c.bn_replicas, replicas, "{}", r.name);
     }
 }
 

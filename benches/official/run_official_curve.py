@@ -1,13 +1,17 @@
 # run_official_sd.py, plus the test accuracy every EVAL_EVERY optimizer steps (default 22), the
 # official code's counterpart of our `--eval-every`. The evaluation saves and restores torch's
 # generator, so the run draws exactly what run_official.py's would and ends on the same model.
-# Copy it next to the official main.py and call it as run_official.py is called (docs/results.md,
-# issue 19).
+# Copy it (with run_official_sd.py and run_official_ours.py) next to the official main.py and call
+# it as run_official.py is called; DRAWS=folder (and OURS) as for run_official_ours.py runs the
+# official code on our draws (docs/results.md, issue 19).
 import os, sys, runpy
 sys.path.insert(0, os.getcwd())
 here = os.path.dirname(os.path.abspath(__file__))
 import torch
-exec(open(os.path.join(here, 'run_official_sd.py')).read().split('sys.argv = ')[0])
+# With DRAWS set, the official code runs on our draws (run_official_ours.py, which includes
+# run_official_sd.py); otherwise on its own (run_official_sd.py).
+wrapper = 'run_official_ours.py' if os.environ.get('DRAWS') else 'run_official_sd.py'
+exec(open(os.path.join(here, wrapper)).read().rsplit('sys.argv = ', 1)[0])
 every = int(os.environ.get('EVAL_EVERY', '22'))
 _train_sd = sl.SupervisedLearning.train
 _test = {}

@@ -86,28 +86,25 @@ impl BatchNorm2d {
             let (n, _, h, w) = x.dims4()?;
             // torch.chunk: pieces of ceil(n / replicas), the last one shorter
             let piece = n.div_ceil(self.replicas);
-            let mut outs = (0..n)
+            let outs = (0..n)
                 .step_by(piece)
                 .map(|s| normalize(&x.narrow(0, s, piece.min(n - s))?, fused_relu))
                 .collect::<Result<Vec<_>>>()?;
+            // the running statistics follow chunk 0, as DataParallel's replica 0
+            let first = &outs[0];
             let count = (piece.min(n) * h * w) as f64;
-            let ys: Vec<Tensor> = outs.iter().map(|o| o.y.clone()).collect();
-            let out = outs.swap_remove(0);
             let m = MOMENTUM;
             let unbiased = if count > 1.0 {
-                (out.var * (count / (count - 1.0)))?
+                (&first.var * (count / (count - 1.0)))?
             } else {
-                out.var
+                first.var.clone()
             };
-            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (out.mean * m)?)?;
+            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (&first.mean * m)?)?;
             let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
             self.running_mean.set(&rm.to_dtype(DType::F32)?)?;
             self.running_var.set(&rv.to_dtype(DType::F32)?)?;
-            if ys.len() == 1 {
-                out.y
-            } else {
-                Tensor::cat(&ys, 0)?
-            }
+            let ys: Vec<&Tensor> = outs.iter().map(|o| &o.y).collect();
+            Tensor::cat(&ys, 0)?
         } else {
             let mean = self.running_mean.as_tensor().reshape(shape)?;
             let inv_std = (self.running_var.as_tensor() + EPS)?
@@ -198,6 +195,18 @@ mod tests {
         assert_eq!(names, vec!["bn.weight", "bn.bias"]);
     }
 
+    fn assert_same_running_stats(a: &BatchNorm2d, b: &BatchNorm2d) {
+        for (x, y) in [
+            (a.running_mean(), b.running_mean()),
+            (a.running_var(), b.running_var()),
+        ] {
+            assert_eq!(
+                x.as_tensor().to_vec1::<f32>().unwrap(),
+                y.as_tensor().to_vec1::<f32>().unwrap()
+            );
+        }
+    }
+
     /// The fused BatchNorm + ReLU gives relu(forward_t) and the same running statistics, in
     /// training (fused op) and evaluation (fallback).
     #[test]
@@ -219,15 +228,7 @@ mod tests {
             let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
             assert!(d.to_scalar::<f32>().unwrap() < 1e-6, "train {train}");
         }
-        for (f, p) in [
-            (fused.running_mean(), plain.running_mean()),
-            (fused.running_var(), plain.running_var()),
-        ] {
-            assert_eq!(
-                f.as_tensor().to_vec1::<f32>().unwrap(),
-                p.as_tensor().to_vec1::<f32>().unwrap()
-            );
-        }
+        assert_same_running_stats(&fused, &plain);
     }
 
     /// Two replicas equal two separate BatchNorms on the two torch.chunk halves: forward,
@@ -289,15 +290,7 @@ mod tests {
                 g.get(x.as_tensor()).unwrap().clone()
             };
             assert!(close(&grad(&y), &grad(&halves)) < 1e-5, "fused {fused}");
-            for (g, a) in [
-                (ghost.running_mean(), first.running_mean()),
-                (ghost.running_var(), first.running_var()),
-            ] {
-                assert_eq!(
-                    g.as_tensor().to_vec1::<f32>().unwrap(),
-                    a.as_tensor().to_vec1::<f32>().unwrap()
-                );
-            }
+            assert_same_running_stats(&ghost, &first);
         }
     }
 }

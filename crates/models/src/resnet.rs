@@ -32,8 +32,6 @@ pub enum Stem {
 }
 
 impl Stem {
-    pub const ALL: [Stem; 3] = [Stem::Cifar, Stem::Small, Stem::Imagenet];
-
     pub fn name(self) -> &'static str {
         match self {
             Stem::Cifar => "cifar",
@@ -250,9 +248,7 @@ impl ResNet {
             fc,
         })
     }
-}
 
-impl ResNet {
     pub fn stem(&self) -> Stem {
         self.stem_kind
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor, D};
 use iterand_data::{batch_order, Augment, Dataset, Splits};
 use iterand_masking::ParamStore;
-use iterand_models::{InputShape, Network};
+use iterand_models::{InputShape, Network, ParamCounts};
 use iterand_randomizer::{RerandSchedule, Rerandomizer};
 
 use crate::checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, FORMAT, MOMENTUM_PREFIX};
@@ -286,6 +286,8 @@ struct Run<'a> {
     augment: Option<Augment>,
     steps_per_epoch: usize,
     reporter: Reporter,
+    /// Weights and kept weights of the model (fixed by its shape and sparsity).
+    counts: ParamCounts,
 }
 
 type Resumed = Option<(CheckpointInfo, HashMap<String, Tensor>)>;
@@ -339,6 +341,7 @@ impl<'a> Run<'a> {
             // An epoch-unit frequency above the steps of an epoch is refused here, before training.
             sched.period(steps_per_epoch as u64)?;
         }
+        let net_counts = net.param_counts();
         let reporter = Reporter::new(env.opts.progress, (steps_per_epoch * config.epochs) as u64);
         reporter.skip(pos.iteration);
         Ok(Self {
@@ -360,6 +363,7 @@ impl<'a> Run<'a> {
             }),
             steps_per_epoch,
             reporter,
+            counts: net_counts,
         })
     }
 
@@ -494,7 +498,7 @@ impl<'a> Run<'a> {
             train_loss: pos.loss_sum / pos.seen as f64,
             train_acc: 100.0 * pos.correct as f64 / pos.seen as f64,
             val_acc,
-            kept_fraction: self.net.kept_now()? as f64 / self.net.param_counts().weights as f64,
+            kept_fraction: self.net.kept_now()? as f64 / self.counts.weights as f64,
             randomizations: pos.randomizations as u64,
             steps: pos.iteration,
             seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
@@ -576,7 +580,7 @@ impl<'a> Run<'a> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let counts = self.net.param_counts();
+        let counts = self.counts;
         let summary = Summary {
             dataset: config.dataset.name().into(),
             model: config.model.name().into(),

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use iterand_data::{batch_order, split_indices, Augment, VAL_FRACTION, VAL_SPLIT_SEED};
+use iterand_data::{batch_order, split_indices, Augment, Source, VAL_FRACTION, VAL_SPLIT_SEED};
 use iterand_models::InputShape;
 use iterand_randomizer::{coins, fresh_values};
 use iterand_train::load_splits;
@@ -83,12 +83,12 @@ fn main() -> Result<()> {
         let order = batch_order(n, seed, epoch);
         orders.extend_from_slice(&order);
         for idx in order.chunks(cfg.batch_size) {
-            let (px, _) = aug.batch(&splits.train, idx, seed, epoch);
+            let (px, _) = aug.batch(&splits.train, idx, seed, epoch)?;
             xs.write_all(&px.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())?;
-            let l: Vec<u8> = idx
+            let l = idx
                 .iter()
-                .map(|&i| splits.train.labels[i as usize])
-                .collect();
+                .map(|&i| Ok(splits.train.label(i as usize)? as u8))
+                .collect::<anyhow::Result<Vec<u8>>>()?;
             ys.write_all(&l)?;
             writeln!(sizes, "{epoch} {}", idx.len())?;
         }

@@ -10,6 +10,7 @@ use serde::de::value::StrDeserializer;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
+use iterand_data::Loader;
 use iterand_masking::Ranking;
 use iterand_models::Arch;
 use iterand_randomizer::{InitMode, RerandMode};
@@ -285,6 +286,10 @@ pub struct RunFlags {
     /// replay against the official code in benches/official does).
     #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
     pub stop_at_step: Option<u64>,
+    /// Threads that build training and evaluation batches ahead of the step (0: build each on
+    /// the training thread). Any number gives the same batches and so the same run.
+    #[arg(long, value_name = "N", default_value_t = Loader::default().workers)]
+    pub loader_workers: usize,
     /// Debug output (per-layer shapes, R's rounds).
     #[arg(long, short)]
     pub verbose: bool,
@@ -327,6 +332,10 @@ impl RunFlags {
             stop_at_iteration: self.stop_at_step,
             log_every: self.log_every,
             eval_every: self.eval_every,
+            loader: Loader {
+                workers: self.loader_workers,
+                ..Loader::default()
+            },
         }
     }
 }
@@ -366,7 +375,7 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
         splits.train.len(),
         splits.val.len(),
         splits.test.len(),
-        splits.train.shape,
+        splits.train.shape(),
         out.display()
     );
     match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &flags.options(out)) {

@@ -424,6 +424,7 @@ fn worker(args: &[String]) -> Result<i32> {
         stop_at_iteration: None,
         log_every,
         eval_every: None,
+        loader: iterand_data::Loader::default(),
     };
     match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &opts) {
         Ok(s) => {

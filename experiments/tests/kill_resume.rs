@@ -89,6 +89,7 @@ fn timeless_metrics(out: &Path) -> Vec<MetricsLine> {
         .map(|l| match l {
             MetricsLine::Epoch(mut e) => {
                 e.seconds = 0.0;
+                e.data_wait = 0.0;
                 MetricsLine::Epoch(e)
             }
             s => s,

@@ -10,7 +10,9 @@
 
 use iterand_randomizer::{Purpose, Stream};
 
-use crate::{Dataset, ImageShape};
+use crate::source::Source;
+use crate::transform::{Key, Transform};
+use crate::{ImageShape, Result};
 
 /// The crop box inside the padded image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,20 +83,27 @@ impl Augment {
         }
     }
 
-    /// Augment example `i` of `data` for `epoch`, writing `channels·size·size` values.
-    pub fn apply(&self, data: &Dataset, i: usize, seed: u64, epoch: u64, out: &mut Vec<f32>) {
-        let s = Stream::new(seed, Purpose::Augment, i as u32, epoch as u32);
-        let sh = data.shape;
+    /// Augment one image of `shape` (normalised, channels first) as `key` draws it, appending
+    /// `channels·size·size` values to `out`.
+    pub fn apply_to(
+        &self,
+        img: &[f32],
+        shape: ImageShape,
+        black: &[f32],
+        key: Key,
+        out: &mut Vec<f32>,
+    ) {
+        let s = Stream::new(key.seed, Purpose::Augment, key.index, key.epoch as u32);
+        let sh = shape;
         let (ph, pw) = (sh.height + 2 * self.pad, sh.width + 2 * self.pad);
         let bx = self.crop_box(ph, pw, &s);
         let flip = self.flip && s.uniform(1000) < 0.5;
-        let img = data.image(i);
         let plane = sh.height * sh.width;
         // the weights depend on the crop box only: once per image, shared by the channels
         let rows = resample_weights(bx.height, self.size, bx.top);
         let cols = resample_weights(bx.width, self.size, bx.left);
         for c in 0..sh.channels {
-            let black = data.black[c];
+            let black = black[c];
             let src = &img[c * plane..(c + 1) * plane];
             // pixel (y, x) of the padded image
             let px = |y: usize, x: usize| -> f32 {
@@ -123,24 +132,25 @@ impl Augment {
         }
     }
 
-    /// The augmented batch `idx` as `(b, c, size, size)` values.
+    /// The augmented examples `idx` of `data` in `epoch`, as `(b, c, size, size)` values.
     pub fn batch(
         &self,
-        data: &Dataset,
+        data: &dyn Source,
         idx: &[u32],
         seed: u64,
         epoch: u64,
-    ) -> (Vec<f32>, ImageShape) {
-        let shape = ImageShape {
-            channels: data.shape.channels,
-            height: self.size,
-            width: self.size,
-        };
+    ) -> Result<(Vec<f32>, ImageShape)> {
+        let shape = Transform::output_shape(self, data.shape());
         let mut out = Vec::with_capacity(idx.len() * shape.numel());
         for &i in idx {
-            self.apply(data, i as usize, seed, epoch, &mut out);
+            let key = Key {
+                seed,
+                epoch,
+                index: i,
+            };
+            Transform::apply(self, &data.get(i as usize)?, data.black(), key, &mut out);
         }
-        (out, shape)
+        Ok((out, shape))
     }
 }
 
@@ -174,6 +184,12 @@ fn resample_weights(n_in: usize, n_out: usize, offset: usize) -> Vec<Vec<(usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Dataset;
+
+    /// Example 0 of `d` augmented with `seed` in `epoch`.
+    fn first(a: &Augment, d: &Dataset, seed: u64, epoch: u64) -> Vec<f32> {
+        a.batch(d, &[0], seed, epoch).unwrap().0
+    }
 
     fn image_set(n: usize) -> Dataset {
         let shape = ImageShape {
@@ -212,9 +228,9 @@ mod tests {
     fn same_seed_same_crops_other_epoch_other_crops() {
         let a = Augment::cifar10();
         let d = image_set(4);
-        let (x1, shape) = a.batch(&d, &[0, 1, 2, 3], 7, 0);
-        let (x2, _) = a.batch(&d, &[0, 1, 2, 3], 7, 0);
-        let (x3, _) = a.batch(&d, &[0, 1, 2, 3], 7, 1);
+        let (x1, shape) = a.batch(&d, &[0, 1, 2, 3], 7, 0).unwrap();
+        let (x2, _) = a.batch(&d, &[0, 1, 2, 3], 7, 0).unwrap();
+        let (x3, _) = a.batch(&d, &[0, 1, 2, 3], 7, 1).unwrap();
         assert_eq!(
             shape,
             ImageShape {
@@ -227,7 +243,7 @@ mod tests {
         assert_eq!(x1, x2);
         assert_ne!(x1, x3);
         // an example's augmentation does not depend on its position in the batch
-        let (y, _) = a.batch(&d, &[2, 0], 7, 0);
+        let (y, _) = a.batch(&d, &[2, 0], 7, 0).unwrap();
         assert_eq!(&y[3072..6144], &x1[..3072]);
     }
 
@@ -241,19 +257,14 @@ mod tests {
             ratio: (1.0, 1.0),
             flip: false,
         };
-        let mut out = vec![];
-        a.apply(&d, 0, 1, 0, &mut out);
+        let out = first(&a, &d, 1, 0);
         for (x, y) in out.iter().zip(d.image(0)) {
             assert!((x - y).abs() < 1e-6);
         }
         // find an epoch whose coin flips, and check the mirror image
         let f = Augment { flip: true, ..a };
         let flipped = (0..20)
-            .map(|e| {
-                let mut o = vec![];
-                f.apply(&d, 0, 1, e, &mut o);
-                o
-            })
+            .map(|e| first(&f, &d, 1, e))
             .find(|o| o != &out)
             .expect("a flip within 20 epochs");
         for row in 0..32 {
@@ -287,8 +298,7 @@ mod tests {
             assert_eq!((b.height, b.width), (4, 4));
             let in_band = b.top == 0 || b.left == 0 || b.top == 36 || b.left == 36;
             if in_band {
-                let mut out = vec![];
-                a.apply(&d, 0, seed, 0, &mut out);
+                let out = first(&a, &d, seed, 0);
                 // channel 0's black value is −2
                 assert!(
                     out[..16].iter().all(|&v| v == -2.0),

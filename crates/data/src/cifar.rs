@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-use crate::split::{split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED};
+use std::sync::Arc;
+
+use crate::split::{split_dataset, Splits, VAL_FRACTION, VAL_SPLIT_SEED};
+use crate::Augment;
 use crate::{Dataset, Error, ImageShape, Normalization, Result};
 
 pub const RECORD: usize = 3073;
@@ -76,9 +79,14 @@ pub(crate) fn dataset(mut images: Vec<f32>, labels: Vec<u8>) -> Dataset {
 }
 
 /// The official split: 10 % of the 50k training images (seed 777) for validation.
+/// CIFAR-10 declares the official training augmentation (pad 4, random resized crop, flip)
+/// and evaluates the images as they are.
 pub(crate) fn splits(train_full: Dataset, test: Dataset) -> Splits {
-    let (train, val) = split_off(&train_full, VAL_FRACTION, VAL_SPLIT_SEED);
-    Splits { train, val, test }
+    let (train, val) = split_dataset(train_full, VAL_FRACTION, VAL_SPLIT_SEED);
+    Splits {
+        augmentation: Some(Arc::new(Augment::cifar10())),
+        ..Splits::plain(train, val, test.into())
+    }
 }
 
 /// Train (45k of 50k; 10 % validation with seed 777) and test sets, normalised with the

@@ -1,9 +1,6 @@
 //! An in-memory labelled image set and its batching.
 
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-
-use crate::Result;
 
 /// One image's shape, channels first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,56 +107,6 @@ impl Dataset {
         }
     }
 
-    /// Every image with `p` black pixels added on each side (28×28 Fashion-MNIST → 32×32
-    /// with `p = 2`, for the CIFAR-shaped networks).
-    pub fn pad(&self, p: usize) -> Dataset {
-        let s = self.shape;
-        let (h, w) = (s.height + 2 * p, s.width + 2 * p);
-        let out_shape = ImageShape {
-            channels: s.channels,
-            height: h,
-            width: w,
-        };
-        let mut images = Vec::with_capacity(self.len() * out_shape.numel());
-        for i in 0..self.len() {
-            let img = self.image(i);
-            for c in 0..s.channels {
-                let fill = self.black[c];
-                let plane = &img[c * s.height * s.width..(c + 1) * s.height * s.width];
-                images.extend(std::iter::repeat_n(fill, p * w));
-                for row in plane.chunks(s.width) {
-                    images.extend(std::iter::repeat_n(fill, p));
-                    images.extend_from_slice(row);
-                    images.extend(std::iter::repeat_n(fill, p));
-                }
-                images.extend(std::iter::repeat_n(fill, p * w));
-            }
-        }
-        Dataset {
-            name: self.name.clone(),
-            shape: out_shape,
-            classes: self.classes,
-            images,
-            labels: self.labels.clone(),
-            black: self.black.clone(),
-        }
-    }
-
-    /// A batch as tensors on `device`: images (b, c, h, w) f32 and labels (b,) u32.
-    pub fn batch(&self, idx: &[u32], device: &Device) -> Result<(Tensor, Tensor)> {
-        let n = self.shape.numel();
-        let mut images = Vec::with_capacity(idx.len() * n);
-        let mut labels = Vec::with_capacity(idx.len());
-        for &i in idx {
-            images.extend_from_slice(self.image(i as usize));
-            labels.push(self.labels[i as usize] as u32);
-        }
-        let s = self.shape;
-        let x = Tensor::from_vec(images, (idx.len(), s.channels, s.height, s.width), device)?;
-        let y = Tensor::from_vec(labels, idx.len(), device)?;
-        Ok((x, y))
-    }
-
     /// Examples per class.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut c = vec![0; self.classes];
@@ -190,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn batch_gathers_in_order() {
+    fn subset_gathers_in_order() {
         let d = Dataset {
             name: "t".into(),
             shape: ImageShape {
@@ -203,21 +150,9 @@ mod tests {
             labels: vec![0, 1, 2],
             black: vec![-1.0],
         };
-        let (x, y) = d.batch(&[2, 0], &Device::Cpu).unwrap();
-        assert_eq!(x.dims(), &[2, 1, 1, 2]);
-        assert_eq!(
-            x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            vec![20., 21., 0., 1.]
-        );
-        assert_eq!(y.to_vec1::<u32>().unwrap(), vec![2, 0]);
-        assert_eq!(d.subset(&[1], "s").labels, vec![1]);
+        let s = d.subset(&[2, 0], "s");
+        assert_eq!(s.images, vec![20., 21., 0., 1.]);
+        assert_eq!(s.labels, vec![2, 0]);
         assert_eq!(d.class_counts(), vec![1, 1, 1]);
-        let p = d.pad(1);
-        assert_eq!((p.shape.height, p.shape.width), (3, 4));
-        assert_eq!(
-            p.image(1),
-            &[-1., -1., -1., -1., -1., 10., 11., -1., -1., -1., -1., -1.]
-        );
-        assert_eq!(p.labels, d.labels);
     }
 }

@@ -18,6 +18,8 @@ pub enum Error {
         value: String,
         why: &'static str,
     },
+    #[error("data loader: {0}")]
+    Loader(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::split::{split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED};
+use crate::split::{split_dataset, Splits, VAL_FRACTION, VAL_SPLIT_SEED};
 use crate::{Dataset, Error, ImageShape, Normalization, Result};
 
 /// Where Debian's `dataset-fashion-mnist` package installs the data.
@@ -195,8 +195,8 @@ pub fn load_dir(dir: &Path, kind: Kind) -> Result<Splits> {
     }
     let train_full = load_pair(dir, "train", kind)?;
     let test = load_pair(dir, "t10k", kind)?;
-    let (train, val) = split_off(&train_full, VAL_FRACTION, VAL_SPLIT_SEED);
-    Ok(Splits { train, val, test })
+    let (train, val) = split_dataset(train_full, VAL_FRACTION, VAL_SPLIT_SEED);
+    Ok(Splits::plain(train, val, test.into()))
 }
 
 /// The folder the Debian package installed, found with `dpkg -L`, else its usual place.

@@ -1,7 +1,10 @@
 //! Datasets for IteRand experiments, from bytes on disk (or embedded) to batches of tensors.
 //!
 //! Readers turn files into a [`Dataset`] (normalised f32 images, channels first, and u8
-//! labels) and name the file and the fault when a file is wrong. Splits and mini-batch orders
+//! labels) and name the file and the fault when a file is wrong. Everything downstream reads
+//! through the [`Source`] trait: splits are [`View`]s (index lists), a dataset declares its
+//! [`Transforms`], and the [`Loader`] builds batches on worker threads. [`registry`] maps a
+//! dataset's name (and an optional folder) to its splits. Splits and mini-batch orders
 //! come from the randomizer's counter-based streams, so a run's data order depends on its seed
 //! alone. This crate knows nothing of models: it reports an image shape and a class count.
 //!
@@ -16,9 +19,19 @@ mod error;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod idx;
+mod loader;
+pub mod registry;
+mod source;
 mod split;
+mod transform;
 
 pub use augment::Augment;
 pub use dataset::{Dataset, ImageShape, Normalization};
 pub use error::{Error, Result};
-pub use split::{batch_order, split_indices, split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED};
+pub use loader::{assemble, Batch, Batches, Loader};
+pub use registry::DatasetName;
+pub use source::{Example, Source, View};
+pub use split::{
+    batch_order, split_dataset, split_indices, split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED,
+};
+pub use transform::{Compose, Key, Pad, Transform, Transforms};

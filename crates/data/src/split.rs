@@ -1,27 +1,81 @@
 //! Train/validation splits and mini-batch orders from seeded streams.
 
+use std::sync::Arc;
+
 use iterand_randomizer::{permutation, Purpose, Stream};
 
-use crate::Dataset;
+use crate::source::View;
+use crate::transform::{Compose, Pad, Transform, Transforms};
+use crate::{Dataset, Error, Result};
 
 /// The official code holds out 10 % of the training set for validation…
 pub const VAL_FRACTION: f64 = 0.1;
 /// …with a permutation drawn from seed 777, whatever the run's seed.
 pub const VAL_SPLIT_SEED: u64 = 777;
 
-/// A dataset's three parts.
+/// A dataset's three parts, and the transforms the dataset declares for them.
 #[derive(Clone, Debug)]
 pub struct Splits {
-    pub train: Dataset,
-    pub val: Dataset,
-    pub test: Dataset,
+    pub train: View,
+    pub val: View,
+    pub test: View,
+    /// The dataset's training augmentation (the official code's, where it has one).
+    pub augmentation: Option<Arc<dyn Transform>>,
+    /// What evaluation applies to every validation and test image.
+    pub eval_transform: Compose,
 }
 
-/// Split `data` into (train, held-out) with a permutation of `seed`: as `random_split`, the
-/// first `n − ⌊n·fraction⌋` permuted indices train and the rest are held out.
-pub fn split_off(data: &Dataset, fraction: f64, seed: u64) -> (Dataset, Dataset) {
+impl Splits {
+    /// Three parts with no augmentation and images evaluated as stored.
+    pub fn plain(train: View, val: View, test: View) -> Self {
+        Self {
+            train,
+            val,
+            test,
+            augmentation: None,
+            eval_transform: Compose::default(),
+        }
+    }
+
+    /// The run's pipelines: `pad` black pixels a side first (both), then the dataset's
+    /// training augmentation if `augment`, or its evaluation transform.
+    pub fn transforms(&self, pad: usize, augment: bool) -> Result<Transforms> {
+        let padding: Vec<Arc<dyn Transform>> = match pad {
+            0 => vec![],
+            p => vec![Arc::new(Pad(p))],
+        };
+        let mut train = padding.clone();
+        if augment {
+            let a = self
+                .augmentation
+                .clone()
+                .ok_or_else(|| Error::InvalidParameter {
+                    name: "augment",
+                    value: format!("true for {}", self.train.name()),
+                    why: "this dataset declares no training augmentation (the official code \
+                      augments CIFAR-10 and ImageNet only)",
+                })?;
+            train.push(a);
+        }
+        let mut eval = padding;
+        eval.extend(self.eval_transform.0.iter().cloned());
+        Ok(Transforms {
+            train: Compose(train),
+            eval: Compose(eval),
+        })
+    }
+}
+
+/// Split `data` into (train, held-out) views with a permutation of `seed`: as `random_split`,
+/// the first `n − ⌊n·fraction⌋` permuted indices train and the rest are held out.
+pub fn split_off(data: &View, fraction: f64, seed: u64) -> (View, View) {
     let (a, b) = split_indices(data.len(), fraction, seed);
-    (data.subset(&a, &data.name), data.subset(&b, &data.name))
+    (data.select(&a), data.select(&b))
+}
+
+/// The whole of `data` split as [`split_off`] does.
+pub fn split_dataset(data: Dataset, fraction: f64, seed: u64) -> (View, View) {
+    split_off(&View::from(data), fraction, seed)
 }
 
 /// The indices `split_off` keeps and holds out, in the order the two parts hold them.
@@ -41,7 +95,7 @@ pub fn batch_order(n: usize, seed: u64, epoch: u64) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ImageShape;
+    use crate::{ImageShape, Source};
 
     fn toy(n: usize) -> Dataset {
         Dataset {
@@ -58,25 +112,42 @@ mod tests {
         }
     }
 
+    /// The value of every image of `v`, in order (the toy's image i is the value i).
+    fn values(v: &View) -> Vec<f32> {
+        (0..v.len()).map(|j| v.get(j).unwrap().pixels[0]).collect()
+    }
+
     #[test]
     fn split_sizes_are_disjoint_and_fixed() {
-        let d = toy(50_000);
-        let (tr, va) = split_off(&d, VAL_FRACTION, VAL_SPLIT_SEED);
+        let (tr, va) = split_dataset(toy(50_000), VAL_FRACTION, VAL_SPLIT_SEED);
         assert_eq!((tr.len(), va.len()), (45_000, 5_000));
-        let mut all: Vec<u32> = tr
-            .images
-            .iter()
-            .chain(&va.images)
-            .map(|&v| v as u32)
+        let mut all: Vec<u32> = values(&tr)
+            .into_iter()
+            .chain(values(&va))
+            .map(|v| v as u32)
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..50_000).collect::<Vec<_>>());
-        let (tr2, _) = split_off(&d, VAL_FRACTION, VAL_SPLIT_SEED);
-        assert_eq!(tr.images, tr2.images);
-        // the toy's image i is the value i, so the images name the indices split_indices reports
+        let (tr2, _) = split_dataset(toy(50_000), VAL_FRACTION, VAL_SPLIT_SEED);
+        assert_eq!(values(&tr), values(&tr2));
         let (a, b) = split_indices(50_000, VAL_FRACTION, VAL_SPLIT_SEED);
         let as_f32 = |v: &[u32]| v.iter().map(|&i| i as f32).collect::<Vec<_>>();
-        assert_eq!((as_f32(&a), as_f32(&b)), (tr.images, va.images));
+        assert_eq!((as_f32(&a), as_f32(&b)), (values(&tr), values(&va)));
+    }
+
+    #[test]
+    fn transforms_pad_first_and_refuse_an_augmentation_the_dataset_lacks() {
+        let v = View::from(toy(4));
+        let mut s = Splits::plain(v.clone(), v.clone(), v);
+        let t = s.transforms(2, false).unwrap();
+        assert_eq!((t.train.0.len(), t.eval.0.len()), (1, 1));
+        let e = s.transforms(0, true).unwrap_err().to_string();
+        assert!(e.contains("augment") && e.contains("synthetic"), "{e}");
+        s.augmentation = Some(Arc::new(crate::Augment::cifar10()));
+        let t = s.transforms(2, true).unwrap();
+        assert_eq!((t.train.0.len(), t.eval.0.len()), (2, 1));
+        let shape = t.train.output_shape(s.train.shape());
+        assert_eq!((shape.height, shape.width), (32, 32));
     }
 
     #[test]

@@ -99,29 +99,25 @@ fn reads_cifar10_from_an_offline_hub_cache() {
     let s = load_cifar10(&opts).unwrap();
     assert_eq!((s.train.len(), s.val.len(), s.test.len()), (36, 4, 7));
     // Test rows keep file order: labels and pixels of synthetic image 1000 + i.
-    let want: Vec<u8> = (1000..1007).map(|i| (i % 10) as u8).collect();
-    assert_eq!(s.test.labels, want);
+    let want: Vec<u32> = (1000..1007).map(|i| i % 10).collect();
+    assert_eq!(s.test.labels().unwrap(), want);
     let norm = Normalization::imagenet();
     let numel = 3 * 32 * 32;
+    let images = s.test.images().unwrap();
     for (i, c, y, x) in [(0, 0, 0, 0), (3, 1, 5, 7), (6, 2, 31, 31)] {
         let raw = pixel(1000 + i, c, y, x) as f32 / 255.0;
         let want = (raw - norm.mean[c]) / norm.std[c];
-        let got = s.test.images[i * numel + c * 1024 + y * 32 + x];
+        let got = images[i * numel + c * 1024 + y * 32 + x];
         assert!(
             (got - want).abs() < 1e-6,
             "image {i} ({c},{y},{x}): {got} vs {want}"
         );
     }
     // The train/validation split is a partition of the 40 training rows.
-    let mut all: Vec<u8> = s
-        .train
-        .labels
-        .iter()
-        .chain(&s.val.labels)
-        .copied()
-        .collect();
+    let mut all: Vec<u32> = s.train.labels().unwrap();
+    all.extend(s.val.labels().unwrap());
     all.sort();
-    let mut want: Vec<u8> = (0..40).map(|i| (i % 10) as u8).collect();
+    let mut want: Vec<u32> = (0..40).map(|i| i % 10).collect();
     want.sort();
     assert_eq!(all, want);
 }

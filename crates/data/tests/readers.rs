@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use iterand_data::Source;
 use iterand_data::{cifar, idx};
 
 fn idx_images(n: u32, rows: u32, cols: u32, magic: u32) -> Vec<u8> {
@@ -52,11 +53,11 @@ fn idx_folder_plain_and_gz() {
         write_mnist_dir(dir.path(), gzip);
         let s = idx::load_dir(dir.path(), idx::Kind::FashionMnist).unwrap();
         assert_eq!((s.train.len(), s.val.len(), s.test.len()), (18, 2, 5));
-        assert_eq!(s.test.labels, vec![1, 2, 3, 4, 9]);
-        assert_eq!(s.test.shape.height, 28);
+        assert_eq!(s.test.labels().unwrap(), vec![1, 2, 3, 4, 9]);
+        assert_eq!(s.test.shape().height, 28);
         // pixel 1 of test image 0 is byte 1: (1/255 − 0.286)/0.353
         let want = (1.0 / 255.0 - 0.2860) / 0.3530;
-        assert!((s.test.images[1] - want).abs() < 1e-5);
+        assert!((s.test.images().unwrap()[1] - want).abs() < 1e-5);
     }
 }
 
@@ -143,13 +144,13 @@ fn cifar_binary_folder() {
     std::fs::write(dir.path().join(cifar::TEST_FILE), cifar_file(&[4, 5, 6])).unwrap();
     let s = cifar::load_dir(dir.path()).unwrap();
     assert_eq!((s.train.len(), s.val.len(), s.test.len()), (18, 2, 3));
-    assert_eq!(s.test.labels, vec![4, 5, 6]);
-    assert_eq!(s.test.shape.channels, 3);
+    assert_eq!(s.test.labels().unwrap(), vec![4, 5, 6]);
+    assert_eq!(s.test.shape().channels, 3);
     // test image 1, red plane pixel 0 is byte (1·7 + 0) = 7; green plane pixel 0 is byte 1031 % 256
     let r = (7.0 / 255.0 - 0.485) / 0.229;
     let g = ((1024 + 7) % 256) as f32 / 255.0;
     let g = (g - 0.456) / 0.224;
-    let img = s.test.image(1);
+    let img = s.test.get(1).unwrap().pixels;
     assert!((img[0] - r).abs() < 1e-5 && (img[1024] - g).abs() < 1e-5);
 }
 

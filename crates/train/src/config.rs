@@ -60,29 +60,7 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// Datasets by their command-line names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetName {
-    Digits,
-    FashionMnist,
-    Mnist,
-    Cifar10,
-    /// ILSVRC-2012 (Figure 3). Its configs resolve and validate; loading it is not built yet.
-    Imagenet,
-}
-
-impl DatasetName {
-    pub fn name(self) -> &'static str {
-        match self {
-            DatasetName::Digits => "digits",
-            DatasetName::FashionMnist => "fashion-mnist",
-            DatasetName::Mnist => "mnist",
-            DatasetName::Cifar10 => "cifar10",
-            DatasetName::Imagenet => "imagenet",
-        }
-    }
-}
+pub use iterand_data::DatasetName;
 
 /// Everything that determines a run. With the same config (seed included) a run is the same.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -55,9 +55,13 @@ pub struct EpochRecord {
     pub randomizations: u64,
     /// Optimizer steps so far.
     pub steps: u64,
-    /// Wall time of the epoch, evaluation included (the only field a resumed run does not
-    /// reproduce).
+    /// Wall time of the epoch, evaluation included. This and `data_wait` are the fields a
+    /// resumed run does not reproduce.
     pub seconds: f64,
+    /// Share of the epoch's training time spent waiting for the loader's next batch (of the
+    /// part trained since the last start, when resumed mid-epoch).
+    #[serde(default)]
+    pub data_wait: f64,
 }
 
 /// One masked layer at the end of a run.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, D};
-use iterand_data::{batch_order, Augment, Dataset, Splits};
+use iterand_data::{batch_order, Batch, Compose, Loader, Splits, Transform, Transforms, View};
 use iterand_masking::ParamStore;
 use iterand_models::{InputShape, Network, ParamCounts};
 use iterand_randomizer::{RerandSchedule, Rerandomizer};
@@ -30,15 +30,24 @@ fn correct(logits: &Tensor, labels: &Tensor) -> Result<usize> {
         .to_scalar::<u32>()? as usize)
 }
 
-/// Accuracy in percent of `net` on `data`, in evaluation mode.
-pub fn evaluate(net: &dyn Network, data: &Dataset, batch: usize, device: &Device) -> Result<f64> {
+/// Accuracy in percent of `net` on `data` seen through `transform`, in evaluation mode, in
+/// batches of `batch` built by `loader`.
+pub fn evaluate(
+    net: &dyn Network,
+    data: &View,
+    transform: &Compose,
+    batch: usize,
+    loader: Loader,
+    device: &Device,
+) -> Result<f64> {
     if data.is_empty() {
         return Ok(f64::NAN);
     }
     let idx: Vec<u32> = (0..data.len() as u32).collect();
+    let batches = idx.chunks(batch).map(<[u32]>::to_vec).collect();
     let mut right = 0;
-    for chunk in idx.chunks(batch) {
-        let (x, y) = data.batch(chunk, device)?;
+    for b in loader.iter(data.clone(), Arc::new(transform.clone()), batches, 0, 0) {
+        let (x, y) = b?.to_tensors(device)?;
         let logits = net.forward_t(&x, false)?.detach();
         right += correct(&logits, &y)?;
     }
@@ -61,6 +70,8 @@ pub struct RunOptions {
     pub log_every: Option<u64>,
     /// Also write the validation and test accuracy to `metrics.jsonl` every this many steps.
     pub eval_every: Option<u64>,
+    /// How batches are built (worker threads, prefetch); the batches are the same for any.
+    pub loader: Loader,
 }
 
 impl Default for RunOptions {
@@ -73,6 +84,7 @@ impl Default for RunOptions {
             stop_at_iteration: None,
             log_every: None,
             eval_every: None,
+            loader: Loader::default(),
         }
     }
 }
@@ -239,15 +251,11 @@ pub fn train_with(
         Start::Fresh(dir) => (dir, None),
         Start::Continue(dir, info, tensors) => (Some(dir), Some((info, tensors))),
     };
-    let padded = (config.pad > 0).then(|| Splits {
-        train: splits.train.pad(config.pad),
-        val: splits.val.pad(config.pad),
-        test: splits.test.pad(config.pad),
-    });
-    let splits = padded.as_ref().unwrap_or(splits);
+    let transforms = splits.transforms(config.pad, config.augment)?;
     let env = Env {
         config,
         splits,
+        transforms: &transforms,
         device,
         opts,
     };
@@ -258,11 +266,31 @@ pub fn train_with(
     run.finish()
 }
 
+/// The network's input: what the training pipeline makes of the dataset's images, which the
+/// evaluation pipeline must make too.
+fn input_shape(env: Env<'_>) -> Result<iterand_data::ImageShape> {
+    let stored = env.splits.train.shape();
+    let (train, eval) = (
+        env.transforms.train.output_shape(stored),
+        env.transforms.eval.output_shape(stored),
+    );
+    if train != eval {
+        return Err(Error::InvalidConfig {
+            name: "augment".into(),
+            value: env.config.augment.to_string(),
+            why: format!("training images would be {train:?} but evaluated ones {eval:?}"),
+        });
+    }
+    Ok(train)
+}
+
 /// What a run reads and never changes.
 #[derive(Clone, Copy)]
 struct Env<'a> {
     config: &'a TrainConfig,
     splits: &'a Splits,
+    /// The dataset's pipelines as this config sets them up (padding, augmentation).
+    transforms: &'a Transforms,
     device: &'a Device,
     opts: &'a RunOptions,
 }
@@ -283,8 +311,9 @@ struct Run<'a> {
     /// Wall time of the earlier parts of a resumed run.
     resumed_elapsed: f64,
     rerand: Option<(Rerandomizer, RerandSchedule)>,
-    augment: Option<Augment>,
     steps_per_epoch: usize,
+    /// Seconds spent waiting for batches since the epoch's (or the resumed part's) start.
+    data_wait: f64,
     reporter: Reporter,
     /// Weights and kept weights of the model (fixed by its shape and sparsity).
     counts: ParamCounts,
@@ -302,13 +331,13 @@ impl<'a> Run<'a> {
     ) -> Result<Self> {
         let Env { config, splits, .. } = env;
         let checkpointer = run_dir.as_ref().map(|d| Checkpointer::new(d.path()));
-        let shape = splits.train.shape;
+        let shape = input_shape(env)?;
         let input = InputShape {
             channels: shape.channels,
             height: shape.height,
             width: shape.width,
         };
-        let (store, net) = config.build_network(input, splits.train.classes, env.device)?;
+        let (store, net) = config.build_network(input, splits.train.classes(), env.device)?;
         let (names, vars): (Vec<String>, Vec<_>) = store.trainable().into_iter().unzip();
         let mut opt = Sgd::new(vars, config.sgd());
         let pos = match (&resumed, &checkpointer) {
@@ -357,11 +386,8 @@ impl<'a> Run<'a> {
             hash: config.hash()?,
             start,
             rerand,
-            augment: config.augment.then(|| Augment {
-                size: shape.height,
-                ..Augment::cifar10()
-            }),
             steps_per_epoch,
+            data_wait: 0.0,
             reporter,
             counts: net_counts,
         })
@@ -376,27 +402,42 @@ impl<'a> Run<'a> {
         let lr = config.schedule().at(epoch);
         self.opt.set_learning_rate(lr);
         let order = batch_order(self.env.splits.train.len(), config.seed, epoch as u64);
-        for (step, idx) in order
+        let batches: Vec<Vec<u32>> = order
             .chunks(config.batch_size)
             .take(self.steps_per_epoch)
-            .enumerate()
             .skip(self.pos.step)
-        {
-            self.step(epoch, step, idx, lr)?;
+            .map(<[u32]>::to_vec)
+            .collect();
+        let train = self.env.splits.train.clone();
+        let transform = Arc::new(self.env.transforms.train.clone());
+        let mut loader =
+            self.env
+                .opts
+                .loader
+                .iter(train, transform, batches, config.seed, epoch as u64);
+        self.data_wait = 0.0;
+        let t_train = Instant::now();
+        for step in self.pos.step..self.steps_per_epoch {
+            let wait = Instant::now();
+            let batch = loader.next().expect("one batch per remaining step")?;
+            self.data_wait += wait.elapsed().as_secs_f64();
+            self.step(epoch, step, batch, lr)?;
             self.stop_if_asked(t0)?;
         }
-        self.end_epoch(epoch, lr, t0)
+        let wait_share = self.data_wait / t_train.elapsed().as_secs_f64().max(1e-9);
+        self.end_epoch(epoch, lr, t0, wait_share)
     }
 
     /// R if due, then one SGD step on the batch `idx`, and its metrics lines if asked for.
-    fn step(&mut self, epoch: usize, step: usize, idx: &[u32], lr: f64) -> Result<()> {
+    fn step(&mut self, epoch: usize, step: usize, batch: Batch, lr: f64) -> Result<()> {
         if let Some((r, sched)) = &self.rerand {
             if sched.fires(self.pos.iteration, self.steps_per_epoch as u64) {
                 self.pos.randomizations += 1;
                 self.net.rerandomize(self.pos.randomizations, r)?;
             }
         }
-        let (x, y) = self.batch(idx, epoch)?;
+        let n = batch.len();
+        let (x, y) = batch.to_tensors(self.env.device)?;
         let logits = self.net.forward_t(&x, true)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         let l = loss.to_scalar::<f32>()?;
@@ -411,9 +452,9 @@ impl<'a> Run<'a> {
         self.opt.step(&grads)?;
         let batch_right = correct(&logits.detach(), &y)?;
         let pos = &mut self.pos;
-        pos.loss_sum += l as f64 * idx.len() as f64;
+        pos.loss_sum += l as f64 * n as f64;
         pos.correct += batch_right;
-        pos.seen += idx.len();
+        pos.seen += n;
         pos.iteration += 1;
         pos.step = step + 1;
         self.reporter.step();
@@ -424,7 +465,7 @@ impl<'a> Run<'a> {
                 iteration: self.pos.iteration,
                 lr,
                 loss: l as f64,
-                batch_acc: 100.0 * batch_right as f64 / idx.len() as f64,
+                batch_acc: 100.0 * batch_right as f64 / n as f64,
                 randomizations: self.pos.randomizations as u64,
             });
             self.append(line)?;
@@ -439,23 +480,6 @@ impl<'a> Run<'a> {
             self.append(line)?;
         }
         Ok(())
-    }
-
-    /// The images and labels of the examples `idx`, augmented if the config says so.
-    fn batch(&self, idx: &[u32], epoch: usize) -> Result<(Tensor, Tensor)> {
-        let (train, device) = (&self.env.splits.train, self.env.device);
-        let Some(a) = &self.augment else {
-            return Ok(train.batch(idx, device)?);
-        };
-        let (px, s) = a.batch(train, idx, self.env.config.seed, epoch as u64);
-        let labels: Vec<u32> = idx
-            .iter()
-            .map(|&i| train.labels[i as usize] as u32)
-            .collect();
-        Ok((
-            Tensor::from_vec(px, (idx.len(), s.channels, s.height, s.width), device)?,
-            Tensor::from_vec(labels, idx.len(), device)?,
-        ))
     }
 
     /// On an interrupt or at the step asked for: a checkpoint mid-epoch, and the run stops.
@@ -484,7 +508,7 @@ impl<'a> Run<'a> {
     }
 
     /// Validation, the epoch's metrics line, and the `last` (and maybe `best`) checkpoint.
-    fn end_epoch(&mut self, epoch: usize, lr: f64, t0: Instant) -> Result<()> {
+    fn end_epoch(&mut self, epoch: usize, lr: f64, t0: Instant, data_wait: f64) -> Result<()> {
         let val_acc = self.evaluate(&self.env.splits.val)?;
         let improved = self.pos.best_val_acc.is_none_or(|b| val_acc > b);
         if improved {
@@ -502,6 +526,7 @@ impl<'a> Run<'a> {
             randomizations: pos.randomizations as u64,
             steps: pos.iteration,
             seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
+            data_wait,
         };
         self.reporter.epoch(&record, self.env.config.epochs);
         self.append(MetricsLine::Epoch(record))?;
@@ -521,12 +546,13 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn evaluate(&self, data: &Dataset) -> Result<f64> {
-        let config = self.env.config;
+    fn evaluate(&self, data: &View) -> Result<f64> {
         evaluate(
             self.net.as_ref(),
             data,
-            config.eval_batch_size,
+            &self.env.transforms.eval,
+            self.env.config.eval_batch_size,
+            self.env.opts.loader,
             self.env.device,
         )
     }

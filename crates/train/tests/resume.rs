@@ -65,6 +65,7 @@ fn metrics(out: &Path) -> Vec<MetricsLine> {
         .map(|l| match l {
             MetricsLine::Epoch(mut e) => {
                 e.seconds = 0.0;
+                e.data_wait = 0.0;
                 MetricsLine::Epoch(e)
             }
             s => s,

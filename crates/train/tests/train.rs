@@ -133,3 +133,77 @@ fn invalid_config_is_refused_before_anything_is_written() {
     assert!(e.to_string().contains("sparsity"));
     assert!(!out.exists());
 }
+
+/// Every epoch line, with the wall-clock fields (the only ones allowed to differ) zeroed.
+fn epoch_lines(out: &std::path::Path) -> Vec<EpochRecord> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<EpochRecord>(l).unwrap())
+        .map(|e| EpochRecord {
+            seconds: 0.0,
+            data_wait: 0.0,
+            ..e
+        })
+        .collect()
+}
+
+#[test]
+fn loader_workers_change_nothing_a_run_computes_and_the_wait_share_is_reported() {
+    let mut splits = digits::splits().unwrap();
+    // digits declare no augmentation; give them a small one so the workers have work to do
+    splits.augmentation = Some(std::sync::Arc::new(iterand_data::Augment {
+        pad: 1,
+        size: 8,
+        ..iterand_data::Augment::cifar10()
+    }));
+    let cfg = TrainConfig {
+        augment: true,
+        ..config(Method::Iterand)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = vec![];
+    for workers in [0, 1, 3] {
+        let out = dir.path().join(format!("w{workers}"));
+        let opts = iterand_train::RunOptions {
+            out: Some(out.clone()),
+            loader: iterand_data::Loader {
+                workers,
+                prefetch: 2,
+            },
+            ..Default::default()
+        };
+        let s = iterand_train::train_with(&cfg, &splits, &Device::Cpu, &opts).unwrap();
+        let raw: Vec<EpochRecord> = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(raw.iter().all(|e| (0.0..=1.0).contains(&e.data_wait)));
+        runs.push((epoch_lines(&out), Summary { seconds: 0.0, ..s }));
+    }
+    assert_eq!(runs[0], runs[1]);
+    assert_eq!(runs[0], runs[2]);
+    // and the augmentation did change the run
+    let plain = train(
+        &config(Method::Iterand),
+        &splits,
+        &Device::Cpu,
+        None,
+        Progress::Quiet,
+    );
+    assert_ne!(plain.unwrap().test_acc, runs[0].1.test_acc);
+}
+
+#[test]
+fn augmenting_a_dataset_that_declares_no_augmentation_is_refused() {
+    let splits = digits::splits().unwrap();
+    let cfg = TrainConfig {
+        augment: true,
+        ..config(Method::EdgePopup)
+    };
+    let e = train(&cfg, &splits, &Device::Cpu, None, Progress::Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("augment") && e.contains("digits"), "{e}");
+}

@@ -169,7 +169,7 @@ fn main() -> Result<()> {
         let mut epoch = 0;
         let pipeline = median_secs(5, || {
             epoch += 1;
-            let (v, s) = aug.batch(&data, &idx, 1, epoch);
+            let (v, s) = aug.batch(&data, &idx, 1, epoch)?;
             Tensor::from_vec(v, (b, s.channels, s.height, s.width), &dev)?;
             Ok(())
         })?;

@@ -1,0 +1,163 @@
+//! Every dataset by name: where it is looked for by default, and how it is opened.
+//!
+//! The one place that knows the names, the default folders and the `hub` value, so the
+//! trainer, the binaries and the error for a missing folder all agree.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{cifar, digits, idx, Error, Result, Splits};
+
+/// The `data` value that selects the Hugging Face hub (CIFAR-10 only).
+pub const HUB: &str = "hub";
+
+/// Datasets by their configuration names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    Digits,
+    FashionMnist,
+    Mnist,
+    Cifar10,
+    /// ILSVRC-2012 (Figure 3). Its configs resolve and validate; loading it is not built yet.
+    Imagenet,
+}
+
+impl DatasetName {
+    pub const ALL: [DatasetName; 5] = [
+        DatasetName::Digits,
+        DatasetName::FashionMnist,
+        DatasetName::Mnist,
+        DatasetName::Cifar10,
+        DatasetName::Imagenet,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetName::Digits => "digits",
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Mnist => "mnist",
+            DatasetName::Cifar10 => "cifar10",
+            DatasetName::Imagenet => "imagenet",
+        }
+    }
+
+    /// Where the dataset is read from when no folder is given (`None`: embedded).
+    pub fn default_folder(self) -> Option<PathBuf> {
+        match self {
+            DatasetName::Digits => None,
+            DatasetName::FashionMnist => Some(idx::default_fashion_mnist_dir()),
+            DatasetName::Mnist => Some(PathBuf::from("data/mnist")),
+            DatasetName::Cifar10 => Some(PathBuf::from("data/cifar-10-batches-bin")),
+            DatasetName::Imagenet => Some(PathBuf::from("data/imagenet")),
+        }
+    }
+
+    /// The train/validation/test splits, from `data` or the default folder; `data = "hub"`
+    /// reads CIFAR-10 from the Hugging Face hub's cache (downloading it if allowed).
+    pub fn open(self, data: Option<&Path>) -> Result<Splits> {
+        if data.is_some_and(|d| d.as_os_str() == HUB) {
+            return match self {
+                DatasetName::Cifar10 => hub_cifar10(),
+                other => Err(Error::InvalidParameter {
+                    name: "data",
+                    value: format!("{HUB} for {}", other.name()),
+                    why: "only cifar10 is read from the Hugging Face hub",
+                }),
+            };
+        }
+        let dir = data
+            .map(Path::to_path_buf)
+            .or_else(|| self.default_folder());
+        match (self, dir) {
+            (DatasetName::Digits, _) => digits::splits(),
+            (DatasetName::FashionMnist, Some(d)) => idx::load_dir(&d, idx::Kind::FashionMnist),
+            (DatasetName::Mnist, Some(d)) => idx::load_dir(&d, idx::Kind::Mnist),
+            (DatasetName::Cifar10, Some(d)) => cifar::load_dir(&d),
+            (DatasetName::Imagenet, _) => Err(Error::NotFound(
+                "ImageNet: this build has no ImageFolder loader yet (Figure 3's configs are \
+                 complete; loading ILSVRC-2012 is open work)"
+                    .into(),
+            )),
+            (_, None) => unreachable!("every dataset on disk has a default folder"),
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DatasetName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        DatasetName::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "dataset",
+                value: s.to_string(),
+                why: "expected digits, fashion-mnist, mnist, cifar10 or imagenet",
+            })
+    }
+}
+
+#[cfg(feature = "hub")]
+fn hub_cifar10() -> Result<Splits> {
+    crate::hub::load_cifar10(&crate::hub::HubOptions::from_env())
+}
+
+#[cfg(not(feature = "hub"))]
+fn hub_cifar10() -> Result<Splits> {
+    Err(Error::NotFound(
+        "data = \"hub\" needs the `hub` feature (the experiments binaries have it); use the \
+         binary CIFAR-10 from a folder instead"
+            .into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_an_unknown_one_lists_the_valid_ones() {
+        for d in DatasetName::ALL {
+            assert_eq!(d.name().parse::<DatasetName>().unwrap(), d);
+        }
+        let e = "cifar100".parse::<DatasetName>().unwrap_err().to_string();
+        assert!(
+            e.contains("cifar100") && e.contains("fashion-mnist, mnist"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_folder_says_where_it_looked() {
+        let e = DatasetName::Cifar10
+            .open(Some(Path::new("/nonexistent/cifar")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/cifar"), "{e}");
+        let e = DatasetName::Mnist
+            .open(Some(Path::new("/nonexistent/mnist")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/mnist"), "{e}");
+        let e = DatasetName::Mnist
+            .open(Some(Path::new(HUB)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only cifar10"), "{e}");
+    }
+
+    #[test]
+    fn digits_are_embedded_and_cifar10_declares_the_official_augmentation() {
+        let s = DatasetName::Digits.open(None).unwrap();
+        assert!(s.augmentation.is_none());
+        assert_eq!(DatasetName::Digits.default_folder(), None);
+    }
+}

@@ -14,56 +14,38 @@ use iterand_data::Loader;
 use iterand_masking::Ranking;
 use iterand_models::Arch;
 use iterand_randomizer::{InitMode, RerandMode};
+use iterand_train::check;
 use iterand_train::{DatasetName, Method, Progress, Resume, RunOptions, TrainConfig};
 
-/// Parse a float in `[lo, hi)` (or `[lo, hi]` with `hi_inclusive`).
-fn float_in(s: &str, lo: f64, hi: f64, hi_inclusive: bool, what: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    let ok = v >= lo && (v < hi || (hi_inclusive && v == hi));
-    if !ok || !v.is_finite() {
-        let close = if hi_inclusive { ']' } else { ')' };
-        return Err(format!("{v} is outside [{lo}, {hi}{close}: {what}"));
-    }
-    Ok(v)
+/// A number, then the library's range rule for it (`iterand_train::check`), so a flag is
+/// refused exactly as its config key would be, in the same words.
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not a {}", std::any::type_name::<T>()))
 }
 
 pub fn parse_sparsity(s: &str) -> Result<f64, String> {
-    float_in(
-        s,
-        0.0,
-        1.0,
-        false,
-        "the fraction pruned must be at least 0 and below 1",
-    )
+    check::sparsity(number(s)?).map_err(|e| e.to_string())
 }
 
 pub fn parse_probability(s: &str) -> Result<f64, String> {
-    float_in(s, 0.0, 1.0, true, "r is a probability")
+    check::probability("rerand_lambda", number(s)?).map_err(|e| e.to_string())
 }
 
 pub fn parse_width(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
-    if v > 0.0 && v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("{v}: the width factor must be positive"))
-    }
+    check::positive("width", number(s)?).map_err(|e| e.to_string())
 }
 
 pub fn parse_positive_f64(s: &str) -> Result<f64, String> {
-    parse_width(s).map_err(|_| format!("`{s}` must be a positive number"))
+    check::positive("lr", number(s)?).map_err(|e| e.to_string())
 }
 
 pub fn parse_nonneg_f64(s: &str) -> Result<f64, String> {
-    float_in(s, 0.0, f64::INFINITY, false, "must be at least 0")
+    check::non_negative("value", number(s)?).map_err(|e| e.to_string())
 }
 
 pub fn parse_at_least_one(s: &str) -> Result<u64, String> {
-    match s.parse::<u64>() {
-        Ok(v) if v >= 1 => Ok(v),
-        Ok(_) => Err("must be at least 1".into()),
-        Err(_) => Err(format!("`{s}` is not a whole number")),
-    }
+    check::at_least_one("value", number(s)?).map_err(|e| e.to_string())
 }
 
 pub fn choice<T: std::str::FromStr + Clone + Send + Sync + 'static>(
@@ -126,131 +108,146 @@ fn ranking_parser() -> impl TypedValueParser<Value = Ranking> {
     config_enum(RANKING_NAMES)
 }
 
-/// The flags of one training run. Defaults are the paper's where it has one.
-#[derive(Args, Debug, Clone)]
+/// The flags of one training run. Each is a config key; a flag not typed is not set here, so
+/// the library's default (`TrainConfig::default`, and its per-method learning rate) or an
+/// earlier layer decides it. `train --help` lists those defaults (see [`defaults_help`]).
+#[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct TrainArgs {
     /// Dataset: the embedded scikit-learn digits, Fashion-MNIST, MNIST, CIFAR-10 (binary), or
     /// ImageNet (its configs validate; loading it is not built yet).
-    #[arg(long, default_value = "digits", value_parser = dataset_parser())]
-    pub dataset: DatasetName,
+    #[arg(long, value_parser = dataset_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetName>,
     /// Data folder. Default: Debian's dataset-fashion-mnist folder for fashion-mnist,
     /// data/mnist and data/cifar-10-batches-bin otherwise; digits are embedded. For cifar10,
     /// `hub` downloads it from the Hugging Face hub (uoft-cs/cifar10) into the hub cache, or
     /// reads it from there (offline with HF_HUB_OFFLINE=1); a folder named hub is `./hub`.
     #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,
     /// Network: LeNet-300-100-style fc, the VGG-like conv2/4/6/8, or resnet18/34/50/101
     /// (CIFAR stem below 64 pixels, ImageNet stem above).
-    #[arg(long, default_value = "fc", value_parser = arch_parser())]
-    pub model: Arch,
+    #[arg(long, value_parser = arch_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Arch>,
     /// sgd trains the weights (dense); edge-popup trains scores on fixed random weights;
     /// iterand also re-draws pruned weights every --rerand-freq steps.
-    #[arg(long, default_value = "iterand", value_parser = method_parser())]
-    pub method: Method,
+    #[arg(long, value_parser = method_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Method>,
     /// Width factor w: hidden layer sizes and channel counts are int(c·w).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_width, allow_negative_numbers = true)]
-    pub width: f64,
+    #[arg(long, value_parser = parse_width, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<f64>,
     /// p, the fraction of each layer's weights that is PRUNED (0.5 keeps half). Ignored by sgd.
-    #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity, allow_negative_numbers = true)]
-    pub sparsity: f64,
+    #[arg(long, value_parser = parse_sparsity, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sparsity: Option<f64>,
     /// Weight distribution, at initialisation and at every re-draw (official `init_mode`).
-    #[arg(long = "init", default_value = "kaiming_uniform",
+    #[arg(long = "init",
           value_parser = choice::<InitMode>(&["kaiming_uniform", "kaiming_normal", "signed_constant", "uniform"]))]
-    pub init_mode: InitMode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_mode: Option<InitMode>,
     /// K_per: R fires before every K-th optimizer step (official `rerand_freq`).
-    #[arg(long, default_value_t = 300, value_parser = parse_at_least_one)]
-    pub rerand_freq: u64,
+    #[arg(long, value_parser = parse_at_least_one)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerand_freq: Option<u64>,
     /// r: probability that a pruned weight is re-drawn when R fires (official `rerand_lambda`).
-    #[arg(long, default_value_t = 0.1, value_parser = parse_probability, allow_negative_numbers = true)]
-    pub rerand_lambda: f64,
+    #[arg(long, value_parser = parse_probability, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerand_lambda: Option<f64>,
     /// R's mode: bernoulli (the paper) or manual (λ·w + μ·fresh, official extra).
-    #[arg(long, default_value = "bernoulli", value_parser = rerand_mode_parser())]
-    pub rerand_mode: RerandMode,
+    #[arg(long, value_parser = rerand_mode_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerand_mode: Option<RerandMode>,
     /// μ of the manual mode.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub rerand_mu: f64,
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerand_mu: Option<f64>,
     /// Rank signed scores (IteRand) or their magnitude (edge-popup's original code).
-    #[arg(long, default_value = "signed", value_parser = ranking_parser())]
-    pub ranking: Ranking,
+    #[arg(long, value_parser = ranking_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Ranking>,
     /// Training epochs (the paper's CIFAR-10 runs use 100).
-    #[arg(long, default_value_t = 100, value_parser = parse_at_least_one)]
-    pub epochs: u64,
-    /// Base learning rate of the cosine schedule. Default: 0.01 for sgd, 0.1 for score methods.
+    #[arg(long, value_parser = parse_at_least_one)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u64>,
+    /// Base learning rate of the cosine schedule (by default the method's: sgd differs).
     #[arg(long, value_parser = parse_positive_f64, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     /// SGD momentum (PyTorch semantics).
-    #[arg(long, default_value_t = 0.9, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
-    pub momentum: f64,
+    #[arg(long, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
     /// Use Nesterov momentum.
     #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
     pub nesterov: bool,
     /// Weight decay, added to the gradient of whatever trains (scores included).
-    #[arg(long, default_value_t = 1e-4, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
-    pub weight_decay: f64,
+    #[arg(long, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
     /// Linear warm-up epochs before the cosine.
-    #[arg(long, default_value_t = 0)]
-    pub warmup_epochs: usize,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warmup_epochs: Option<usize>,
     /// Constant-rate epochs at the end.
-    #[arg(long, default_value_t = 0)]
-    pub finetune_epochs: usize,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finetune_epochs: Option<usize>,
     /// Learning rate of the fine-tune epochs.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_nonneg_f64)]
-    pub finetune_lr: f64,
+    #[arg(long, value_parser = parse_nonneg_f64)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finetune_lr: Option<f64>,
     /// Mini-batch size.
-    #[arg(long, default_value_t = 128, value_parser = parse_at_least_one)]
-    pub batch_size: u64,
+    #[arg(long, value_parser = parse_at_least_one)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u64>,
     /// The one seed a run depends on: weights, scores, data order and every re-draw.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Stop every epoch after this many batches (smoke tests).
     #[arg(long, value_parser = parse_at_least_one)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_batches: Option<u64>,
     /// Black pixels added on each side of every image (2: Fashion-MNIST 28×28 → 32×32).
-    #[arg(long, default_value_t = 0)]
-    pub pad: usize,
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pad: Option<usize>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl TrainArgs {
-    /// The flags as one layer of config keys. `lr` is in it only when typed, so that the
-    /// library's per-method rule decides it otherwise, whichever layer sets the method.
+    /// The typed flags as one layer of config keys (and nothing else).
     pub fn to_layer(&self) -> anyhow::Result<toml::Table> {
-        let mut layer = toml::Table::try_from(self.to_config())?;
-        if self.lr.is_none() {
-            layer.remove("lr");
-        }
-        Ok(layer)
+        Ok(toml::Table::try_from(self)?)
     }
+}
 
-    fn to_config(&self) -> TrainConfig {
-        let lr = self.lr.unwrap_or(self.method.default_lr());
-        TrainConfig {
-            dataset: self.dataset,
-            data: self.data.clone(),
-            model: self.model,
-            method: self.method,
-            width: self.width,
-            sparsity: self.sparsity,
-            init_mode: self.init_mode,
-            ranking: self.ranking,
-            rerand_mode: self.rerand_mode,
-            rerand_freq: self.rerand_freq,
-            rerand_lambda: self.rerand_lambda,
-            rerand_mu: self.rerand_mu,
-            epochs: self.epochs as usize,
-            warmup_epochs: self.warmup_epochs,
-            finetune_epochs: self.finetune_epochs,
-            finetune_lr: self.finetune_lr,
-            lr,
-            momentum: self.momentum,
-            nesterov: self.nesterov,
-            weight_decay: self.weight_decay,
-            batch_size: self.batch_size as usize,
-            seed: self.seed,
-            limit_batches: self.limit_batches.map(|v| v as usize),
-            pad: self.pad,
-            ..TrainConfig::default()
-        }
-    }
+/// The library's defaults, for the end of `train --help`: written from `TrainConfig::default()`
+/// so the help cannot drift from what a run uses.
+pub fn defaults_help() -> String {
+    let d = TrainConfig::default();
+    let table = toml::Table::try_from(&d).unwrap_or_default();
+    let keys: Vec<String> = table
+        .iter()
+        .filter(|(k, _)| *k != "lr")
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    let lrs: Vec<String> = Method::ALL
+        .iter()
+        .map(|m| format!("{m} {}", m.default_lr()))
+        .collect();
+    format!(
+        "Defaults of the flags not typed (the library's TrainConfig):\n  {}\n  lr by method: {}",
+        keys.join(", "),
+        lrs.join(", ")
+    )
 }
 
 fn resume_parser() -> impl TypedValueParser<Value = Resume> {
@@ -494,22 +491,58 @@ mod tests {
 
     #[test]
     fn enum_flags_offer_every_variant_by_its_config_name() {
-        use DatasetName as D;
-        let datasets = [
-            D::Digits,
-            D::FashionMnist,
-            D::Mnist,
-            D::Cifar10,
-            D::Imagenet,
-        ];
-        check_names("--dataset", DATASET_NAMES, &datasets, |c| c.train.dataset);
-        check_names("--method", METHOD_NAMES, &Method::ALL, |c| c.train.method);
+        let all = DatasetName::ALL;
+        check_names("--dataset", DATASET_NAMES, &all, |c| {
+            c.train.dataset.unwrap()
+        });
+        check_names("--method", METHOD_NAMES, &Method::ALL, |c| {
+            c.train.method.unwrap()
+        });
         let modes = [RerandMode::Bernoulli, RerandMode::Manual];
         check_names("--rerand-mode", RERAND_MODE_NAMES, &modes, |c| {
-            c.train.rerand_mode
+            c.train.rerand_mode.unwrap()
         });
         let rankings = [Ranking::Signed, Ranking::Magnitude];
-        check_names("--ranking", RANKING_NAMES, &rankings, |c| c.train.ranking);
+        check_names("--ranking", RANKING_NAMES, &rankings, |c| {
+            c.train.ranking.unwrap()
+        });
+    }
+
+    #[test]
+    fn untyped_flags_set_nothing_and_a_flag_is_refused_in_its_keys_words() {
+        let c = parse(&[]).unwrap();
+        assert!(c.train.to_layer().unwrap().is_empty());
+        assert_eq!(resolved(&[]), TrainConfig::default());
+        for (flag, value, cfg) in [
+            (
+                "--sparsity",
+                "1",
+                TrainConfig {
+                    sparsity: 1.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "--width",
+                "0",
+                TrainConfig {
+                    width: 0.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "--rerand-lambda",
+                "1.5",
+                TrainConfig {
+                    rerand_lambda: 1.5,
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let by_flag = parse(&[flag, value]).unwrap_err().to_string();
+            let by_key = cfg.validate().unwrap_err().to_string();
+            assert!(by_flag.contains(&by_key), "{by_flag} / {by_key}");
+        }
     }
 
     fn resolved(args: &[&str]) -> TrainConfig {

@@ -157,32 +157,67 @@ fn bad(name: impl Into<String>, value: impl ToString, why: impl Into<String>) ->
     }
 }
 
+/// The range of every bounded key, written once: [`TrainConfig::validate`] and the command-line
+/// parsers both call these, so a flag and its config key are refused alike.
+pub mod check {
+    use super::{bad, Result};
+
+    /// p, the pruned fraction: in [0, 1).
+    pub fn sparsity(v: f64) -> Result<f64> {
+        if (0.0..1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(bad("sparsity", v, "the pruned fraction must lie in [0, 1)"))
+        }
+    }
+
+    /// A probability such as r: in [0, 1].
+    pub fn probability(name: &str, v: f64) -> Result<f64> {
+        if (0.0..=1.0).contains(&v) {
+            Ok(v)
+        } else {
+            Err(bad(name, v, "a probability lies in [0, 1]"))
+        }
+    }
+
+    /// Widths and learning rates: finite and above 0.
+    pub fn positive(name: &str, v: f64) -> Result<f64> {
+        if v > 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(bad(name, v, "must be a positive number"))
+        }
+    }
+
+    /// Momentum, weight decay: finite and at least 0.
+    pub fn non_negative(name: &str, v: f64) -> Result<f64> {
+        if v >= 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(bad(name, v, "must be a finite number ≥ 0"))
+        }
+    }
+
+    /// Counts such as epochs, batch sizes and K_per.
+    pub fn at_least_one(name: &str, v: u64) -> Result<u64> {
+        if v >= 1 {
+            Ok(v)
+        } else {
+            Err(bad(name, v, "must be at least 1"))
+        }
+    }
+}
+
 impl TrainConfig {
     /// Reject values no run can use, naming the key.
     pub fn validate(&self) -> Result<()> {
-        if !(0.0..1.0).contains(&self.sparsity) {
-            return Err(bad(
-                "sparsity",
-                self.sparsity,
-                "the pruned fraction must lie in [0, 1)",
-            ));
+        check::sparsity(self.sparsity)?;
+        check::positive("width", self.width)?;
+        check::at_least_one("rerand_freq", self.rerand_freq)?;
+        if self.rerand_mode == RerandMode::Bernoulli {
+            check::probability("rerand_lambda", self.rerand_lambda)?;
         }
-        if !(self.width > 0.0 && self.width.is_finite()) {
-            return Err(bad("width", self.width, "must be a positive number"));
-        }
-        if self.rerand_freq == 0 {
-            return Err(bad("rerand_freq", 0, "must be at least 1"));
-        }
-        if self.rerand_mode == RerandMode::Bernoulli && !(0.0..=1.0).contains(&self.rerand_lambda) {
-            return Err(bad(
-                "rerand_lambda",
-                self.rerand_lambda,
-                "r is a probability in [0, 1]",
-            ));
-        }
-        if self.epochs == 0 {
-            return Err(bad("epochs", 0, "must be at least 1"));
-        }
+        check::at_least_one("epochs", self.epochs as u64)?;
         if self.warmup_epochs + self.finetune_epochs >= self.epochs {
             return Err(bad(
                 "warmup_epochs",
@@ -193,25 +228,12 @@ impl TrainConfig {
                 ),
             ));
         }
-        for (name, v) in [
-            ("lr", self.lr),
-            ("momentum", self.momentum),
-            ("weight_decay", self.weight_decay),
-            ("finetune_lr", self.finetune_lr),
-        ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(bad(name, v, "must be a finite number ≥ 0"));
-            }
-        }
-        if self.lr == 0.0 {
-            return Err(bad("lr", 0, "must be positive"));
-        }
-        if self.batch_size == 0 {
-            return Err(bad("batch_size", 0, "must be at least 1"));
-        }
-        if self.eval_batch_size == 0 {
-            return Err(bad("eval_batch_size", 0, "must be at least 1"));
-        }
+        check::positive("lr", self.lr)?;
+        check::non_negative("momentum", self.momentum)?;
+        check::non_negative("weight_decay", self.weight_decay)?;
+        check::non_negative("finetune_lr", self.finetune_lr)?;
+        check::at_least_one("batch_size", self.batch_size as u64)?;
+        check::at_least_one("eval_batch_size", self.eval_batch_size as u64)?;
         if self.limit_batches == Some(0) {
             return Err(bad("limit_batches", 0, "must be at least 1 when given"));
         }

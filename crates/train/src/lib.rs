@@ -18,7 +18,7 @@ mod sgd;
 mod trainer;
 
 pub use checkpoint::{CheckpointInfo, Checkpointer, Position, Streams};
-pub use config::{DatasetName, Method, TrainConfig};
+pub use config::{check, DatasetName, Method, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use lr::CosineSchedule;

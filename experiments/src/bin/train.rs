@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Parser;
-use experiments::cli::{init_logging, run_and_print, RunFlags, TrainArgs};
+use clap::{CommandFactory, FromArgMatches, Parser};
+use experiments::cli::{defaults_help, init_logging, run_and_print, RunFlags, TrainArgs};
 
 /// Train one network (SGD baseline, edge-popup or IteRand) and write a run folder with
 /// config.toml (resolved, with its hash), metrics.jsonl (one line per epoch), train.log,
@@ -27,7 +27,8 @@ struct Cli {
 
 fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
-    let cli = Cli::parse();
+    let matches = Cli::command().after_help(defaults_help()).get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     let cfg = cli.run.resolve(&cli.train.to_layer()?)?;
     cfg.validate()?;
     let out = cli.out.unwrap_or_else(|| {

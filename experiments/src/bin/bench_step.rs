@@ -14,10 +14,8 @@ use candle_core::{Device, Tensor};
 use clap::Parser;
 use experiments::cli::{arch_parser, parse_at_least_one, parse_sparsity, parse_width};
 use iterand_data::{Augment, Dataset, ImageShape};
-use iterand_masking::{MaskConfig, Mode, ParamStore};
-use iterand_models::{build, Arch, InputShape, ModelSpec};
-use iterand_randomizer::{InitMode, RerandMode, Rerandomizer};
-use iterand_train::{Sgd, SgdConfig};
+use iterand_models::{Arch, InputShape};
+use iterand_train::{Method, Sgd, TrainConfig};
 
 /// Time score-mode training steps (edge-popup / IteRand without R) on random CIFAR-shaped data.
 #[derive(Parser, Debug)]
@@ -83,32 +81,25 @@ fn main() -> Result<()> {
     iterand_kernels::set_fast_kernels(!cli.candle_ops);
     iterand_kernels::set_winograd(!cli.no_winograd);
     let dev = Device::Cpu;
-    let store = ParamStore::new(1, dev.clone());
-    let spec = ModelSpec {
-        arch: cli.model,
+    // The trainer's own model and optimizer, built from a config as every binary builds them.
+    let cfg = TrainConfig {
+        model: cli.model,
         width: cli.width,
-        input: InputShape {
-            channels: cli.channels,
-            height: cli.size,
-            width: cli.size,
-        },
-        classes: 10,
-        stem: None,
-        bn_replicas: 1,
+        sparsity: cli.sparsity,
+        method: Method::Iterand,
+        rerand_freq: cli.rerand_freq,
+        lr: 0.1,
+        weight_decay: 5e-4,
+        ..TrainConfig::default()
     };
-    let cfg = MaskConfig::new(Mode::Scores, cli.sparsity, InitMode::KaimingUniform)?;
-    let net = build(&spec, cfg, &store.builder())?;
+    let input = InputShape {
+        channels: cli.channels,
+        height: cli.size,
+        width: cli.size,
+    };
+    let (store, net) = cfg.build_network(input, 10, &dev)?;
     let vars = store.trainable().into_iter().map(|(_, v)| v).collect();
-    let mut opt = Sgd::new(
-        vars,
-        SgdConfig {
-            lr: 0.1,
-            momentum: 0.9,
-            dampening: 0.0,
-            nesterov: false,
-            weight_decay: 5e-4,
-        },
-    );
+    let mut opt = Sgd::new(vars, cfg.sgd());
     let b = cli.batch as usize;
     let x = Tensor::randn(0f32, 1.0, (b, cli.channels, cli.size, cli.size), &dev)?;
     let y = Tensor::from_vec((0..b as u32).map(|i| i % 10).collect::<Vec<_>>(), b, &dev)?;
@@ -137,7 +128,9 @@ fn main() -> Result<()> {
             }
             Ok(())
         })?;
-        let rr = Rerandomizer::new(RerandMode::Bernoulli, 0.1, 0.0, 1)?;
+        let (rr, _) = cfg
+            .rerandomization()?
+            .ok_or_else(|| anyhow::anyhow!("the iterand config has no R"))?;
         let mut round = 0;
         let rerand = median_secs(5, || {
             round += 1;

@@ -114,7 +114,7 @@ fn ranking_parser() -> impl TypedValueParser<Value = Ranking> {
 #[derive(Args, Debug, Clone, serde::Serialize)]
 pub struct TrainArgs {
     /// Dataset: the embedded scikit-learn digits, Fashion-MNIST, MNIST, CIFAR-10 (binary), or
-    /// ImageNet (its configs validate; loading it is not built yet).
+    /// ImageNet (an ImageFolder: train/ and val/ class folders of JPEGs).
     #[arg(long, value_parser = dataset_parser())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetName>,

@@ -154,6 +154,75 @@ impl Augment {
     }
 }
 
+/// The official ImageNet evaluation transform: resize the shorter side to `resize` (bilinear
+/// with PIL's antialiasing; the longer side scales to `int(resize·long/short)` as torchvision's
+/// `Resize(int)`), then the central `crop`×`crop` (torchvision's rounding of the offsets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResizeCrop {
+    pub resize: usize,
+    pub crop: usize,
+}
+
+impl ResizeCrop {
+    /// Figure 3's: 256 then 224.
+    pub fn imagenet() -> Self {
+        Self {
+            resize: 256,
+            crop: 224,
+        }
+    }
+
+    /// The resized size of a side of `n` pixels when the shorter side is `short`.
+    fn resized(&self, n: usize, short: usize) -> usize {
+        if n == short {
+            self.resize
+        } else {
+            (self.resize as f64 * n as f64 / short as f64) as usize
+        }
+    }
+
+    /// Resampling weights of the `crop` central outputs of a side of `n` input pixels.
+    fn side(&self, n: usize, short: usize) -> Vec<Vec<(usize, f32)>> {
+        let out = self.resized(n, short);
+        let start = ((out as f64 - self.crop as f64) / 2.0).round().max(0.0) as usize;
+        let mut w = resample_weights(n, out, 0);
+        w.drain(..start.min(w.len()));
+        w.truncate(self.crop);
+        w
+    }
+}
+
+impl Transform for ResizeCrop {
+    fn output_shape(&self, s: ImageShape) -> ImageShape {
+        ImageShape {
+            channels: s.channels,
+            height: self.crop,
+            width: self.crop,
+        }
+    }
+
+    fn apply(&self, ex: &crate::Example<'_>, _: &[f32], _: Key, out: &mut Vec<f32>) {
+        let s = ex.shape;
+        let short = s.height.min(s.width);
+        let (rows, cols) = (self.side(s.height, short), self.side(s.width, short));
+        let plane = s.height * s.width;
+        for c in 0..s.channels {
+            let src = &ex.pixels[c * plane..(c + 1) * plane];
+            for row in &rows {
+                for col in &cols {
+                    let mut v = 0.0f32;
+                    for &(y, wy) in row {
+                        for &(x, wx) in col {
+                            v += wy * wx * src[y * s.width + x];
+                        }
+                    }
+                    out.push(v);
+                }
+            }
+        }
+    }
+}
+
 /// Bilinear (triangle-filter) weights mapping `n_in` source pixels starting at `offset` onto
 /// `n_out` outputs, as PIL's resampling does: pixel centres aligned, and when shrinking the
 /// filter widens by the scale so it averages instead of skipping (antialiasing).
@@ -309,5 +378,38 @@ mod tests {
             }
         }
         assert!(hits > 5, "only {hits} crops in the band");
+    }
+
+    #[test]
+    fn resize_crop_scales_the_shorter_side_and_takes_the_centre() {
+        let t = ResizeCrop { resize: 4, crop: 2 };
+        // an 8×4 (h×w) image whose shorter side is already 4: only the central 2×2 is taken
+        let shape = ImageShape {
+            channels: 1,
+            height: 8,
+            width: 4,
+        };
+        let px: Vec<f32> = (0..32).map(|v| v as f32).collect();
+        let ex = crate::Example {
+            pixels: px.into(),
+            shape,
+            label: 0,
+        };
+        let key = Key {
+            seed: 0,
+            epoch: 0,
+            index: 0,
+        };
+        let mut out = vec![];
+        t.apply(&ex, &[0.0], key, &mut out);
+        // no scaling: rows 3..5, columns 1..3 of the image
+        assert_eq!(out, vec![13., 14., 17., 18.]);
+        // halving (shorter side 4 → 2): the 4×2 result is the crop, averaged over the source
+        let half = ResizeCrop { resize: 2, crop: 2 };
+        let mut out = vec![];
+        half.apply(&ex, &[0.0], key, &mut out);
+        assert_eq!(out.len(), 4);
+        assert!(out[0] > 4.0 && out[0] < 20.0, "{out:?}");
+        assert_eq!(t.output_shape(shape).numel(), 4);
     }
 }

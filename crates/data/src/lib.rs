@@ -16,6 +16,7 @@ pub mod cifar;
 mod dataset;
 pub mod digits;
 mod error;
+pub mod folder;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod idx;
@@ -25,7 +26,7 @@ mod source;
 mod split;
 mod transform;
 
-pub use augment::Augment;
+pub use augment::{Augment, ResizeCrop};
 pub use dataset::{Dataset, ImageShape, Normalization};
 pub use error::{Error, Result};
 pub use loader::{assemble, Batch, Batches, Loader};

@@ -20,7 +20,7 @@ pub enum DatasetName {
     FashionMnist,
     Mnist,
     Cifar10,
-    /// ILSVRC-2012 (Figure 3). Its configs resolve and validate; loading it is not built yet.
+    /// ILSVRC-2012 (Figure 3), as an ImageFolder (`train/`, `val/`, optional `list/clist.csv`).
     Imagenet,
 }
 
@@ -75,11 +75,7 @@ impl DatasetName {
             (DatasetName::FashionMnist, Some(d)) => idx::load_dir(&d, idx::Kind::FashionMnist),
             (DatasetName::Mnist, Some(d)) => idx::load_dir(&d, idx::Kind::Mnist),
             (DatasetName::Cifar10, Some(d)) => cifar::load_dir(&d),
-            (DatasetName::Imagenet, _) => Err(Error::NotFound(
-                "ImageNet: this build has no ImageFolder loader yet (Figure 3's configs are \
-                 complete; loading ILSVRC-2012 is open work)"
-                    .into(),
-            )),
+            (DatasetName::Imagenet, Some(d)) => imagenet(&d),
             (_, None) => unreachable!("every dataset on disk has a default folder"),
         }
     }
@@ -105,6 +101,54 @@ impl std::str::FromStr for DatasetName {
     }
 }
 
+/// The fraction of ImageNet's training folder held out for validation (official: 1 %).
+pub const IMAGENET_VAL_FRACTION: f64 = 0.01;
+
+/// Where ImageFolder indices are cached: `$ITERAND_CACHE`, else `$XDG_CACHE_HOME/iterand`, else
+/// `~/.cache/iterand`, else the system's temporary folder.
+pub fn cache_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("ITERAND_CACHE")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("iterand")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache/iterand")))
+        .unwrap_or_else(|| std::env::temp_dir().join("iterand"))
+}
+
+/// ILSVRC-2012 (or any folder in its layout): train minus a 1 % hold-out (seed 777) for
+/// validation, the val folder as the test set; the official RandomResizedCrop(224) and flip
+/// for training, Resize(256) and CenterCrop(224) for evaluation.
+fn imagenet(root: &Path) -> Result<Splits> {
+    if !root.join("train").is_dir() || !root.join("val").is_dir() {
+        return Err(Error::NotFound(format!(
+            "ImageNet not found in {}: expected {0}/train/<class>/*.JPEG and \
+             {0}/val/<class>/*.JPEG (and optionally {0}/list/clist.csv with folder,name,label \
+             rows); pass the folder with --data DIR",
+            root.display()
+        )));
+    }
+    let cache = cache_dir();
+    let train_full = crate::folder::ImageFolder::open(root, "train", &cache)?;
+    let test = crate::folder::ImageFolder::open(root, "val", &cache)?;
+    let (train, val) = crate::split_off(
+        &crate::View::all(std::sync::Arc::new(train_full)),
+        IMAGENET_VAL_FRACTION,
+        crate::VAL_SPLIT_SEED,
+    );
+    Ok(Splits {
+        augmentation: Some(std::sync::Arc::new(crate::Augment {
+            pad: 0,
+            size: 224,
+            ..crate::Augment::cifar10()
+        })),
+        eval_transform: crate::Compose(vec![std::sync::Arc::new(crate::ResizeCrop::imagenet())]),
+        ..Splits::plain(train, val, crate::View::all(std::sync::Arc::new(test)))
+    })
+}
+
 #[cfg(feature = "hub")]
 fn hub_cifar10() -> Result<Splits> {
     crate::hub::load_cifar10(&crate::hub::HubOptions::from_env())
@@ -122,6 +166,7 @@ fn hub_cifar10() -> Result<Splits> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Transform;
 
     #[test]
     fn names_round_trip_and_an_unknown_one_lists_the_valid_ones() {
@@ -152,6 +197,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("only cifar10"), "{e}");
+    }
+
+    #[test]
+    fn an_imagenet_folder_opens_with_its_transforms_and_a_missing_one_shows_the_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("inet");
+        let e = DatasetName::Imagenet
+            .open(Some(&root))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train/<class>/*.JPEG"), "{e}");
+        crate::folder::tests::write_folder(&root, "train", &["a", "b"], 50);
+        crate::folder::tests::write_folder(&root, "val", &["a", "b"], 2);
+        std::env::set_var("ITERAND_CACHE", tmp.path().join("cache"));
+        let s = DatasetName::Imagenet.open(Some(&root)).unwrap();
+        assert_eq!((s.train.len(), s.val.len(), s.test.len()), (99, 1, 4));
+        let t = s.transforms(0, true).unwrap();
+        let shape = s.train.shape();
+        assert_eq!(t.train.output_shape(shape).height, 224);
+        assert_eq!(t.eval.output_shape(shape).height, 224);
+        let batch = crate::assemble(&s.test, &t.eval, &[0, 3], 1, 0).unwrap();
+        assert_eq!(batch.pixels.len(), 2 * 3 * 224 * 224);
+        assert_eq!(batch.labels, vec![0, 1]);
     }
 
     #[test]

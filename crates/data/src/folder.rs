@@ -1,0 +1,426 @@
+//! An on-disk image folder in the official ImageNet layout, read one file at a time.
+//!
+//! `<root>/<split>/<class>/<file>` with labels from `<root>/list/clist.csv` when present (the
+//! official code's table: class folder, name, label), else the sorted class folder names.
+//! Walking 1.28 M files takes minutes, so the sorted file list is cached in an index file and
+//! reused while every class folder's modification time is unchanged (adding or removing a file
+//! changes its folder's time); otherwise it is rebuilt. Files are sorted, so indices are stable.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use crate::source::{Example, Source};
+use crate::{Error, ImageShape, Normalization, Result};
+
+/// The first line of an index file; a file without it is rebuilt.
+const INDEX_HEADER: &str = "iterand-imagefolder-index 1";
+
+/// One split of an image folder: a sorted file list with labels; images decode on `get`.
+#[derive(Debug)]
+pub struct ImageFolder {
+    name: String,
+    dir: PathBuf,
+    /// Class folder names, in label order.
+    classes: Vec<String>,
+    /// Paths relative to `dir`, sorted, and their labels.
+    files: Vec<(String, u32)>,
+    norm: Normalization,
+    black: Vec<f32>,
+    /// What `shape()` reports: the files' own sizes vary.
+    nominal: ImageShape,
+}
+
+/// A class folder as the index records it.
+#[derive(Clone, Debug, PartialEq)]
+struct ClassDir {
+    name: String,
+    mtime_ns: u128,
+}
+
+impl ImageFolder {
+    /// Split `split` (`train`, `val`) of `root`, with its index cached in `cache_dir`.
+    pub fn open(root: &Path, split: &str, cache_dir: &Path) -> Result<Self> {
+        let dir = root.join(split);
+        let dirs = class_dirs(&dir)?;
+        let labels = class_labels(root, &dirs)?;
+        let index = cache_dir.join(format!("{}.index", index_name(&dir)));
+        let files = match read_index(&index, &dirs) {
+            Some(files) => files,
+            None => {
+                let files = walk(&dir, &dirs)?;
+                write_index(&index, &dirs, &files)?;
+                files
+            }
+        };
+        let classes = class_order(&dirs, &labels);
+        let files = files
+            .into_iter()
+            .map(|(c, f)| (format!("{}/{f}", dirs[c].name), labels[c]))
+            .collect();
+        let norm = Normalization::imagenet();
+        Ok(Self {
+            name: format!("{}/{split}", root.display()),
+            dir,
+            classes,
+            files,
+            black: norm.black(),
+            norm,
+            nominal: ImageShape {
+                channels: 3,
+                height: 256,
+                width: 256,
+            },
+        })
+    }
+
+    pub fn class_names(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// File `i`'s path.
+    pub fn path(&self, i: usize) -> PathBuf {
+        self.dir.join(&self.files[i].0)
+    }
+}
+
+impl Source for ImageFolder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+    fn shape(&self) -> ImageShape {
+        self.nominal
+    }
+    fn classes(&self) -> usize {
+        self.classes.len()
+    }
+    fn black(&self) -> &[f32] {
+        &self.black
+    }
+    fn label(&self, i: usize) -> Result<u32> {
+        self.files
+            .get(i)
+            .map(|f| f.1)
+            .ok_or_else(|| Error::NotFound(format!("{}: example {i}", self.name)))
+    }
+    fn get(&self, i: usize) -> Result<Example<'_>> {
+        let label = self.label(i)?;
+        let path = self.path(i);
+        let (mut pixels, shape) = decode_rgb(&path)?;
+        self.norm.apply(&mut pixels, shape);
+        Ok(Example {
+            pixels: Cow::Owned(pixels),
+            shape,
+            label,
+        })
+    }
+}
+
+/// A JPEG (or any file `image` recognises by its bytes, such as a PNG named `.JPEG`) as RGB
+/// values in [0, 1], channels first. Greyscale and CMYK files become RGB.
+pub fn decode_rgb(path: &Path) -> Result<(Vec<f32>, ImageShape)> {
+    let io = |e: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let reader = image::ImageReader::open(path)
+        .map_err(io)?
+        .with_guessed_format()
+        .map_err(io)?;
+    let img = reader
+        .decode()
+        .map_err(|e| Error::format(path, format!("cannot decode: {e}")))?
+        .to_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let plane = w * h;
+    let mut out = vec![0f32; 3 * plane];
+    for (p, px) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * plane + p] = px.0[c] as f32 / 255.0;
+        }
+    }
+    let shape = ImageShape {
+        channels: 3,
+        height: h,
+        width: w,
+    };
+    Ok((out, shape))
+}
+
+/// The split's class folders, sorted by name, with their modification times.
+fn class_dirs(dir: &Path) -> Result<Vec<ClassDir>> {
+    let io = |e| Error::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    };
+    let mut dirs = vec![];
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let meta = entry.metadata().map_err(io)?;
+        if !meta.is_dir() {
+            continue;
+        }
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        dirs.push(ClassDir {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            mtime_ns,
+        });
+    }
+    if dirs.is_empty() {
+        return Err(Error::NotFound(format!(
+            "{}: no class folders (expected <root>/train/<class>/*.JPEG and <root>/val/<class>/*.JPEG)",
+            dir.display()
+        )));
+    }
+    dirs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(dirs)
+}
+
+/// Each class folder's label: from `<root>/list/clist.csv` if it exists, else its rank.
+fn class_labels(root: &Path, dirs: &[ClassDir]) -> Result<Vec<u32>> {
+    let csv = root.join("list/clist.csv");
+    if !csv.is_file() {
+        return Ok((0..dirs.len() as u32).collect());
+    }
+    let text = std::fs::read_to_string(&csv).map_err(|e| Error::Io {
+        path: csv.clone(),
+        source: e,
+    })?;
+    let table = parse_clist(&text, &csv)?;
+    dirs.iter()
+        .map(|d| {
+            table.get(&d.name).copied().ok_or_else(|| {
+                Error::format(&csv, format!("no label for class folder `{}`", d.name))
+            })
+        })
+        .collect()
+}
+
+/// `folder,name,label` rows; a header row whose third field is `label` is skipped.
+fn parse_clist(text: &str, path: &Path) -> Result<HashMap<String, u32>> {
+    let mut table = HashMap::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() < 3 {
+            return Err(Error::format(
+                path,
+                format!("line {}: fewer than 3 fields", n + 1),
+            ));
+        }
+        if fields[2] == "label" {
+            continue;
+        }
+        let label = fields[2].parse().map_err(|_| {
+            Error::format(
+                path,
+                format!("line {}: label `{}` is not a number", n + 1, fields[2]),
+            )
+        })?;
+        table.insert(fields[0].to_string(), label);
+    }
+    Ok(table)
+}
+
+/// Class names in label order (labels must be 0..n, each once).
+fn class_order(dirs: &[ClassDir], labels: &[u32]) -> Vec<String> {
+    let mut named: Vec<(u32, &str)> = labels
+        .iter()
+        .zip(dirs)
+        .map(|(&l, d)| (l, d.name.as_str()))
+        .collect();
+    named.sort();
+    named.into_iter().map(|(_, n)| n.to_string()).collect()
+}
+
+/// Every file under each class folder, as (class position, file name), sorted.
+fn walk(dir: &Path, dirs: &[ClassDir]) -> Result<Vec<(usize, String)>> {
+    let mut files = vec![];
+    for (c, d) in dirs.iter().enumerate() {
+        let sub = dir.join(&d.name);
+        let io = |e| Error::Io {
+            path: sub.clone(),
+            source: e,
+        };
+        let mut names = vec![];
+        for entry in std::fs::read_dir(&sub).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            if entry.file_type().map_err(io)?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        files.extend(names.into_iter().map(|n| (c, n)));
+    }
+    Ok(files)
+}
+
+/// A file name for the index of `dir`: its path with separators replaced, so two roots never
+/// share an index.
+fn index_name(dir: &Path) -> String {
+    let full = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    full.to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The cached file list, if the index exists and its class folders are `dirs` exactly.
+fn read_index(index: &Path, dirs: &[ClassDir]) -> Option<Vec<(usize, String)>> {
+    let text = std::fs::read_to_string(index).ok()?;
+    let mut lines = text.lines();
+    (lines.next()? == INDEX_HEADER).then_some(())?;
+    let n: usize = lines.next()?.strip_prefix("classes ")?.parse().ok()?;
+    let mut recorded = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (mtime, name) = lines.next()?.split_once('\t')?;
+        recorded.push(ClassDir {
+            name: name.to_string(),
+            mtime_ns: mtime.parse().ok()?,
+        });
+    }
+    (recorded == dirs).then_some(())?;
+    lines
+        .map(|l| {
+            let (c, f) = l.split_once('\t')?;
+            Some((c.parse().ok().filter(|&c: &usize| c < n)?, f.to_string()))
+        })
+        .collect()
+}
+
+/// Write the index through a temporary file and a rename, so a reader never sees half of it.
+fn write_index(index: &Path, dirs: &[ClassDir], files: &[(usize, String)]) -> Result<()> {
+    let io = |e| Error::Io {
+        path: index.to_path_buf(),
+        source: e,
+    };
+    if let Some(parent) = index.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let tmp = index.with_extension("index.tmp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+    writeln!(out, "{INDEX_HEADER}\nclasses {}", dirs.len()).map_err(io)?;
+    for d in dirs {
+        writeln!(out, "{}\t{}", d.mtime_ns, d.name).map_err(io)?;
+    }
+    for (c, f) in files {
+        writeln!(out, "{c}\t{f}").map_err(io)?;
+    }
+    out.into_inner()
+        .map_err(|e| io(e.into_error()))?
+        .sync_all()
+        .map_err(io)?;
+    std::fs::rename(&tmp, index).map_err(io)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A tiny folder of real JPEG and PNG files: `classes` classes of `per` 20×12 images.
+    pub(crate) fn write_folder(root: &Path, split: &str, classes: &[&str], per: usize) {
+        for (c, name) in classes.iter().enumerate() {
+            let d = root.join(split).join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            for k in 0..per {
+                let img = image::RgbImage::from_fn(20, 12, |x, y| {
+                    image::Rgb([(x * 12) as u8, (y * 20) as u8, (c * 60 + k * 7) as u8])
+                });
+                img.save(d.join(format!("img{k}.JPEG"))).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn files_are_sorted_labelled_and_decoded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("inet");
+        write_folder(&root, "train", &["n02", "n01"], 3);
+        let f = ImageFolder::open(&root, "train", &tmp.path().join("cache")).unwrap();
+        assert_eq!(f.len(), 6);
+        assert_eq!(f.class_names(), &["n01".to_string(), "n02".to_string()]);
+        assert_eq!(f.label(0).unwrap(), 0);
+        assert_eq!(f.label(5).unwrap(), 1);
+        assert!(f.path(0).ends_with("n01/img0.JPEG"));
+        let ex = f.get(4).unwrap();
+        assert_eq!((ex.shape.height, ex.shape.width, ex.label), (12, 20, 1));
+        assert_eq!(ex.pixels.len(), 3 * 12 * 20);
+    }
+
+    #[test]
+    fn the_index_is_reused_and_rebuilt_when_a_class_folder_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (root, cache) = (tmp.path().join("inet"), tmp.path().join("cache"));
+        write_folder(&root, "train", &["a", "b"], 2);
+        assert_eq!(ImageFolder::open(&root, "train", &cache).unwrap().len(), 4);
+        let index = std::fs::read_dir(&cache)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        // a reused index is what the folder says: doctor it to prove it is read
+        let text = std::fs::read_to_string(&index).unwrap();
+        std::fs::write(&index, text.replace("\timg1.JPEG", "\timg0.JPEG")).unwrap();
+        let reused = ImageFolder::open(&root, "train", &cache).unwrap();
+        assert!(reused.path(1).ends_with("a/img0.JPEG"));
+        // a file removed changes its folder's time: the index is rebuilt
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::remove_file(root.join("train/b/img1.JPEG")).unwrap();
+        let rebuilt = ImageFolder::open(&root, "train", &cache).unwrap();
+        assert_eq!(rebuilt.len(), 3);
+        assert!(rebuilt.path(1).ends_with("a/img1.JPEG"));
+    }
+
+    #[test]
+    fn clist_labels_win_and_a_png_named_jpeg_greyscale_decodes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("inet");
+        write_folder(&root, "val", &["x", "y"], 1);
+        std::fs::create_dir_all(root.join("list")).unwrap();
+        std::fs::write(
+            root.join("list/clist.csv"),
+            "dir,name,label\nx,ex,1\ny,why,0\n",
+        )
+        .unwrap();
+        let grey = image::GrayImage::from_fn(5, 4, |x, _| image::Luma([(x * 50) as u8]));
+        let png = root.join("val/y/grey.JPEG");
+        grey.save_with_format(&png, image::ImageFormat::Png)
+            .unwrap();
+        let f = ImageFolder::open(&root, "val", &tmp.path().join("c")).unwrap();
+        assert_eq!(f.class_names(), &["y".to_string(), "x".to_string()]);
+        assert_eq!(f.label(0).unwrap(), 1); // x/img0
+        let (px, shape) = decode_rgb(&png).unwrap();
+        assert_eq!((shape.channels, shape.height, shape.width), (3, 4, 5));
+        assert_eq!(px[1], px[20 + 1]); // grey: red and green planes agree
+    }
+
+    #[test]
+    fn bad_input_names_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = tmp.path().join("broken.JPEG");
+        std::fs::write(&bad, b"not an image").unwrap();
+        let e = decode_rgb(&bad).unwrap_err().to_string();
+        assert!(e.contains("broken.JPEG"), "{e}");
+        let e = ImageFolder::open(tmp.path(), "train", tmp.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("train"), "{e}");
+        let e = parse_clist("x,y\n", Path::new("clist.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("clist.csv") && e.contains("line 1"), "{e}");
+    }
+}

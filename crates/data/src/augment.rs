@@ -412,4 +412,107 @@ mod tests {
         assert!(out[0] > 4.0 && out[0] < 20.0, "{out:?}");
         assert_eq!(t.output_shape(shape).numel(), 4);
     }
+
+    /// torchvision's `RandomResizedCrop.get_params`, transcribed, on an independent generator
+    /// (splitmix64): the reference our crop boxes are compared with in distribution.
+    fn torchvision_box(a: &Augment, h: usize, w: usize, state: &mut u64) -> CropBox {
+        let mut u = || {
+            *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let area = (h * w) as f64;
+        let (l0, l1) = (a.ratio.0.ln(), a.ratio.1.ln());
+        for _ in 0..10 {
+            let target = area * (a.scale.0 + (a.scale.1 - a.scale.0) * u());
+            let aspect = (l0 + (l1 - l0) * u()).exp();
+            let cw = (target * aspect).sqrt().round() as usize;
+            let ch = (target / aspect).sqrt().round() as usize;
+            if cw > 0 && cw <= w && ch > 0 && ch <= h {
+                let top = (u() * (h - ch + 1) as f64) as usize;
+                let left = (u() * (w - cw + 1) as f64) as usize;
+                return CropBox {
+                    top,
+                    left,
+                    height: ch,
+                    width: cw,
+                };
+            }
+        }
+        let r = w as f64 / h as f64;
+        let (ch, cw) = if r < a.ratio.0 {
+            ((w as f64 / a.ratio.0).round() as usize, w)
+        } else if r > a.ratio.1 {
+            (h, (h as f64 * a.ratio.1).round() as usize)
+        } else {
+            (h, w)
+        };
+        CropBox {
+            top: (h - ch) / 2,
+            left: (w - cw) / 2,
+            height: ch,
+            width: cw,
+        }
+    }
+
+    /// Mean area fraction, mean log aspect ratio, fallback rate and mean top offset share.
+    fn box_stats(boxes: &[CropBox], h: usize, w: usize, fallback: CropBox) -> [f64; 4] {
+        let n = boxes.len() as f64;
+        let mean = |f: &dyn Fn(&CropBox) -> f64| boxes.iter().map(f).sum::<f64>() / n;
+        [
+            mean(&|b| (b.height * b.width) as f64 / (h * w) as f64),
+            mean(&|b| (b.width as f64 / b.height as f64).ln()),
+            mean(&|b| (*b == fallback) as u8 as f64),
+            mean(&|b| b.top as f64 / (h - b.height + 1) as f64),
+        ]
+    }
+
+    #[test]
+    fn random_resized_crop_matches_torchvision_in_distribution() {
+        let a = Augment {
+            pad: 0,
+            size: 224,
+            ..Augment::cifar10()
+        };
+        // a typical ImageNet photo, and a narrow one that often falls back
+        for (h, w) in [(375usize, 500usize), (500, 120)] {
+            let n = 40_000;
+            let fallback = {
+                let mut never = 0u64;
+                let tight = Augment {
+                    scale: (2.0, 2.0),
+                    ..a
+                };
+                torchvision_box(&tight, h, w, &mut never)
+            };
+            let ours: Vec<CropBox> = (0..n)
+                .map(|i| a.crop_box(h, w, &Stream::new(9, Purpose::Augment, i, 0)))
+                .collect();
+            let mut state = 12345;
+            let theirs: Vec<CropBox> = (0..n)
+                .map(|_| torchvision_box(&a, h, w, &mut state))
+                .collect();
+            let (o, t) = (
+                box_stats(&ours, h, w, fallback),
+                box_stats(&theirs, h, w, fallback),
+            );
+            // sampling error of a mean of 40,000: area sd ≈ 0.27 → 0.0014; log-ratio sd ≈ 0.17
+            // → 0.0009; a 10 % rate → 0.0015; the top share (sd ≈ 0.29) → 0.0015. Five of each.
+            let tol = [0.007, 0.005, 0.008, 0.008];
+            for k in 0..4 {
+                assert!(
+                    (o[k] - t[k]).abs() < tol[k],
+                    "{h}x{w} stat {k}: ours {o:?} torchvision {t:?}"
+                );
+            }
+            if w < h {
+                assert!(
+                    t[2] > 0.02,
+                    "the narrow image should fall back sometimes: {t:?}"
+                );
+            }
+        }
+    }
 }

@@ -184,7 +184,10 @@ impl ResizeCrop {
     /// Resampling weights of the `crop` central outputs of a side of `n` input pixels.
     fn side(&self, n: usize, short: usize) -> Vec<Vec<(usize, f32)>> {
         let out = self.resized(n, short);
-        let start = ((out as f64 - self.crop as f64) / 2.0).round().max(0.0) as usize;
+        // Python's round: half to even (341 − 224 = 117 → offset 58, not 59)
+        let start = ((out as f64 - self.crop as f64) / 2.0)
+            .round_ties_even()
+            .max(0.0) as usize;
         let mut w = resample_weights(n, out, 0);
         w.drain(..start.min(w.len()));
         w.truncate(self.crop);

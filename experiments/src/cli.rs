@@ -216,6 +216,11 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pad: Option<usize>,
+    /// ImageFolder (imagenet) crops in pixels instead of 224, for small runs; the evaluation
+    /// resize scales by 256/224.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -364,7 +369,8 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 /// JSON line: the tail every training binary shares. An interrupted run exits with status 130
 /// after saying how to continue it.
 pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::Result<()> {
-    let splits = iterand_train::load_splits(cfg.dataset, cfg.data.as_ref())
+    let splits = cfg
+        .open_data()
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     tracing::info!(
         "{}: {} train / {} val / {} test images of {:?}; run folder {}",

@@ -413,7 +413,8 @@ fn worker(args: &[String]) -> Result<i32> {
     init_logging(verbose, true, Some(&dir.join("train.log")));
     tracing::info!(target: crate::cli::FILE_ONLY, "sweep worker for {which}");
     let cfg = &run.config;
-    let splits = iterand_train::load_splits(cfg.dataset, cfg.data.as_ref())
+    let splits = cfg
+        .open_data()
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     let opts = RunOptions {
         out: Some(dir.clone()),

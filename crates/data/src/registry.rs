@@ -57,6 +57,12 @@ impl DatasetName {
     /// The train/validation/test splits, from `data` or the default folder; `data = "hub"`
     /// reads CIFAR-10 from the Hugging Face hub's cache (downloading it if allowed).
     pub fn open(self, data: Option<&Path>) -> Result<Splits> {
+        self.open_sized(data, None)
+    }
+
+    /// As [`open`](Self::open), with ImageFolder images cropped to `image_size` pixels (the
+    /// official 224 when `None`; other datasets keep their size and ignore it).
+    pub fn open_sized(self, data: Option<&Path>, image_size: Option<usize>) -> Result<Splits> {
         if data.is_some_and(|d| d.as_os_str() == HUB) {
             return match self {
                 DatasetName::Cifar10 => hub_cifar10(),
@@ -75,7 +81,7 @@ impl DatasetName {
             (DatasetName::FashionMnist, Some(d)) => idx::load_dir(&d, idx::Kind::FashionMnist),
             (DatasetName::Mnist, Some(d)) => idx::load_dir(&d, idx::Kind::Mnist),
             (DatasetName::Cifar10, Some(d)) => cifar::load_dir(&d),
-            (DatasetName::Imagenet, Some(d)) => imagenet(&d),
+            (DatasetName::Imagenet, Some(d)) => imagenet(&d, image_size.unwrap_or(224)),
             (_, None) => unreachable!("every dataset on disk has a default folder"),
         }
     }
@@ -121,7 +127,7 @@ pub fn cache_dir() -> PathBuf {
 /// ILSVRC-2012 (or any folder in its layout): train minus a 1 % hold-out (seed 777) for
 /// validation, the val folder as the test set; the official RandomResizedCrop(224) and flip
 /// for training, Resize(256) and CenterCrop(224) for evaluation.
-fn imagenet(root: &Path) -> Result<Splits> {
+fn imagenet(root: &Path, size: usize) -> Result<Splits> {
     if !root.join("train").is_dir() || !root.join("val").is_dir() {
         return Err(Error::NotFound(format!(
             "ImageNet not found in {}: expected {0}/train/<class>/*.JPEG and \
@@ -141,10 +147,14 @@ fn imagenet(root: &Path) -> Result<Splits> {
     Ok(Splits {
         augmentation: Some(std::sync::Arc::new(crate::Augment {
             pad: 0,
-            size: 224,
+            size,
             ..crate::Augment::cifar10()
         })),
-        eval_transform: crate::Compose(vec![std::sync::Arc::new(crate::ResizeCrop::imagenet())]),
+        eval_transform: crate::Compose(vec![std::sync::Arc::new(crate::ResizeCrop {
+            // 256/224 of the crop, rounded: 64 → 73
+            resize: (size * 256 + 112) / 224,
+            crop: size,
+        })]),
         ..Splits::plain(train, val, crate::View::all(std::sync::Arc::new(test)))
     })
 }
@@ -220,6 +230,12 @@ mod tests {
         let batch = crate::assemble(&s.test, &t.eval, &[0, 3], 1, 0).unwrap();
         assert_eq!(batch.pixels.len(), 2 * 3 * 224 * 224);
         assert_eq!(batch.labels, vec![0, 1]);
+        let small = DatasetName::Imagenet
+            .open_sized(Some(&root), Some(64))
+            .unwrap();
+        let t = small.transforms(0, true).unwrap();
+        assert_eq!(t.train.output_shape(shape).height, 64);
+        assert_eq!(t.eval.output_shape(shape).width, 64);
     }
 
     #[test]

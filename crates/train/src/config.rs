@@ -76,6 +76,9 @@ pub struct TrainConfig {
     /// BatchNorm statistics over this many chunks of each batch, as the official DataParallel
     /// runs on `num_gpus` devices (Figure 3's ResNet-50 and -101: 2); unset, the whole batch.
     pub bn_replicas: Option<usize>,
+    /// ImageFolder datasets: the training crop and evaluation crop in pixels (the evaluation
+    /// resize scales with it by 256/224); unset, the official 224. For small runs such as 64.
+    pub image_size: Option<usize>,
     pub method: Method,
     /// Width factor w.
     pub width: f64,
@@ -120,6 +123,7 @@ impl Default for TrainConfig {
             model: Arch::Fc,
             stem: None,
             bn_replicas: None,
+            image_size: None,
             method: Method::Iterand,
             width: 1.0,
             sparsity: 0.5,
@@ -236,6 +240,19 @@ impl TrainConfig {
         check::at_least_one("eval_batch_size", self.eval_batch_size as u64)?;
         if self.limit_batches == Some(0) {
             return Err(bad("limit_batches", 0, "must be at least 1 when given"));
+        }
+        if let Some(size) = self.image_size {
+            check::at_least_one("image_size", size as u64)?;
+            if self.dataset != DatasetName::Imagenet {
+                return Err(bad(
+                    "image_size",
+                    size,
+                    format!(
+                        "only ImageFolder datasets (imagenet) are resized, not {}",
+                        self.dataset
+                    ),
+                ));
+            }
         }
         if self.bn_replicas == Some(0) {
             return Err(bad("bn_replicas", 0, "must be at least 1 when given"));

@@ -12,3 +12,12 @@ use crate::Result;
 pub fn load_splits(name: DatasetName, data: Option<&PathBuf>) -> Result<Splits> {
     Ok(name.open(data.map(PathBuf::as_path))?)
 }
+
+impl crate::TrainConfig {
+    /// The splits this config trains on: its dataset, folder and image size.
+    pub fn open_data(&self) -> Result<Splits> {
+        Ok(self
+            .dataset
+            .open_sized(self.data.as_deref(), self.image_size)?)
+    }
+}

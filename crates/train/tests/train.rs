@@ -207,3 +207,50 @@ fn augmenting_a_dataset_that_declares_no_augmentation_is_refused() {
         .to_string();
     assert!(e.contains("augment") && e.contains("digits"), "{e}");
 }
+
+#[test]
+fn a_tiny_jpeg_image_folder_trains_end_to_end_at_a_small_image_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("folder");
+    for (split, per) in [("train", 8), ("val", 2)] {
+        for (c, class) in ["n01", "n02"].iter().enumerate() {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for k in 0..per {
+                let img = image::RgbImage::from_fn(48, 36, |x, y| {
+                    let v = if c == 0 { x * 5 } else { y * 7 } as u8;
+                    image::Rgb([v, (k * 20) as u8, 255 - v])
+                });
+                img.save(d.join(format!("{k}.JPEG"))).unwrap();
+            }
+        }
+    }
+    std::env::set_var("ITERAND_CACHE", tmp.path().join("cache"));
+    let cfg = TrainConfig {
+        dataset: DatasetName::Imagenet,
+        data: Some(root),
+        image_size: Some(16),
+        augment: true,
+        epochs: 2,
+        batch_size: 4,
+        eval_batch_size: 4,
+        ..config(Method::Iterand)
+    };
+    let splits = cfg.open_data().unwrap();
+    assert_eq!((splits.train.len(), splits.test.len()), (16, 4));
+    let s = train(&cfg, &splits, &Device::Cpu, None, Progress::Quiet).unwrap();
+    assert_eq!(s.steps, 8);
+    assert!(s.test_acc.is_finite());
+    // fc on 16×16×3 inputs: the first layer sees the crop the config asked for
+    assert_eq!(s.layers[0].shape, vec![75, 16 * 16 * 3]);
+}
+
+#[test]
+fn an_image_size_is_refused_for_datasets_that_are_not_resized() {
+    let cfg = TrainConfig {
+        image_size: Some(32),
+        ..config(Method::EdgePopup)
+    };
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(e.contains("image_size") && e.contains("digits"), "{e}");
+}

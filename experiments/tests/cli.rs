@@ -423,3 +423,63 @@ fn sweep_trains_a_grid_once_and_figures_plots_it() {
     );
     assert!(!d.path().join("other/tiny/tiny_ep").exists());
 }
+
+/// A CIFAR-10 binary folder of smooth synthetic images (a format test), labels as given.
+fn write_cifar(dir: &std::path::Path, train: &[u8], test: &[u8]) {
+    let file = |labels: &[u8]| {
+        let mut b = Vec::new();
+        for &l in labels {
+            b.push(l);
+            b.extend((0..3072).map(|j| ((j % 32) * 6 + (j / 1024) * 20 + l as usize) as u8));
+        }
+        b
+    };
+    for f in iterand_data::cifar::TRAIN_FILES {
+        std::fs::write(dir.join(f), file(train)).unwrap();
+    }
+    std::fs::write(dir.join(iterand_data::cifar::TEST_FILE), file(test)).unwrap();
+}
+
+#[test]
+fn make_imagefolder_writes_a_folder_the_imagenet_path_reads_back() {
+    use iterand_data::Source;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("cifar");
+    std::fs::create_dir_all(&data).unwrap();
+    write_cifar(&data, &[3, 1], &[7, 2, 2]);
+    let out = tmp.path().join("folder");
+    let run = Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
+        .args(["--dataset", "cifar10", "--quality", "95", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let cache = tmp.path().join("cache");
+    let test = iterand_data::folder::ImageFolder::open(&out, "val", &cache).unwrap();
+    assert_eq!(test.len(), 3);
+    // clist.csv names every class: labels are the dataset's, whatever folders exist
+    assert_eq!(test.labels_of_all(), vec![2, 2, 7]);
+    let train = iterand_data::folder::ImageFolder::open(&out, "train", &cache).unwrap();
+    assert_eq!(train.len(), 10);
+    // pixels survive the JPEG round trip to within a few grey levels
+    let (px, shape) = iterand_data::folder::decode_rgb(&test.path(2)).unwrap();
+    assert_eq!((shape.height, shape.width), (32, 32));
+    let want = (5 * 6 + 7) as f32 / 255.0; // red plane, column 5, label 7
+    assert!((px[5] - want).abs() < 6.0 / 255.0, "{} vs {want}", px[5]);
+    // an existing folder is refused, and nothing in it is touched
+    let again = Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
+        .args(["--dataset", "cifar10", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+}

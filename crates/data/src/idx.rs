@@ -28,7 +28,7 @@ impl Kind {
     }
 
     /// Training-set pixel mean and standard deviation (pixels in [0, 1]).
-    fn stats(self) -> (f32, f32) {
+    pub fn stats(self) -> (f32, f32) {
         match self {
             Kind::Mnist => (0.1307, 0.3081),
             Kind::FashionMnist => (0.2860, 0.3530),

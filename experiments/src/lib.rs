@@ -6,6 +6,7 @@ pub mod cli;
 pub mod compare;
 pub mod figures;
 pub mod plot;
+pub mod preset_cmd;
 pub mod presets;
 pub mod spec;
 pub mod stats;

@@ -18,6 +18,11 @@ pub struct Preset {
 
 /// Every CIFAR-10 experiment of `configs/`, in file order.
 pub fn all() -> Vec<Preset> {
+    of(DatasetName::Cifar10)
+}
+
+/// Every experiment of `configs/` on `dataset`, in file order.
+pub fn of(dataset: DatasetName) -> Vec<Preset> {
     embedded()
         .into_iter()
         .flat_map(|f| f.experiments)
@@ -25,7 +30,7 @@ pub fn all() -> Vec<Preset> {
             let config = e
                 .config(&toml::Table::new())
                 .expect("embedded configs resolve (tested)");
-            (config.dataset == DatasetName::Cifar10).then(|| Preset {
+            (config.dataset == dataset).then(|| Preset {
                 name: e.name.clone(),
                 config,
                 grid: show_grid(&e.grid),

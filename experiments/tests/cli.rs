@@ -483,3 +483,32 @@ fn make_imagefolder_writes_a_folder_the_imagenet_path_reads_back() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 }
+
+#[test]
+fn imagenet_dry_run_plans_1040_randomizations_and_missing_data_exits_2() {
+    let bin = || Command::new(env!("CARGO_BIN_EXE_imagenet"));
+    let out = bin()
+        .args(["--preset", "figure3_resnet50_sc_iterand", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("randomizations: 1040"), "{text}");
+    assert!(text.contains("prunable weights: 25,502,912"), "{text}");
+    let out = bin()
+        .args([
+            "--preset",
+            "figure3_resnet50_sc_iterand",
+            "--data",
+            "/nonexistent/inet",
+        ])
+        .env_remove("IMAGENET_DIR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/inet/train/<class>/*.JPEG"));
+}

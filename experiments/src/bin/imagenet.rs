@@ -1,0 +1,54 @@
+//! Run any Figure 3 ImageNet experiment by name.
+//!
+//! cargo run --release -p experiments --bin imagenet -- --preset figure3_resnet50_sc_iterand \
+//!     --data /data/imagenet [--dry-run]
+//!
+//! `--data` (or `IMAGENET_DIR`) is an ImageFolder: `DIR/train/<class>/*.JPEG`,
+//! `DIR/val/<class>/*.JPEG` and optionally `DIR/list/clist.csv` (folder,name,label). Without
+//! it, `data/imagenet`. `make_imagefolder` writes Fashion-MNIST or CIFAR-10 in this layout.
+
+use anyhow::Result;
+use clap::Parser;
+use experiments::preset_cmd::{self, PresetArgs, IMAGENET};
+
+/// Run an experiment of Figure 3 (configs/figure3.toml) on ImageNet by name, with every
+/// hyper-parameter as the paper's.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    args: PresetArgs,
+    /// Crop size in pixels instead of 224, for small runs (the evaluation resize scales by
+    /// 256/224; the ImageNet stem stays).
+    #[arg(long)]
+    image_size: Option<usize>,
+}
+
+fn main() -> Result<()> {
+    let mut cli = Cli::parse();
+    if cli.args.data.is_none() {
+        cli.args.data = std::env::var_os("IMAGENET_DIR").map(Into::into);
+    }
+    if !cli.args.list_presets && !cli.args.dry_run {
+        let dir = cli
+            .args
+            .data
+            .clone()
+            .unwrap_or_else(|| "data/imagenet".into());
+        if !dir.join("train").is_dir() || !dir.join("val").is_dir() {
+            eprintln!(
+                "error: no ImageNet folder at {0}. Expected\n  {0}/train/<class>/*.JPEG\n  \
+                 {0}/val/<class>/*.JPEG\n  {0}/list/clist.csv (optional: folder,name,label)\n\
+                 Pass it with --data DIR or IMAGENET_DIR; `make_imagefolder` writes \
+                 Fashion-MNIST or CIFAR-10 in this layout.",
+                dir.display()
+            );
+            std::process::exit(2);
+        }
+    }
+    let mut extra = toml::Table::new();
+    if let Some(s) = cli.image_size {
+        extra.insert("image_size".into(), toml::Value::Integer(s as i64));
+    }
+    preset_cmd::main(cli.args, IMAGENET, &extra)
+}

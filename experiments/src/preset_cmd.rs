@@ -1,0 +1,233 @@
+//! The command behind the `cifar10` and `imagenet` binaries: run an official experiment of
+//! `configs/` by name, the grid values (width, seed, r) from flags, or print it (`--dry-run`).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+use clap::Args;
+use iterand_models::InputShape;
+use iterand_train::{DatasetName, Method, TrainConfig};
+
+use crate::cli::{
+    init_logging, parse_at_least_one, parse_probability, parse_width, run_and_print, RunFlags,
+};
+use crate::presets;
+
+/// What the dry run needs to know of a dataset without reading it.
+#[derive(Clone, Copy, Debug)]
+pub struct DatasetFacts {
+    pub dataset: DatasetName,
+    /// Training images after the official validation hold-out.
+    pub train_images: usize,
+    pub classes: usize,
+    /// The side of the network's input at the official image size.
+    pub image_size: usize,
+}
+
+/// CIFAR-10: 50,000 training images, 10 % held out.
+pub const CIFAR10: DatasetFacts = DatasetFacts {
+    dataset: DatasetName::Cifar10,
+    train_images: 45_000,
+    classes: 10,
+    image_size: 32,
+};
+
+/// ILSVRC-2012: 1,281,167 training images, 1 % held out (1,268,356 / 12,811).
+pub const IMAGENET: DatasetFacts = DatasetFacts {
+    dataset: DatasetName::Imagenet,
+    train_images: 1_268_356,
+    classes: 1000,
+    image_size: 224,
+};
+
+/// The flags of a preset command.
+#[derive(Args, Debug)]
+pub struct PresetArgs {
+    /// Experiment name (see --list-presets).
+    #[arg(long, required_unless_present = "list_presets")]
+    pub preset: Option<String>,
+    /// List the presets with their settings and exit.
+    #[arg(long)]
+    pub list_presets: bool,
+    /// Print the model (per-layer shapes, total and kept weights) and the planned schedule,
+    /// without data or training.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Width factor.
+    #[arg(long, value_parser = parse_width)]
+    pub width: Option<f64>,
+    /// Seed (the paper uses 1, 2, 3).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// r (Figure 1 sweeps 0, 0.01, 0.1, 1).
+    #[arg(long, value_parser = parse_probability)]
+    pub rerand_lambda: Option<f64>,
+    /// Fewer epochs (smoke tests).
+    #[arg(long, value_parser = parse_at_least_one)]
+    pub epochs: Option<u64>,
+    /// Stop every epoch after this many batches (smoke tests).
+    #[arg(long, value_parser = parse_at_least_one)]
+    pub limit_batches: Option<u64>,
+    /// The dataset's folder (see the binary's help for its layout).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Run folder. Default: runs/<preset>-w<width>-s<seed>.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// 2804928 → "2,804,928".
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Every preset of `facts.dataset`, one line each.
+fn list(facts: DatasetFacts) {
+    for p in presets::of(facts.dataset) {
+        let c = &p.config;
+        println!(
+            "{:<32} {:<9} {:<10} init {:<15} lr {:<5} wd {:<7} p {:<4} K_per {} r {}  grid: {}",
+            p.name,
+            c.model.name(),
+            c.method.name(),
+            c.init_mode.name(),
+            c.lr,
+            c.weight_decay,
+            c.sparsity,
+            c.rerand_freq,
+            c.rerand_lambda,
+            p.grid
+        );
+    }
+}
+
+/// The preset's config with the flags' grid values and overrides.
+fn config(
+    args: &PresetArgs,
+    facts: DatasetFacts,
+    extra: &toml::Table,
+) -> Result<(String, TrainConfig)> {
+    let name = args.preset.clone().unwrap_or_default();
+    let Some(preset) = presets::of(facts.dataset)
+        .into_iter()
+        .find(|p| p.name == name)
+    else {
+        bail!("unknown preset `{name}` for --preset; --list-presets prints the names");
+    };
+    let mut cfg = preset.config;
+    if let Some(w) = args.width {
+        cfg.width = w;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(r) = args.rerand_lambda {
+        cfg.rerand_lambda = r;
+    }
+    if let Some(e) = args.epochs {
+        cfg.epochs = e as usize;
+    }
+    cfg.limit_batches = args.limit_batches.map(|v| v as usize);
+    cfg.data = args.data.clone();
+    let mut base = toml::Table::try_from(&cfg)?;
+    base.extend(extra.clone());
+    let cfg = args.run.apply(&TrainConfig::resolve([&base])?)?;
+    cfg.validate()?;
+    Ok((name, cfg))
+}
+
+/// The model and the planned schedule, without data.
+fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
+    let side = cfg.image_size.unwrap_or(facts.image_size);
+    let input = InputShape {
+        channels: 3,
+        height: side,
+        width: side,
+    };
+    let (_store, net) = cfg.build_network(input, facts.classes, &Device::Cpu)?;
+    println!(
+        "{name}: {} ×{} on {}, {} ({}), seed {}",
+        cfg.model, cfg.width, facts.dataset, cfg.method, cfg.init_mode, cfg.seed
+    );
+    println!(
+        "{:<28} {:>20} {:>12} {:>12}",
+        "layer", "shape", "weights", "kept"
+    );
+    for m in net.masked() {
+        let n = m.numel();
+        let kept = iterand_masking::threshold::kept_count(n, m.config().effective_sparsity());
+        let shape = format!("{:?}", m.weight().dims());
+        println!("{:<28} {shape:>20} {n:>12} {kept:>12}", m.path());
+    }
+    let c = net.param_counts();
+    println!(
+        "prunable weights: {} (kept at p = {}: {})",
+        thousands(c.weights),
+        cfg.mask_config()?.effective_sparsity(),
+        thousands(c.kept)
+    );
+    let steps = facts.train_images.div_ceil(cfg.batch_size);
+    let limited = cfg.limit_batches.map_or(steps, |l| l.min(steps));
+    let rerand = cfg.rerandomization()?;
+    let fires = rerand.map_or(0, |(_, s)| s.count(cfg.epochs as u64, limited as u64));
+    println!(
+        "schedule: {} epochs × {} steps = {} iterations (batch {}, {} train images), lr {}, wd {}",
+        cfg.epochs,
+        limited,
+        limited * cfg.epochs,
+        cfg.batch_size,
+        facts.train_images,
+        cfg.lr,
+        cfg.weight_decay
+    );
+    if let (Method::Iterand, Some((_, k))) = (cfg.method, rerand) {
+        println!(
+            "randomizations: {fires} (every {} iterations, r = {}; R_eff ≈ 1 + r·T/K_per = {:.1}; full run {})",
+            k.period(limited as u64)?,
+            cfg.rerand_lambda,
+            1.0 + cfg.rerand_lambda * fires as f64,
+            k.count(cfg.epochs as u64, steps as u64)
+        );
+    } else {
+        println!("randomizations: 0 ({})", cfg.method);
+    }
+    Ok(())
+}
+
+/// List, dry-run or train the preset `args` names, on `facts.dataset`; `extra` holds config
+/// keys of the binary's own flags (such as `image_size`).
+pub fn main(args: PresetArgs, facts: DatasetFacts, extra: &toml::Table) -> Result<()> {
+    iterand_kernels::retain_freed_memory();
+    if args.list_presets || args.dry_run {
+        init_logging(args.run.verbose, args.run.quiet, None);
+    }
+    if args.list_presets {
+        list(facts);
+        return Ok(());
+    }
+    let (name, cfg) = config(&args, facts, extra)?;
+    if args.dry_run {
+        return dry_run(&name, &cfg, facts);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-w{}-s{}", cfg.width, cfg.seed)));
+    init_logging(
+        args.run.verbose,
+        args.run.quiet,
+        Some(&out.join("train.log")),
+    );
+    run_and_print(&cfg, &out, &args.run)
+}

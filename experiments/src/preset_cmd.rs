@@ -18,6 +18,8 @@ use crate::presets;
 #[derive(Clone, Copy, Debug)]
 pub struct DatasetFacts {
     pub dataset: DatasetName,
+    /// As the paper writes it.
+    pub title: &'static str,
     /// Training images after the official validation hold-out.
     pub train_images: usize,
     pub classes: usize,
@@ -28,6 +30,7 @@ pub struct DatasetFacts {
 /// CIFAR-10: 50,000 training images, 10 % held out.
 pub const CIFAR10: DatasetFacts = DatasetFacts {
     dataset: DatasetName::Cifar10,
+    title: "CIFAR-10",
     train_images: 45_000,
     classes: 10,
     image_size: 32,
@@ -36,6 +39,7 @@ pub const CIFAR10: DatasetFacts = DatasetFacts {
 /// ILSVRC-2012: 1,281,167 training images, 1 % held out (1,268,356 / 12,811).
 pub const IMAGENET: DatasetFacts = DatasetFacts {
     dataset: DatasetName::Imagenet,
+    title: "ImageNet",
     train_images: 1_268_356,
     classes: 1000,
     image_size: 224,
@@ -158,7 +162,7 @@ fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
     let (_store, net) = cfg.build_network(input, facts.classes, &Device::Cpu)?;
     println!(
         "{name}: {} ×{} on {}, {} ({}), seed {}",
-        cfg.model, cfg.width, facts.dataset, cfg.method, cfg.init_mode, cfg.seed
+        cfg.model, cfg.width, facts.title, cfg.method, cfg.init_mode, cfg.seed
     );
     println!(
         "{:<28} {:>20} {:>12} {:>12}",
@@ -181,14 +185,23 @@ fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
     let limited = cfg.limit_batches.map_or(steps, |l| l.min(steps));
     let rerand = cfg.rerandomization()?;
     let fires = rerand.map_or(0, |(_, s)| s.count(cfg.epochs as u64, limited as u64));
+    let mut lr = format!("cosine lr {}", cfg.lr);
+    if cfg.warmup_epochs > 0 {
+        lr = format!("{} warm-up epochs, {lr}", cfg.warmup_epochs);
+    }
+    if cfg.finetune_epochs > 0 {
+        lr = format!(
+            "{lr}, {} fine-tune epochs at {}",
+            cfg.finetune_epochs, cfg.finetune_lr
+        );
+    }
     println!(
-        "schedule: {} epochs × {} steps = {} iterations (batch {}, {} train images), lr {}, wd {}",
+        "schedule: {} epochs × {} steps = {} iterations (batch {}, {} train images), {lr}, wd {}",
         cfg.epochs,
         limited,
         limited * cfg.epochs,
         cfg.batch_size,
         facts.train_images,
-        cfg.lr,
         cfg.weight_decay
     );
     if let (Method::Iterand, Some((_, k))) = (cfg.method, rerand) {

@@ -123,10 +123,7 @@ fn config(
     extra: &toml::Table,
 ) -> Result<(String, TrainConfig)> {
     let name = args.preset.clone().unwrap_or_default();
-    let Some(preset) = presets::of(facts.dataset)
-        .into_iter()
-        .find(|p| p.name == name)
-    else {
+    let Some(preset) = presets::find_in(facts.dataset, &name) else {
         bail!("unknown preset `{name}` for --preset; --list-presets prints the names");
     };
     let mut cfg = preset.config;

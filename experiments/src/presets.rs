@@ -39,9 +39,14 @@ pub fn of(dataset: DatasetName) -> Vec<Preset> {
         .collect()
 }
 
-/// The preset called `name`.
+/// The CIFAR-10 preset called `name`.
 pub fn find(name: &str) -> Option<Preset> {
-    all().into_iter().find(|p| p.name == name)
+    find_in(DatasetName::Cifar10, name)
+}
+
+/// The preset of `dataset` called `name`.
+pub fn find_in(dataset: DatasetName, name: &str) -> Option<Preset> {
+    of(dataset).into_iter().find(|p| p.name == name)
 }
 
 #[cfg(test)]

@@ -101,7 +101,10 @@ impl Augment {
         let plane = sh.height * sh.width;
         // the weights depend on the crop box only: once per image, shared by the channels
         let rows = resample_weights(bx.height, self.size, bx.top);
-        let cols = resample_weights(bx.width, self.size, bx.left);
+        let mut cols = resample_weights(bx.width, self.size, bx.left);
+        if flip {
+            cols.reverse();
+        }
         for c in 0..sh.channels {
             let black = black[c];
             let src = &img[c * plane..(c + 1) * plane];
@@ -117,18 +120,7 @@ impl Augment {
                     src[(y - self.pad) * sh.width + (x - self.pad)]
                 }
             };
-            for row in &rows {
-                for ox in 0..self.size {
-                    let ox_src = if flip { self.size - 1 - ox } else { ox };
-                    let mut v = 0.0f32;
-                    for &(y, wy) in row {
-                        for &(x, wx) in &cols[ox_src] {
-                            v += wy * wx * px(y, x);
-                        }
-                    }
-                    out.push(v);
-                }
-            }
+            resample(&rows, &cols, px, out);
         }
     }
 
@@ -182,7 +174,7 @@ impl ResizeCrop {
     }
 
     /// Resampling weights of the `crop` central outputs of a side of `n` input pixels.
-    fn side(&self, n: usize, short: usize) -> Vec<Vec<(usize, f32)>> {
+    fn side(&self, n: usize, short: usize) -> Weights {
         let out = self.resized(n, short);
         // Python's round: half to even (341 − 224 = 117 → offset 58, not 59)
         let start = ((out as f64 - self.crop as f64) / 2.0)
@@ -211,17 +203,26 @@ impl Transform for ResizeCrop {
         let plane = s.height * s.width;
         for c in 0..s.channels {
             let src = &ex.pixels[c * plane..(c + 1) * plane];
-            for row in &rows {
-                for col in &cols {
-                    let mut v = 0.0f32;
-                    for &(y, wy) in row {
-                        for &(x, wx) in col {
-                            v += wy * wx * src[y * s.width + x];
-                        }
-                    }
-                    out.push(v);
+            resample(&rows, &cols, |y, x| src[y * s.width + x], out);
+        }
+    }
+}
+
+/// One resampling weight list per output row (or column): (source index, weight).
+type Weights = Vec<Vec<(usize, f32)>>;
+
+/// Output pixel (r, c) = Σ wy·wx·px(y, x) over row r's and column c's weights, appended row by
+/// row: the separable resampling both the augmentation and the evaluation transform use.
+fn resample(rows: &Weights, cols: &Weights, px: impl Fn(usize, usize) -> f32, out: &mut Vec<f32>) {
+    for row in rows {
+        for col in cols {
+            let mut v = 0.0f32;
+            for &(y, wy) in row {
+                for &(x, wx) in col {
+                    v += wy * wx * px(y, x);
                 }
             }
+            out.push(v);
         }
     }
 }
@@ -229,7 +230,7 @@ impl Transform for ResizeCrop {
 /// Bilinear (triangle-filter) weights mapping `n_in` source pixels starting at `offset` onto
 /// `n_out` outputs, as PIL's resampling does: pixel centres aligned, and when shrinking the
 /// filter widens by the scale so it averages instead of skipping (antialiasing).
-fn resample_weights(n_in: usize, n_out: usize, offset: usize) -> Vec<Vec<(usize, f32)>> {
+fn resample_weights(n_in: usize, n_out: usize, offset: usize) -> Weights {
     let scale = n_in as f64 / n_out as f64;
     let support = scale.max(1.0);
     (0..n_out)

@@ -80,11 +80,6 @@ impl ImageFolder {
         &self.classes
     }
 
-    /// Every label, in file order.
-    pub fn labels_of_all(&self) -> Vec<u32> {
-        self.files.iter().map(|f| f.1).collect()
-    }
-
     /// File `i`'s path.
     pub fn path(&self, i: usize) -> PathBuf {
         self.dir.join(&self.files[i].0)

@@ -73,16 +73,19 @@ impl DatasetName {
                 }),
             };
         }
-        let dir = data
+        // digits are embedded: the only set without a folder
+        let Some(dir) = data
             .map(Path::to_path_buf)
-            .or_else(|| self.default_folder());
-        match (self, dir) {
-            (DatasetName::Digits, _) => digits::splits(),
-            (DatasetName::FashionMnist, Some(d)) => idx::load_dir(&d, idx::Kind::FashionMnist),
-            (DatasetName::Mnist, Some(d)) => idx::load_dir(&d, idx::Kind::Mnist),
-            (DatasetName::Cifar10, Some(d)) => cifar::load_dir(&d),
-            (DatasetName::Imagenet, Some(d)) => imagenet(&d, image_size.unwrap_or(224)),
-            (_, None) => unreachable!("every dataset on disk has a default folder"),
+            .or_else(|| self.default_folder())
+        else {
+            return digits::splits();
+        };
+        match self {
+            DatasetName::Digits => digits::splits(),
+            DatasetName::FashionMnist => idx::load_dir(&dir, idx::Kind::FashionMnist),
+            DatasetName::Mnist => idx::load_dir(&dir, idx::Kind::Mnist),
+            DatasetName::Cifar10 => cifar::load_dir(&dir),
+            DatasetName::Imagenet => imagenet(&dir, image_size.unwrap_or(224)),
         }
     }
 }

@@ -201,10 +201,11 @@ impl From<Dataset> for View {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn numbered(n: usize) -> Dataset {
+    /// A synthetic one-pixel set whose image i is the value i (label i mod 10).
+    pub(crate) fn numbered(n: usize) -> Dataset {
         Dataset {
             name: "synthetic".into(),
             shape: ImageShape {

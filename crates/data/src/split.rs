@@ -95,22 +95,8 @@ pub fn batch_order(n: usize, seed: u64, epoch: u64) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ImageShape, Source};
-
-    fn toy(n: usize) -> Dataset {
-        Dataset {
-            name: "synthetic".into(),
-            shape: ImageShape {
-                channels: 1,
-                height: 1,
-                width: 1,
-            },
-            classes: 10,
-            images: (0..n).map(|i| i as f32).collect(),
-            labels: (0..n).map(|i| (i % 10) as u8).collect(),
-            black: vec![0.0],
-        }
-    }
+    use crate::source::tests::numbered;
+    use crate::Source;
 
     /// The value of every image of `v`, in order (the toy's image i is the value i).
     fn values(v: &View) -> Vec<f32> {
@@ -119,7 +105,7 @@ mod tests {
 
     #[test]
     fn split_sizes_are_disjoint_and_fixed() {
-        let (tr, va) = split_dataset(toy(50_000), VAL_FRACTION, VAL_SPLIT_SEED);
+        let (tr, va) = split_dataset(numbered(50_000), VAL_FRACTION, VAL_SPLIT_SEED);
         assert_eq!((tr.len(), va.len()), (45_000, 5_000));
         let mut all: Vec<u32> = values(&tr)
             .into_iter()
@@ -128,7 +114,7 @@ mod tests {
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..50_000).collect::<Vec<_>>());
-        let (tr2, _) = split_dataset(toy(50_000), VAL_FRACTION, VAL_SPLIT_SEED);
+        let (tr2, _) = split_dataset(numbered(50_000), VAL_FRACTION, VAL_SPLIT_SEED);
         assert_eq!(values(&tr), values(&tr2));
         let (a, b) = split_indices(50_000, VAL_FRACTION, VAL_SPLIT_SEED);
         let as_f32 = |v: &[u32]| v.iter().map(|&i| i as f32).collect::<Vec<_>>();
@@ -137,7 +123,7 @@ mod tests {
 
     #[test]
     fn transforms_pad_first_and_refuse_an_augmentation_the_dataset_lacks() {
-        let v = View::from(toy(4));
+        let v = View::from(numbered(4));
         let mut s = Splits::plain(v.clone(), v.clone(), v);
         let t = s.transforms(2, false).unwrap();
         assert_eq!((t.train.0.len(), t.eval.0.len()), (1, 1));

@@ -312,8 +312,6 @@ struct Run<'a> {
     resumed_elapsed: f64,
     rerand: Option<(Rerandomizer, RerandSchedule)>,
     steps_per_epoch: usize,
-    /// Seconds spent waiting for batches since the epoch's (or the resumed part's) start.
-    data_wait: f64,
     reporter: Reporter,
     /// Weights and kept weights of the model (fixed by its shape and sparsity).
     counts: ParamCounts,
@@ -387,7 +385,6 @@ impl<'a> Run<'a> {
             start,
             rerand,
             steps_per_epoch,
-            data_wait: 0.0,
             reporter,
             counts: net_counts,
         })
@@ -410,21 +407,18 @@ impl<'a> Run<'a> {
             .collect();
         let train = self.env.splits.train.clone();
         let transform = Arc::new(self.env.transforms.train.clone());
-        let mut loader =
-            self.env
-                .opts
-                .loader
-                .iter(train, transform, batches, config.seed, epoch as u64);
-        self.data_wait = 0.0;
-        let t_train = Instant::now();
-        for step in self.pos.step..self.steps_per_epoch {
+        let loader = self.env.opts.loader;
+        let mut batches = loader.iter(train, transform, batches, config.seed, epoch as u64);
+        let (t_train, mut waited) = (Instant::now(), 0.0);
+        // one batch per remaining step, in order, numbered from where the epoch resumes
+        for step in self.pos.step.. {
             let wait = Instant::now();
-            let batch = loader.next().expect("one batch per remaining step")?;
-            self.data_wait += wait.elapsed().as_secs_f64();
-            self.step(epoch, step, batch, lr)?;
+            let Some(batch) = batches.next() else { break };
+            waited += wait.elapsed().as_secs_f64();
+            self.step(epoch, step, batch?, lr)?;
             self.stop_if_asked(t0)?;
         }
-        let wait_share = self.data_wait / t_train.elapsed().as_secs_f64().max(1e-9);
+        let wait_share = waited / t_train.elapsed().as_secs_f64().max(1e-9);
         self.end_epoch(epoch, lr, t0, wait_share)
     }
 

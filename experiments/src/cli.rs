@@ -372,13 +372,19 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
     let splits = cfg
         .open_data()
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;
+    // what the network sees: the stored images through the training pipeline (an ImageFolder's
+    // files have no one size)
+    let input = iterand_data::Transform::output_shape(
+        &splits.transforms(cfg.pad, cfg.augment)?.train,
+        splits.train.shape(),
+    );
     tracing::info!(
-        "{}: {} train / {} val / {} test images of {:?}; run folder {}",
+        "{}: {} train / {} val / {} test images, network input {:?}; run folder {}",
         cfg.dataset.name(),
         splits.train.len(),
         splits.val.len(),
         splits.test.len(),
-        splits.train.shape(),
+        input,
         out.display()
     );
     match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &flags.options(out)) {

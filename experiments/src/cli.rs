@@ -119,9 +119,9 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset: Option<DatasetName>,
     /// Data folder. Default: Debian's dataset-fashion-mnist folder for fashion-mnist,
-    /// data/mnist and data/cifar-10-batches-bin otherwise; digits are embedded. For cifar10,
-    /// `hub` downloads it from the Hugging Face hub (uoft-cs/cifar10) into the hub cache, or
-    /// reads it from there (offline with HF_HUB_OFFLINE=1); a folder named hub is `./hub`.
+    /// data/mnist and data/cifar-10-batches-bin otherwise; digits are embedded. For mnist,
+    /// fashion-mnist and cifar10, `hub` downloads the set from the Hugging Face hub into the hub
+    /// cache, or reads it from there (offline with HF_HUB_OFFLINE=1); a folder named hub is `./hub`.
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,

@@ -320,7 +320,7 @@ fn cifar10_hub_source_is_wired_and_offline_safe() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    let cache = home.path().join("hub").join("datasets--uoft-cs--cifar10");
+    let cache = home.path().join("hub").join("datasets--cifar10");
     assert!(
         err.contains(&cache.display().to_string()) && err.contains("HF_HUB_OFFLINE"),
         "{err}"

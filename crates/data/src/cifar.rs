@@ -105,7 +105,7 @@ pub fn load_dir(dir: &Path) -> Result<Splits> {
              data_batch_5.bin and test_batch.bin from \
              https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz); pass its folder with \
              --data DIR, or use --data hub to download CIFAR-10 from the Hugging Face hub \
-             (uoft-cs/cifar10, about 140 MB, cached for offline use)",
+             (the parquet conversion of its `cifar10` dataset, cached for offline use)",
             dir.display(),
             missing.join(", ")
         )));

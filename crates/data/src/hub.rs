@@ -1,165 +1,184 @@
-//! CIFAR-10 from the Hugging Face hub: the `uoft-cs/cifar10` dataset repository, whose
-//! `plain_text/{train,test}-00000-of-00001.parquet` files hold one row per image: `img`, a struct
-//! with the PNG's `bytes`, and `label`, an integer 0–9.
+//! MNIST, Fashion-MNIST and CIFAR-10 from the Hugging Face hub, read by candle-datasets (its
+//! `vision::{mnist, fashion_mnist, cifar}::load`: download into the standard hub cache, parquet,
+//! PNG decoding). The cache is `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+//! `~/.cache/huggingface/hub`, the layout Python's `huggingface_hub` uses; once a set is there,
+//! candle-datasets reads it without a request.
 //!
-//! Files are looked up in the standard hub cache first (`$HF_HOME/hub`, default
-//! `~/.cache/huggingface/hub`, the layout Python's `huggingface_hub` uses) and downloaded into it
-//! only when missing, so once cached a run needs no network. `HF_HUB_OFFLINE=1` forbids the
-//! download outright. Behind the `hub` feature: it brings an HTTP client and parquet.
+//! What is ours, and why (docs/architecture.md, "Data"):
+//! - **Offline.** candle-datasets cannot be told to stay offline: it downloads whatever the
+//!   cache lacks, and its hf-hub ignores `HF_HUB_OFFLINE`. With `HF_HUB_OFFLINE=1` we look the
+//!   files up in the cache first and stop with the path we expected. That needs the files'
+//!   names ([`HubFiles`]); the offline test checks them against what candle-datasets reads.
+//! - **Orientation.** Its CIFAR-10 images come back transposed (height and width swapped), which
+//!   would turn the official horizontal flip into a vertical one: we transpose them back.
+//! - **Panics.** It unwraps each image's decoding; a corrupt cached file becomes our typed error.
+//! - **Values.** Pixels go through the same constructors as the IDX and binary files, so a set
+//!   from the hub equals the same set from files to the last bit.
 
-use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
 
-use hf_hub::{Cache, Repo, RepoType};
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::record::Field;
+use candle_core::Tensor;
+use candle_datasets::vision;
 
-use crate::cifar::{dataset, splits};
-use crate::{Dataset, Error, Result, Splits};
+use crate::registry::DatasetName;
+use crate::{cifar, idx, Dataset, Error, Result, Splits};
 
-/// The dataset repository the official CIFAR-10 parquet conversion lives in.
-pub const CIFAR10_REPO: &str = "uoft-cs/cifar10";
-pub const TRAIN_PARQUET: &str = "plain_text/train-00000-of-00001.parquet";
-pub const TEST_PARQUET: &str = "plain_text/test-00000-of-00001.parquet";
-
-/// Where to look and whether the network may be used.
-#[derive(Clone, Debug)]
-pub struct HubOptions {
-    pub repo: String,
-    /// The hub cache folder (the one holding `datasets--…` folders); `None`: `$HF_HOME/hub` or
-    /// `~/.cache/huggingface/hub`.
-    pub cache: Option<PathBuf>,
-    /// Never download; a missing file is an error.
-    pub offline: bool,
+/// Where candle-datasets 0.11.1 reads a set: `CONFIG/{train,test}/0000.parquet` of a dataset
+/// repository's parquet conversion. Used only to check the cache offline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubFiles {
+    pub repo: &'static str,
+    pub revision: &'static str,
+    pub config: &'static str,
 }
 
-impl HubOptions {
-    /// CIFAR-10's repository, the default cache, offline when `HF_HUB_OFFLINE` is set to 1.
-    pub fn from_env() -> Self {
-        let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v == "true");
-        HubOptions {
-            repo: CIFAR10_REPO.into(),
-            cache: None,
-            offline,
+impl HubFiles {
+    /// The files of `name`, or `None` for a set the hub source does not serve.
+    pub fn of(name: DatasetName) -> Option<HubFiles> {
+        let (repo, config) = match name {
+            DatasetName::Mnist => ("ylecun/mnist", "mnist"),
+            DatasetName::FashionMnist => ("zalando-datasets/fashion_mnist", "fashion_mnist"),
+            DatasetName::Cifar10 => ("cifar10", "plain_text"),
+            DatasetName::Digits | DatasetName::Imagenet => return None,
+        };
+        Some(HubFiles {
+            repo,
+            revision: "refs/convert/parquet",
+            config,
+        })
+    }
+
+    /// The parquet file of a split (`train` or `test`).
+    pub fn file(&self, split: &str) -> String {
+        format!("{}/{split}/0000.parquet", self.config)
+    }
+
+    /// The repository's folder in the hub cache (`datasets--owner--name`).
+    pub fn cache_folder(&self) -> PathBuf {
+        hf_hub::resolve_cache_dir().join(format!("datasets--{}", self.repo.replace('/', "--")))
+    }
+}
+
+/// Whether `HF_HUB_OFFLINE` forbids downloads (`1`, `true`, `yes` or `on`, as `huggingface_hub`
+/// reads it).
+pub fn offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .is_ok_and(|v| ["1", "true", "yes", "on"].contains(&v.trim().to_ascii_lowercase().as_str()))
+}
+
+/// Train, validation (10 %, seed 777) and test sets of `name` from the hub.
+pub fn load(name: DatasetName) -> Result<Splits> {
+    let files = HubFiles::of(name).ok_or_else(|| Error::InvalidParameter {
+        name: "data",
+        value: format!("{} for {name}", crate::registry::HUB),
+        why: "the Hugging Face hub serves mnist, fashion-mnist and cifar10",
+    })?;
+    if offline() {
+        for split in ["train", "test"] {
+            cached(&files, &files.file(split))?;
         }
     }
-
-    fn cache(&self) -> Cache {
-        match &self.cache {
-            Some(p) => Cache::new(p.clone()),
-            None => Cache::from_env(),
-        }
-    }
-}
-
-/// Train (45k), validation (5k, the official split) and test (10k) sets from the hub.
-pub fn load_cifar10(opts: &HubOptions) -> Result<Splits> {
-    let train_full = read_parquet(&locate(opts, TRAIN_PARQUET)?)?;
-    let test = read_parquet(&locate(opts, TEST_PARQUET)?)?;
-    Ok(splits(train_full, test))
-}
-
-/// The cached file, downloading it first when allowed.
-fn locate(opts: &HubOptions, file: &str) -> Result<PathBuf> {
-    let cache = opts.cache();
-    let repo = Repo::new(opts.repo.clone(), RepoType::Dataset);
-    if let Some(path) = cache.repo(repo.clone()).get(file) {
-        return Ok(path);
-    }
-    let expected = format!(
-        "{}/datasets--{}/snapshots/<revision>/{file}",
-        cache.path().display(),
-        opts.repo.replace('/', "--")
-    );
-    if opts.offline {
-        return Err(Error::NotFound(format!(
-            "{file} of {} is not in the hub cache (expected {expected}) and HF_HUB_OFFLINE is \
-             set: run once with the network, or use the binary CIFAR-10 with --data DIR",
-            opts.repo
-        )));
-    }
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(cache)
-        .with_progress(true)
-        .build()
-        .map_err(|e| Error::NotFound(format!("cannot start the hub client: {e}")))?;
-    api.repo(repo).get(file).map_err(|e| {
-        Error::NotFound(format!(
-            "downloading {file} of {} failed: {e}. Without network, put the file at {expected}, \
-             or use the binary CIFAR-10 with --data DIR",
-            opts.repo
-        ))
+    let raw = fetch(name, &files)?;
+    let tensors = |e: candle_core::Error| Error::Format {
+        path: files.cache_folder(),
+        what: format!("candle-datasets returned unexpected tensors: {e}"),
+    };
+    let train = convert(name, &raw.train_images, &raw.train_labels).map_err(tensors)?;
+    let test = convert(name, &raw.test_images, &raw.test_labels).map_err(tensors)?;
+    Ok(match name {
+        DatasetName::Cifar10 => cifar::splits(train, test),
+        _ => idx::splits(train, test),
     })
 }
 
-/// The images and labels of one parquet file, in file order.
-pub fn read_parquet(path: &Path) -> Result<Dataset> {
-    let bad = |what: String| Error::format(path, what);
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let reader = SerializedFileReader::new(file).map_err(|e| bad(format!("not parquet: {e}")))?;
-    let rows = reader
-        .get_row_iter(None)
-        .map_err(|e| bad(format!("unreadable rows: {e}")))?;
-    let (mut images, mut labels) = (Vec::new(), Vec::new());
-    for (i, row) in rows.enumerate() {
-        let row = row.map_err(|e| bad(format!("row {i}: {e}")))?;
-        let (mut png, mut label) = (None, None);
-        for (name, field) in row.get_column_iter() {
-            match (name.as_str(), field) {
-                ("img" | "image", Field::Group(img)) => {
-                    for (n, f) in img.get_column_iter() {
-                        if let ("bytes", Field::Bytes(b)) = (n.as_str(), f) {
-                            png = Some(b.data());
-                        }
-                    }
-                }
-                ("label", Field::Long(v)) => label = Some(*v),
-                ("label", Field::Int(v)) => label = Some(*v as i64),
-                _ => {}
-            }
-        }
-        let png = png.ok_or_else(|| bad(format!("row {i}: no img.bytes column")))?;
-        let label = label.ok_or_else(|| bad(format!("row {i}: no integer label column")))?;
-        if !(0..10).contains(&label) {
-            return Err(bad(format!(
-                "row {i}: label {label} is out of range (0..10)"
-            )));
-        }
-        decode_png(png, &mut images).map_err(|e| bad(format!("row {i}: {e}")))?;
-        labels.push(label as u8);
-    }
-    if labels.is_empty() {
-        return Err(bad("no images".into()));
-    }
-    Ok(dataset(images, labels))
+/// The cached path of `file`, or the error naming where it was expected.
+fn cached(files: &HubFiles, file: &str) -> Result<PathBuf> {
+    let missing = |why: String| {
+        Error::NotFound(format!(
+            "{file} of the hub dataset {} is not in the cache ({why}; expected under {}/snapshots/, \
+             at the commit named by refs/{}) and HF_HUB_OFFLINE is set: run once with the \
+             network, or read the set from a folder with --data DIR",
+            files.repo,
+            files.cache_folder().display(),
+            files.revision
+        ))
+    };
+    let client = hf_hub::HFClientSync::new().map_err(|e| missing(e.to_string()))?;
+    let (owner, repo) = hf_hub::split_id(files.repo);
+    client
+        .dataset(owner, repo)
+        .download_file()
+        .filename(file)
+        .revision(files.revision)
+        .local_files_only(true)
+        .send()
+        .map_err(|e| missing(e.to_string()))
 }
 
-/// Appends a 32×32 RGB PNG as channel-first values in [0, 1].
-fn decode_png(bytes: &[u8], out: &mut Vec<f32>) -> std::result::Result<(), String> {
-    let decoder = png::Decoder::new(Cursor::new(bytes));
-    let mut reader = decoder.read_info().map_err(|e| format!("bad PNG: {e}"))?;
-    let size = reader
-        .output_buffer_size()
-        .ok_or_else(|| "PNG too large".to_string())?;
-    let mut buf = vec![0u8; size];
-    let info = reader
-        .next_frame(&mut buf)
-        .map_err(|e| format!("bad PNG: {e}"))?;
-    let (w, h) = (info.width as usize, info.height as usize);
-    if (w, h) != (32, 32)
-        || info.color_type != png::ColorType::Rgb
-        || info.bit_depth != png::BitDepth::Eight
-    {
-        return Err(format!(
-            "expected a 32×32 8-bit RGB PNG, got {w}×{h} {:?} {:?}",
-            info.color_type, info.bit_depth
-        ));
+/// candle-datasets' reader, its errors and panics turned into ours.
+fn fetch(name: DatasetName, files: &HubFiles) -> Result<vision::Dataset> {
+    let read = AssertUnwindSafe(|| match name {
+        DatasetName::Mnist => vision::mnist::load(),
+        DatasetName::FashionMnist => vision::fashion_mnist::load(),
+        _ => vision::cifar::load(),
+    });
+    let folder = files.cache_folder();
+    match catch_unwind(read) {
+        Ok(Ok(raw)) => Ok(raw),
+        Ok(Err(e)) => Err(Error::NotFound(format!(
+            "{name} from the Hugging Face hub ({} at {}, cached in {}): {e}",
+            files.repo,
+            files.revision,
+            folder.display()
+        ))),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(Error::Format {
+                path: folder,
+                what: format!("candle-datasets could not decode the cached {name}: {msg}"),
+            })
+        }
     }
-    let px = &buf[..info.buffer_size()];
-    for c in 0..3 {
-        out.extend((0..w * h).map(|i| px[i * 3 + c] as f32 / 255.0));
+}
+
+/// Our dataset from candle-datasets' tensors: pixels in [0, 1] (MNIST-like: `(n, 784)`;
+/// CIFAR-10: `(n, 3, 32, 32)` with height and width swapped) and `u8` labels.
+fn convert(name: DatasetName, images: &Tensor, labels: &Tensor) -> candle_core::Result<Dataset> {
+    let labels: Vec<u8> = labels.to_vec1()?;
+    let per_image = if name == DatasetName::Cifar10 {
+        3 * 32 * 32
+    } else {
+        28 * 28
+    };
+    if images.elem_count() != labels.len() * per_image {
+        candle_core::bail!("{:?} images for {} labels", images.dims(), labels.len());
     }
-    Ok(())
+    if let Some(bad) = labels.iter().find(|&&l| l >= 10) {
+        candle_core::bail!("label {bad} is out of range (0..10)");
+    }
+    Ok(match name {
+        DatasetName::Cifar10 => cifar::dataset(as_files_do(&images.transpose(2, 3)?)?, labels),
+        _ => {
+            let kind = match name {
+                DatasetName::Mnist => idx::Kind::Mnist,
+                _ => idx::Kind::FashionMnist,
+            };
+            idx::dataset(kind, as_files_do(images)?, labels, 28, 28)
+        }
+    })
+}
+
+/// Pixels in [0, 1] as the file readers compute them, `byte / 255`. candle-datasets multiplies
+/// by 1/255 instead, which differs in the last bit for some bytes; the byte is recovered first.
+fn as_files_do(images: &Tensor) -> candle_core::Result<Vec<f32>> {
+    let scaled: Vec<f32> = images.flatten_all()?.to_vec1()?;
+    Ok(scaled
+        .into_iter()
+        .map(|v| (v * 255.0).round().clamp(0.0, 255.0) / 255.0)
+        .collect())
 }

@@ -159,22 +159,40 @@ fn load_pair(dir: &Path, prefix: &str, kind: Kind) -> Result<Dataset> {
             ),
         ));
     }
+    let images = px.iter().map(|&v| v as f32 / 255.0).collect();
+    Ok(dataset(kind, images, labels, rows, cols))
+}
+
+/// An MNIST-like dataset from grey pixels in [0, 1], normalised with the set's statistics.
+/// Shared by the IDX and hub sources, so both give the same values for the same pixels.
+pub(crate) fn dataset(
+    kind: Kind,
+    mut images: Vec<f32>,
+    labels: Vec<u8>,
+    rows: usize,
+    cols: usize,
+) -> Dataset {
     let shape = ImageShape {
         channels: 1,
         height: rows,
         width: cols,
     };
-    let mut images: Vec<f32> = px.iter().map(|&v| v as f32 / 255.0).collect();
     let (m, s) = kind.stats();
     Normalization::grey(m, s).apply(&mut images, shape);
-    Ok(Dataset {
+    Dataset {
         name: kind.name().into(),
         shape,
         classes: 10,
         images,
         labels,
         black: Normalization::grey(m, s).black(),
-    })
+    }
+}
+
+/// The official split: 10 % of the training images (seed 777) for validation; no augmentation.
+pub(crate) fn splits(train_full: Dataset, test: Dataset) -> Splits {
+    let (train, val) = split_dataset(train_full, VAL_FRACTION, VAL_SPLIT_SEED);
+    Splits::plain(train, val, test.into())
 }
 
 /// Train (minus a 10 % validation split, seed 777) and test sets of an IDX folder.
@@ -195,8 +213,7 @@ pub fn load_dir(dir: &Path, kind: Kind) -> Result<Splits> {
     }
     let train_full = load_pair(dir, "train", kind)?;
     let test = load_pair(dir, "t10k", kind)?;
-    let (train, val) = split_dataset(train_full, VAL_FRACTION, VAL_SPLIT_SEED);
-    Ok(Splits::plain(train, val, test.into()))
+    Ok(splits(train_full, test))
 }
 
 /// The folder the Debian package installed, found with `dpkg -L`, else its usual place.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{cifar, digits, idx, Error, Result, Splits};
 
-/// The `data` value that selects the Hugging Face hub (CIFAR-10 only).
+/// The `data` value that selects the Hugging Face hub (MNIST, Fashion-MNIST and CIFAR-10).
 pub const HUB: &str = "hub";
 
 /// Datasets by their configuration names.
@@ -55,7 +55,7 @@ impl DatasetName {
     }
 
     /// The train/validation/test splits, from `data` or the default folder; `data = "hub"`
-    /// reads CIFAR-10 from the Hugging Face hub's cache (downloading it if allowed).
+    /// reads the set from the Hugging Face hub's cache (downloading it unless offline).
     pub fn open(self, data: Option<&Path>) -> Result<Splits> {
         self.open_sized(data, None)
     }
@@ -64,14 +64,7 @@ impl DatasetName {
     /// official 224 when `None`; other datasets keep their size and ignore it).
     pub fn open_sized(self, data: Option<&Path>, image_size: Option<usize>) -> Result<Splits> {
         if data.is_some_and(|d| d.as_os_str() == HUB) {
-            return match self {
-                DatasetName::Cifar10 => hub_cifar10(),
-                other => Err(Error::InvalidParameter {
-                    name: "data",
-                    value: format!("{HUB} for {}", other.name()),
-                    why: "only cifar10 is read from the Hugging Face hub",
-                }),
-            };
+            return hub(self);
         }
         // digits are embedded: the only set without a folder
         let Some(dir) = data
@@ -163,17 +156,16 @@ fn imagenet(root: &Path, size: usize) -> Result<Splits> {
 }
 
 #[cfg(feature = "hub")]
-fn hub_cifar10() -> Result<Splits> {
-    crate::hub::load_cifar10(&crate::hub::HubOptions::from_env())
+fn hub(name: DatasetName) -> Result<Splits> {
+    crate::hub::load(name)
 }
 
 #[cfg(not(feature = "hub"))]
-fn hub_cifar10() -> Result<Splits> {
-    Err(Error::NotFound(
-        "data = \"hub\" needs the `hub` feature (the experiments binaries have it); use the \
-         binary CIFAR-10 from a folder instead"
-            .into(),
-    ))
+fn hub(name: DatasetName) -> Result<Splits> {
+    Err(Error::NotFound(format!(
+        "data = \"{HUB}\" for {name} needs the `hub` feature (the experiments binaries have \
+         it); read the set from a folder instead"
+    )))
 }
 
 #[cfg(test)]
@@ -205,11 +197,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/nonexistent/mnist"), "{e}");
-        let e = DatasetName::Mnist
+        let e = DatasetName::Digits
             .open(Some(Path::new(HUB)))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("only cifar10"), "{e}");
+        assert!(e.contains("hub") && e.contains("digits"), "{e}");
     }
 
     #[test]

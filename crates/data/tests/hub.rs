@@ -1,14 +1,20 @@
-//! The hub source of CIFAR-10, read offline from a hub cache this test builds: the folder layout
-//! of `huggingface_hub` (`datasets--uoft-cs--cifar10/refs/main`, `snapshots/<rev>/…`) holding
-//! parquet files in the schema of the real repository (`img` = {bytes: PNG, path}, `label`).
-//! The images are synthetic (a known pattern), made only to exercise the file format.
+//! The hub source (candle-datasets) read from a hub cache this test builds, with no network:
+//! the `huggingface_hub` folder layout (`datasets--owner--name/refs/refs/convert/parquet`,
+//! `snapshots/<rev>/CONFIG/{train,test}/0000.parquet`) holding parquet files in the schema of
+//! the real conversions (`image` = {bytes: PNG, path}, `label`). The hub endpoint points at a
+//! closed local port, so any request candle-datasets made would fail the test.
+//!
+//! The images are synthetic (a known pattern, different along rows and columns), made only to
+//! exercise the formats. The same pixels are also written as IDX and CIFAR-10 binary files, and
+//! each set read from the hub must equal the set read from those files to the last bit.
 #![cfg(feature = "hub")]
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use iterand_data::hub::{load_cifar10, HubOptions, TEST_PARQUET, TRAIN_PARQUET};
-use iterand_data::Normalization;
+use iterand_data::hub::HubFiles;
+use iterand_data::registry::{DatasetName, HUB};
+use iterand_data::Splits;
 use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
@@ -16,31 +22,60 @@ use parquet::schema::parser::parse_message_type;
 
 const REV: &str = "0123456789abcdef0123456789abcdef01234567";
 
-/// Synthetic image `i`: pixel (y, x) of channel c is (i + 3c + y + 2x) mod 256.
+/// The hub client reads its cache and endpoint from the environment: one test at a time.
+static ENV: Mutex<()> = Mutex::new(());
+
+/// Synthetic image `i`: channel c, row y, column x.
 fn pixel(i: usize, c: usize, y: usize, x: usize) -> u8 {
-    ((i + 3 * c + y + 2 * x) % 256) as u8
+    ((7 * i + 50 * c + 3 * y + 11 * x) % 256) as u8
 }
 
-fn png_of(i: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, 32, 32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc.write_header().unwrap();
-        let data: Vec<u8> = (0..32 * 32 * 3)
-            .map(|k| pixel(i, k % 3, k / 96, (k / 3) % 32))
-            .collect();
-        w.write_image_data(&data).unwrap();
+/// (channels, side) of a set's images.
+fn geometry(name: DatasetName) -> (usize, usize) {
+    if name == DatasetName::Cifar10 {
+        (3, 32)
+    } else {
+        (1, 28)
     }
+}
+
+/// Image `i` as interleaved bytes (row-major, channels last), the order PNG stores.
+fn interleaved(name: DatasetName, i: usize) -> Vec<u8> {
+    let (c, side) = geometry(name);
+    (0..c * side * side)
+        .map(|k| pixel(i, k % c, k / (c * side), (k / c) % side))
+        .collect()
+}
+
+fn png_of(name: DatasetName, i: usize, corrupt: bool) -> Vec<u8> {
+    if corrupt {
+        return b"not a PNG".to_vec();
+    }
+    let (c, side) = geometry(name);
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, side as u32, side as u32);
+    enc.set_color(if c == 3 {
+        png::ColorType::Rgb
+    } else {
+        png::ColorType::Grayscale
+    });
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(&interleaved(name, i)).unwrap();
+    w.finish().unwrap();
     out
 }
 
-fn write_parquet(path: &Path, first: usize, n: usize) {
+fn label(i: usize) -> u8 {
+    (i * 3 % 10) as u8
+}
+
+/// Rows `first..first + n` as one parquet file; `corrupt` replaces one image by junk.
+fn write_parquet(path: &Path, name: DatasetName, first: usize, n: usize, corrupt: bool) {
     let schema = Arc::new(
         parse_message_type(
             "message schema {
-                optional group img {
+                optional group image {
                     optional binary bytes;
                     optional binary path (STRING);
                 }
@@ -54,15 +89,17 @@ fn write_parquet(path: &Path, first: usize, n: usize) {
     let props = Arc::new(WriterProperties::builder().build());
     let mut writer = SerializedFileWriter::new(file, schema, props).unwrap();
     let mut rg = writer.next_row_group().unwrap();
-    let pngs: Vec<ByteArray> = (first..first + n).map(|i| png_of(i).into()).collect();
-    let labels: Vec<i64> = (first..first + n).map(|i| (i % 10) as i64).collect();
-    // img.bytes: group and field present (definition level 2).
+    let pngs: Vec<ByteArray> = (first..first + n)
+        .map(|i| png_of(name, i, corrupt && i == first + 1).into())
+        .collect();
+    let labels: Vec<i64> = (first..first + n).map(|i| label(i) as i64).collect();
+    // image.bytes: group and field present (definition level 2).
     let mut col = rg.next_column().unwrap().unwrap();
     col.typed::<ByteArrayType>()
         .write_batch(&pngs, Some(&vec![2; n]), None)
         .unwrap();
     col.close().unwrap();
-    // img.path: null inside a present group (definition level 1).
+    // image.path: null inside a present group (definition level 1).
     let mut col = rg.next_column().unwrap().unwrap();
     col.typed::<ByteArrayType>()
         .write_batch(&[], Some(&vec![1; n]), None)
@@ -77,86 +114,153 @@ fn write_parquet(path: &Path, first: usize, n: usize) {
     writer.close().unwrap();
 }
 
-/// A hub cache holding CIFAR-10's two files at revision REV, as `huggingface_hub` lays it out.
-fn build_cache(root: &Path, train: usize, test: usize) {
-    let repo = root.join("datasets--uoft-cs--cifar10");
-    std::fs::create_dir_all(repo.join("refs")).unwrap();
-    std::fs::write(repo.join("refs/main"), REV).unwrap();
+const TRAIN: usize = 50;
+const TEST: usize = 10;
+const TEST_FIRST: usize = 1000;
+
+/// The set's two files in a hub cache at `cache`, as `huggingface_hub` lays them out.
+fn cache_set(cache: &Path, name: DatasetName, corrupt: bool) {
+    let files = HubFiles::of(name).unwrap();
+    let repo = cache.join(format!("datasets--{}", files.repo.replace('/', "--")));
+    let refs = repo.join("refs").join(files.revision);
+    std::fs::create_dir_all(refs.parent().unwrap()).unwrap();
+    std::fs::write(&refs, REV).unwrap();
     let snap = repo.join("snapshots").join(REV);
-    write_parquet(&snap.join(TRAIN_PARQUET), 0, train);
-    write_parquet(&snap.join(TEST_PARQUET), 1000, test);
+    write_parquet(&snap.join(files.file("train")), name, 0, TRAIN, corrupt);
+    write_parquet(
+        &snap.join(files.file("test")),
+        name,
+        TEST_FIRST,
+        TEST,
+        false,
+    );
+}
+
+/// The same pixels as IDX files (MNIST-like) or CIFAR-10 binary batches, in a new folder.
+fn file_set(root: &Path, name: DatasetName) -> PathBuf {
+    let dir = root.join(name.name());
+    std::fs::create_dir_all(&dir).unwrap();
+    if name == DatasetName::Cifar10 {
+        let record = |i: usize| {
+            let mut r = vec![label(i)];
+            for c in 0..3 {
+                r.extend((0..32 * 32).map(|k| pixel(i, c, k / 32, k % 32)));
+            }
+            r
+        };
+        for b in 0..5 {
+            let bytes: Vec<u8> = (b * 10..b * 10 + 10).flat_map(record).collect();
+            std::fs::write(dir.join(format!("data_batch_{}.bin", b + 1)), bytes).unwrap();
+        }
+        let test: Vec<u8> = (TEST_FIRST..TEST_FIRST + TEST).flat_map(record).collect();
+        std::fs::write(dir.join("test_batch.bin"), test).unwrap();
+        return dir;
+    }
+    for (prefix, first, n) in [("train", 0, TRAIN), ("t10k", TEST_FIRST, TEST)] {
+        let mut img = [2051u32, n as u32, 28, 28]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect::<Vec<u8>>();
+        img.extend((first..first + n).flat_map(|i| interleaved(name, i)));
+        let mut lab = [2049u32, n as u32]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect::<Vec<u8>>();
+        lab.extend((first..first + n).map(label));
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), lab).unwrap();
+    }
+    dir
+}
+
+/// Points the hub client at `cache` and at an endpoint nothing listens on.
+fn hub_env(cache: &Path, offline: bool) {
+    std::env::set_var("HF_HUB_CACHE", cache);
+    std::env::set_var("HF_ENDPOINT", "http://127.0.0.1:9");
+    if offline {
+        std::env::set_var("HF_HUB_OFFLINE", "1");
+    } else {
+        std::env::remove_var("HF_HUB_OFFLINE");
+    }
+}
+
+fn assert_same(a: &Splits, b: &Splits, name: DatasetName) {
+    for (x, y, part) in [
+        (&a.train, &b.train, "train"),
+        (&a.val, &b.val, "val"),
+        (&a.test, &b.test, "test"),
+    ] {
+        assert_eq!(x.len(), y.len(), "{name} {part}");
+        assert_eq!(x.shape(), y.shape(), "{name} {part}");
+        assert_eq!(x.labels().unwrap(), y.labels().unwrap(), "{name} {part}");
+        let (p, q) = (x.images().unwrap(), y.images().unwrap());
+        assert!(
+            p.iter().zip(&q).all(|(u, v)| u.to_bits() == v.to_bits()),
+            "{name} {part}: pixels differ"
+        );
+    }
+    assert_eq!(a.augmentation.is_some(), b.augmentation.is_some(), "{name}");
 }
 
 #[test]
-fn reads_cifar10_from_an_offline_hub_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    build_cache(dir.path(), 40, 7);
-    let opts = HubOptions {
-        repo: "uoft-cs/cifar10".into(),
-        cache: Some(dir.path().to_path_buf()),
-        offline: true,
-    };
-    let s = load_cifar10(&opts).unwrap();
-    assert_eq!((s.train.len(), s.val.len(), s.test.len()), (36, 4, 7));
-    // Test rows keep file order: labels and pixels of synthetic image 1000 + i.
-    let want: Vec<u32> = (1000..1007).map(|i| i % 10).collect();
-    assert_eq!(s.test.labels().unwrap(), want);
-    let norm = Normalization::imagenet();
-    let numel = 3 * 32 * 32;
-    let images = s.test.images().unwrap();
-    for (i, c, y, x) in [(0, 0, 0, 0), (3, 1, 5, 7), (6, 2, 31, 31)] {
-        let raw = pixel(1000 + i, c, y, x) as f32 / 255.0;
-        let want = (raw - norm.mean[c]) / norm.std[c];
-        let got = images[i * numel + c * 1024 + y * 32 + x];
-        assert!(
-            (got - want).abs() < 1e-6,
-            "image {i} ({c},{y},{x}): {got} vs {want}"
-        );
+fn each_hub_set_equals_the_same_set_read_from_files_with_no_network() {
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("hub");
+    for name in [
+        DatasetName::Mnist,
+        DatasetName::FashionMnist,
+        DatasetName::Cifar10,
+    ] {
+        cache_set(&cache, name, false);
+        let files = name.open(Some(&file_set(tmp.path(), name))).unwrap();
+        for offline in [false, true] {
+            hub_env(&cache, offline);
+            let hub = name.open(Some(Path::new(HUB))).unwrap();
+            assert_eq!((hub.train.len(), hub.val.len()), (45, 5), "{name}");
+            assert_same(&hub, &files, name);
+        }
     }
-    // The train/validation split is a partition of the 40 training rows.
-    let mut all: Vec<u32> = s.train.labels().unwrap();
-    all.extend(s.val.labels().unwrap());
-    all.sort();
-    let mut want: Vec<u32> = (0..40).map(|i| i % 10).collect();
-    want.sort();
-    assert_eq!(all, want);
 }
 
 #[test]
 fn offline_without_the_files_names_the_expected_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = HubOptions {
-        repo: "uoft-cs/cifar10".into(),
-        cache: Some(dir.path().to_path_buf()),
-        offline: true,
-    };
-    let err = load_cifar10(&opts).unwrap_err().to_string();
-    assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    hub_env(tmp.path(), true);
+    let err = DatasetName::FashionMnist
+        .open(Some(Path::new(HUB)))
+        .unwrap_err()
+        .to_string();
+    let folder = tmp.path().join("datasets--zalando-datasets--fashion_mnist");
+    assert!(err.contains(&folder.display().to_string()), "{err}");
     assert!(
-        err.contains("datasets--uoft-cs--cifar10/snapshots"),
+        err.contains("HF_HUB_OFFLINE") && err.contains("--data DIR"),
         "{err}"
     );
-    assert!(err.contains("--data DIR"), "{err}");
 }
 
 #[test]
-fn a_corrupt_image_names_the_file_and_row() {
-    let dir = tempfile::tempdir().unwrap();
-    build_cache(dir.path(), 4, 2);
-    let path = dir
-        .path()
-        .join("datasets--uoft-cs--cifar10/snapshots")
-        .join(REV)
-        .join(TEST_PARQUET);
-    std::fs::write(&path, b"not a parquet file").unwrap();
-    let opts = HubOptions {
-        repo: "uoft-cs/cifar10".into(),
-        cache: Some(dir.path().to_path_buf()),
-        offline: true,
-    };
-    let err = load_cifar10(&opts).unwrap_err().to_string();
+fn a_missing_set_online_and_a_corrupt_image_are_typed_errors() {
+    let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    hub_env(tmp.path(), false);
+    // The download is attempted and refused by the closed port.
+    let err = DatasetName::Mnist
+        .open(Some(Path::new(HUB)))
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("test-00000-of-00001.parquet") && err.contains("not parquet"),
+        err.contains("mnist") && err.contains("ylecun/mnist"),
+        "{err}"
+    );
+    cache_set(tmp.path(), DatasetName::Cifar10, true);
+    let err = DatasetName::Cifar10
+        .open(Some(Path::new(HUB)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("could not decode") && err.contains("datasets--cifar10"),
         "{err}"
     );
 }

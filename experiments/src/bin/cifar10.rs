@@ -4,8 +4,9 @@
 //!     --width 0.5 --seed 1 [--dry-run]
 //!
 //! `--data` is the CIFAR-10 binary folder (data_batch_1.bin … test_batch.bin; default
-//! data/cifar-10-batches-bin), or `hub`: download it from the Hugging Face hub
-//! (uoft-cs/cifar10) into the hub cache, or read it from there (offline with HF_HUB_OFFLINE=1).
+//! data/cifar-10-batches-bin), or `hub`: download it from the Hugging Face hub (the parquet
+//! conversion of `cifar10`) into the hub cache, or read it from there (offline with
+//! HF_HUB_OFFLINE=1).
 
 use anyhow::Result;
 use clap::Parser;

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use serde::de::value::StrDeserializer;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
@@ -48,64 +47,45 @@ pub fn parse_at_least_one(s: &str) -> Result<u64, String> {
     check::at_least_one("value", number(s)?).map_err(|e| e.to_string())
 }
 
-pub fn choice<T: std::str::FromStr + Clone + Send + Sync + 'static>(
-    names: &'static [&'static str],
-) -> impl TypedValueParser<Value = T>
-where
-    T::Err: std::fmt::Debug,
-{
-    PossibleValuesParser::new(names).map(|s| s.parse::<T>().expect("listed names parse"))
-}
-
-/// Every architecture by its command-line name.
-pub fn arch_parser() -> impl TypedValueParser<Value = Arch> {
-    choice::<Arch>(&[
-        "fc",
-        "conv2",
-        "conv4",
-        "conv6",
-        "conv8",
-        "resnet18",
-        "resnet34",
-        "resnet50",
-        "resnet101",
-    ])
-}
-
-/// A flag for one of the config's enums. It accepts exactly the names the config files use
-/// (serde's), lists them in `--help` and in the error for any other name, and has no fallback
-/// arm: a listed name the enum does not know is an error, never a silent default.
-fn config_enum<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
-where
-    T: serde::de::DeserializeOwned + Clone + Send + Sync + 'static,
-{
-    PossibleValuesParser::new(names).try_map(|s| {
-        T::deserialize(StrDeserializer::<serde::de::value::Error>::new(&s))
-            .map_err(|e| e.to_string())
+/// A flag for one of the library's enums. It offers exactly the variants' own names (`name()`,
+/// which is also how config files spell them: a test checks), lists them in `--help` and in the
+/// error for any other name, and maps a name back to its variant with no fallback arm. No name
+/// is written here.
+pub fn enum_flag<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> impl TypedValueParser<Value = T> {
+    let names: Vec<&'static str> = all.iter().map(|&v| name(v)).collect();
+    PossibleValuesParser::new(names).try_map(move |s| {
+        all.iter()
+            .copied()
+            .find(|&v| name(v) == s)
+            .ok_or_else(|| format!("no variant is named {s}"))
     })
 }
 
-/// The names of the enum flags, as config files spell them. A test checks that every variant
-/// is listed and that each name means the variant that serialises to it.
-pub const DATASET_NAMES: &[&str] = &["digits", "fashion-mnist", "mnist", "cifar10", "imagenet"];
-pub const METHOD_NAMES: &[&str] = &["sgd", "edge-popup", "iterand"];
-pub const RERAND_MODE_NAMES: &[&str] = &["bernoulli", "manual"];
-pub const RANKING_NAMES: &[&str] = &["signed", "magnitude"];
+pub fn arch_parser() -> impl TypedValueParser<Value = Arch> {
+    enum_flag(&Arch::ALL, Arch::name)
+}
 
 pub fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
-    config_enum(DATASET_NAMES)
+    enum_flag(&DatasetName::ALL, DatasetName::name)
 }
 
 fn method_parser() -> impl TypedValueParser<Value = Method> {
-    config_enum(METHOD_NAMES)
+    enum_flag(&Method::ALL, Method::name)
+}
+
+fn init_parser() -> impl TypedValueParser<Value = InitMode> {
+    enum_flag(&InitMode::ALL, InitMode::name)
 }
 
 fn rerand_mode_parser() -> impl TypedValueParser<Value = RerandMode> {
-    config_enum(RERAND_MODE_NAMES)
+    enum_flag(&RerandMode::ALL, RerandMode::name)
 }
 
 fn ranking_parser() -> impl TypedValueParser<Value = Ranking> {
-    config_enum(RANKING_NAMES)
+    enum_flag(&Ranking::ALL, Ranking::name)
 }
 
 /// The flags of one training run. Each is a config key; a flag not typed is not set here, so
@@ -144,8 +124,7 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sparsity: Option<f64>,
     /// Weight distribution, at initialisation and at every re-draw (official `init_mode`).
-    #[arg(long = "init",
-          value_parser = choice::<InitMode>(&["kaiming_uniform", "kaiming_normal", "signed_constant", "uniform"]))]
+    #[arg(long = "init", value_parser = init_parser())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_mode: Option<InitMode>,
     /// K_per: R fires before every K-th optimizer step (official `rerand_freq`).
@@ -484,38 +463,42 @@ mod tests {
         Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
     }
 
-    /// Every variant is offered under the name its config files use, and that name means it.
-    fn check_names<T>(flag: &str, names: &[&str], all: &[T], get: impl Fn(&Cli) -> T)
+    /// Every variant is offered under its `name()`, that name means it on the command line,
+    /// and it is the name config files use (serde's).
+    fn check_names<T>(flag: &str, all: &[T], name: fn(T) -> &'static str, get: impl Fn(&Cli) -> T)
     where
         T: serde::Serialize + PartialEq + std::fmt::Debug + Copy,
     {
-        assert_eq!(names.len(), all.len(), "{flag}: one name per variant");
-        for v in all {
-            let name = serde_json::to_value(v).unwrap();
-            let name = name.as_str().unwrap();
-            assert!(
-                names.contains(&name),
-                "{flag}: {v:?} ({name}) is not offered"
+        for &v in all {
+            let serde_name = serde_json::to_value(v).unwrap();
+            assert_eq!(serde_name.as_str(), Some(name(v)), "{flag}: {v:?}");
+            assert_eq!(
+                get(&parse(&[flag, name(v)]).unwrap()),
+                v,
+                "{flag} {}",
+                name(v)
             );
-            assert_eq!(get(&parse(&[flag, name]).unwrap()), *v, "{flag} {name}");
         }
     }
 
     #[test]
     fn enum_flags_offer_every_variant_by_its_config_name() {
-        let all = DatasetName::ALL;
-        check_names("--dataset", DATASET_NAMES, &all, |c| {
+        check_names("--dataset", &DatasetName::ALL, DatasetName::name, |c| {
             c.train.dataset.unwrap()
         });
-        check_names("--method", METHOD_NAMES, &Method::ALL, |c| {
+        check_names("--model", &Arch::ALL, Arch::name, |c| {
+            c.train.model.unwrap()
+        });
+        check_names("--method", &Method::ALL, Method::name, |c| {
             c.train.method.unwrap()
         });
-        let modes = [RerandMode::Bernoulli, RerandMode::Manual];
-        check_names("--rerand-mode", RERAND_MODE_NAMES, &modes, |c| {
+        check_names("--init", &InitMode::ALL, InitMode::name, |c| {
+            c.train.init_mode.unwrap()
+        });
+        check_names("--rerand-mode", &RerandMode::ALL, RerandMode::name, |c| {
             c.train.rerand_mode.unwrap()
         });
-        let rankings = [Ranking::Signed, Ranking::Magnitude];
-        check_names("--ranking", RANKING_NAMES, &rankings, |c| {
+        check_names("--ranking", &Ranking::ALL, Ranking::name, |c| {
             c.train.ranking.unwrap()
         });
     }
@@ -582,22 +565,25 @@ mod tests {
 
     #[test]
     fn an_unknown_name_for_any_enum_flag_is_refused_with_the_valid_ones() {
-        let flags: [(&str, &[&str]); 8] = [
-            ("--dataset", DATASET_NAMES),
-            ("--method", METHOD_NAMES),
-            ("--rerand-mode", RERAND_MODE_NAMES),
-            ("--ranking", RANKING_NAMES),
-            ("--model", &["fc", "conv6", "resnet101"]),
-            ("--init", &["kaiming_uniform", "signed_constant", "uniform"]),
-            ("--resume", &["auto", "never"]),
+        fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
+            all.iter().map(|&v| name(v)).collect()
+        }
+        let flags: [(&str, Vec<&str>); 8] = [
+            ("--dataset", names(&DatasetName::ALL, DatasetName::name)),
+            ("--method", names(&Method::ALL, Method::name)),
+            ("--rerand-mode", names(&RerandMode::ALL, RerandMode::name)),
+            ("--ranking", names(&Ranking::ALL, Ranking::name)),
+            ("--model", names(&Arch::ALL, Arch::name)),
+            ("--init", names(&InitMode::ALL, InitMode::name)),
+            ("--resume", vec!["auto", "never"]),
             // a near miss of a real name is refused too, not mapped to the closest variant
-            ("--method", &["sgd", "iterand"]),
+            ("--method", vec!["sgd", "iterand"]),
         ];
         for (flag, valid) in flags {
             for bad in ["bogus", "Iterand", "edge_popup"] {
                 let e = parse(&[flag, bad]).expect_err(flag).to_string();
                 assert!(e.contains(bad), "{flag} {bad}: {e}");
-                for v in valid {
+                for v in &valid {
                     assert!(
                         e.contains(v),
                         "{flag} {bad}: the error does not list {v}: {e}"

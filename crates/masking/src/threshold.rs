@@ -19,6 +19,16 @@ pub enum Ranking {
 }
 
 impl Ranking {
+    pub const ALL: [Ranking; 2] = [Ranking::Signed, Ranking::Magnitude];
+
+    /// The name config files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ranking::Signed => "signed",
+            Ranking::Magnitude => "magnitude",
+        }
+    }
+
     #[inline]
     pub fn key(self, s: f32) -> f32 {
         match self {

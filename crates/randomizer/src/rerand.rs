@@ -20,6 +20,18 @@ pub enum RerandMode {
     Manual,
 }
 
+impl RerandMode {
+    pub const ALL: [RerandMode; 2] = [RerandMode::Bernoulli, RerandMode::Manual];
+
+    /// The official name, as config files spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RerandMode::Bernoulli => "bernoulli",
+            RerandMode::Manual => "manual",
+        }
+    }
+}
+
 /// R's parameters: which mode, r (or λ), μ, and the run seed its streams hang off.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rerandomizer {

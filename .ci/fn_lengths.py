@@ -1,0 +1,23 @@
+# Lists every function in crates/ longer than N lines (default 80), by brace counting:
+#   python3 .ci/fn_lengths.py [N]
+# Not part of .ci/run; issue 12 asks that it print nothing.
+import re,sys,glob
+limit=int(sys.argv[1]) if len(sys.argv)>1 else 80
+for f in sorted(glob.glob('crates/**/*.rs',recursive=True)):
+    lines=open(f).read().split('\n')
+    i=0
+    while i<len(lines):
+        l=lines[i]
+        if re.match(r'\s*(pub(\(\w+\))?\s+)?(const\s+)?(unsafe\s+)?fn\s+\w+',l):
+            depth=0;start=i;seen=False
+            j=i
+            while j<len(lines):
+                depth+=lines[j].count('{')-lines[j].count('}')
+                if '{' in lines[j]: seen=True
+                if seen and depth<=0: break
+                if not seen and lines[j].rstrip().endswith(';'): break
+                j+=1
+            n=j-start+1
+            if n>limit: print(f"{f}:{start+1}: {n} lines: {l.strip()[:60]}")
+            i=j+1 if seen else i+1
+        else: i+=1

@@ -485,21 +485,46 @@ fn make_imagefolder_writes_a_folder_the_imagenet_path_reads_back() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 }
 
+/// Every Figure 3 preset's dry run against §2.3 of the reference (weights of the prunable
+/// layers, and kept at p = 0.7, in millions to the reference's two decimals) and its R count.
 #[test]
-fn imagenet_dry_run_plans_1040_randomizations_and_missing_data_exits_2() {
+fn imagenet_dry_runs_match_section_2_3_and_missing_data_exits_2() {
     let bin = || Command::new(env!("CARGO_BIN_EXE_imagenet"));
-    let out = bin()
-        .args(["--preset", "figure3_resnet50_sc_iterand", "--dry-run"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("randomizations: 1040"), "{text}");
-    assert!(text.contains("prunable weights: 25,502,912"), "{text}");
+    let millions = |s: &str| s.replace(',', "").parse::<f64>().unwrap() / 1e6;
+    for (preset, weights, kept, rounds) in [
+        ("figure3_resnet18_ku_sgd", 11.68, 11.68, 0),
+        ("figure3_resnet34_ku_sgd", 21.78, 21.78, 0),
+        ("figure3_resnet34_sc_edgepopup", 21.78, 6.53, 0),
+        ("figure3_resnet34_sc_iterand", 21.78, 6.53, 1040),
+        ("figure3_resnet50_sc_edgepopup", 25.50, 7.65, 0),
+        ("figure3_resnet50_sc_iterand", 25.50, 7.65, 1040),
+        ("figure3_resnet101_sc_edgepopup", 44.44, 13.33, 0),
+        ("figure3_resnet101_sc_iterand", 44.44, 13.33, 1040),
+    ] {
+        let out = bin()
+            .args(["--preset", preset, "--dry-run"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{preset}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("prunable weights: "))
+            .unwrap_or_else(|| panic!("{preset}: {text}"));
+        let (all, rest) = line.split_once(" (kept at p = ").unwrap();
+        let k = rest.split_once(": ").unwrap().1.trim_end_matches(')');
+        let round = |x: f64| (x * 100.0).round() / 100.0;
+        assert_eq!(round(millions(all)), weights, "{preset}: {line}");
+        assert_eq!(round(millions(k)), kept, "{preset}: {line}");
+        assert!(
+            text.contains(&format!("randomizations: {rounds}")),
+            "{preset}: {text}"
+        );
+    }
     let out = bin()
         .args([
             "--preset",

@@ -20,6 +20,13 @@ pub enum Error {
     },
     #[error("data loader: {0}")]
     Loader(String),
+    #[error("{source_name}: {count} unreadable files, more than the {limit} tolerated:\n{files}")]
+    BadFiles {
+        source_name: String,
+        count: usize,
+        limit: usize,
+        files: String,
+    },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

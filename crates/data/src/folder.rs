@@ -5,11 +5,17 @@
 //! Walking 1.28 M files takes minutes, so the sorted file list is cached in an index file and
 //! reused while every class folder's modification time is unchanged (adding or removing a file
 //! changes its folder's time); otherwise it is rebuilt. Files are sorted, so indices are stable.
+//!
+//! A file that cannot be read or decoded (ILSVRC-2012 has a few) is logged once, by name, and
+//! read as the next file in index order that decodes: a choice that depends only on the
+//! files, so runs stay identical for any number of loader workers. Past
+//! [`BAD_FILE_FRACTION`] of the split the run stops with the list.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 use crate::source::{Example, Source};
@@ -17,6 +23,10 @@ use crate::{Error, ImageShape, Normalization, Result};
 
 /// The first line of an index file; a file without it is rebuilt.
 const INDEX_HEADER: &str = "iterand-imagefolder-index 1";
+
+/// The share of a split's files that may be unreadable before a run stops (at least one file
+/// is always tolerated).
+pub const BAD_FILE_FRACTION: f64 = 0.001;
 
 /// One split of an image folder: a sorted file list with labels; images decode on `get`.
 #[derive(Debug)]
@@ -31,6 +41,10 @@ pub struct ImageFolder {
     black: Vec<f32>,
     /// What `shape()` reports: the files' own sizes vary.
     nominal: ImageShape,
+    /// Unreadable files met so far: index → why.
+    bad: Mutex<BTreeMap<usize, String>>,
+    /// How many unreadable files are tolerated.
+    bad_limit: usize,
 }
 
 /// A class folder as the index records it.
@@ -56,12 +70,15 @@ impl ImageFolder {
             }
         };
         let classes = class_order(&dirs, &labels);
-        let files = files
+        let files: Vec<(String, u32)> = files
             .into_iter()
             .map(|(c, f)| (format!("{}/{f}", dirs[c].name), labels[c]))
             .collect();
         let norm = Normalization::imagenet();
+        let bad_limit = bad_file_limit(files.len(), BAD_FILE_FRACTION);
         Ok(Self {
+            bad: Mutex::new(BTreeMap::new()),
+            bad_limit,
             name: format!("{}/{split}", root.display()),
             dir,
             classes,
@@ -84,6 +101,55 @@ impl ImageFolder {
     pub fn path(&self, i: usize) -> PathBuf {
         self.dir.join(&self.files[i].0)
     }
+
+    /// Tolerate `fraction` of the split's files being unreadable (at least one).
+    pub fn with_bad_file_fraction(mut self, fraction: f64) -> Self {
+        self.bad_limit = bad_file_limit(self.files.len(), fraction);
+        self
+    }
+
+    /// The unreadable files met so far, in index order, with why.
+    pub fn bad_files(&self) -> Vec<(PathBuf, String)> {
+        let bad = self.bad.lock().unwrap_or_else(|e| e.into_inner());
+        bad.iter()
+            .map(|(&i, why)| (self.path(i), why.clone()))
+            .collect()
+    }
+
+    /// Example `i` as its file holds it.
+    fn decode(&self, i: usize) -> Result<Example<'_>> {
+        let label = self.label(i)?;
+        let (mut pixels, shape) = decode_rgb(&self.path(i))?;
+        self.norm.apply(&mut pixels, shape);
+        Ok(Example {
+            pixels: Cow::Owned(pixels),
+            shape,
+            label,
+        })
+    }
+
+    /// File `i` failed with `err`: record it (logging it the first time), or stop the run
+    /// when too many have.
+    fn note_bad(&self, i: usize, err: &Error) -> Result<()> {
+        let mut bad = self.bad.lock().unwrap_or_else(|e| e.into_inner());
+        if bad.insert(i, err.to_string()).is_none() {
+            tracing::warn!("unreadable file, replaced by the next readable one: {err}");
+        }
+        if bad.len() <= self.bad_limit {
+            return Ok(());
+        }
+        let list: Vec<String> = bad.values().cloned().collect();
+        Err(Error::BadFiles {
+            source_name: self.name.clone(),
+            count: bad.len(),
+            limit: self.bad_limit,
+            files: list.join("\n"),
+        })
+    }
+}
+
+fn bad_file_limit(files: usize, fraction: f64) -> usize {
+    ((files as f64 * fraction).floor() as usize).max(1)
 }
 
 impl Source for ImageFolder {
@@ -108,16 +174,21 @@ impl Source for ImageFolder {
             .map(|f| f.1)
             .ok_or_else(|| Error::NotFound(format!("{}: example {i}", self.name)))
     }
+    /// File `i`, or, if it is unreadable, the next file in index order that decodes.
     fn get(&self, i: usize) -> Result<Example<'_>> {
-        let label = self.label(i)?;
-        let path = self.path(i);
-        let (mut pixels, shape) = decode_rgb(&path)?;
-        self.norm.apply(&mut pixels, shape);
-        Ok(Example {
-            pixels: Cow::Owned(pixels),
-            shape,
-            label,
-        })
+        self.label(i)?;
+        let n = self.files.len();
+        let mut j = i;
+        loop {
+            match self.decode(j) {
+                Ok(example) => return Ok(example),
+                Err(e) => self.note_bad(j, &e)?,
+            }
+            j = (j + 1) % n;
+            if j == i {
+                return Err(Error::NotFound(format!("{}: no readable file", self.name)));
+            }
+        }
     }
 }
 
@@ -405,6 +476,47 @@ pub(crate) mod tests {
         let (px, shape) = decode_rgb(&png).unwrap();
         assert_eq!((shape.channels, shape.height, shape.width), (3, 4, 5));
         assert_eq!(px[1], px[20 + 1]); // grey: red and green planes agree
+    }
+
+    #[test]
+    fn an_unreadable_file_is_replaced_by_the_next_one_until_too_many_are() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_folder(tmp.path(), "train", &["a", "b"], 3);
+        let f = ImageFolder::open(tmp.path(), "train", tmp.path()).unwrap();
+        assert_eq!(f.bad_limit, 1);
+        let first_b = f.get(3).unwrap().pixels.into_owned();
+        let good = f.get(4).unwrap();
+        let (good_label, good) = (good.label, good.pixels.into_owned());
+        std::fs::write(f.path(2), b"truncated").unwrap(); // last of class a
+        std::fs::write(f.path(3), b"").unwrap(); // first of class b
+                                                 // tolerate two: file 2 reads as file 4 (3 is bad too), label and pixels alike
+        let f = f.with_bad_file_fraction(2.0 / 6.0);
+        let got = f.get(2).unwrap();
+        assert_eq!((got.label, &*got.pixels), (good_label, &good[..]));
+        assert_ne!(first_b, got.pixels.into_owned());
+        let bad: Vec<String> = f
+            .bad_files()
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        assert_eq!(
+            bad,
+            vec![
+                f.path(2).display().to_string(),
+                f.path(3).display().to_string()
+            ]
+        );
+        assert_eq!(&*f.get(3).unwrap().pixels, &good[..]);
+        // tolerate one: the second bad file stops the run, listing both
+        let f = ImageFolder::open(tmp.path(), "train", tmp.path()).unwrap();
+        let e = f.get(2).unwrap_err().to_string();
+        assert!(
+            e.contains("2 unreadable files") && e.contains("1 tolerated"),
+            "{e}"
+        );
+        for i in [2, 3] {
+            assert!(e.contains(&f.path(i).display().to_string()), "{e}");
+        }
     }
 
     #[test]

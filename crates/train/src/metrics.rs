@@ -1,6 +1,12 @@
 //! What a run records: one line per epoch and a summary at the end.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// An accuracy over an empty split is NaN, which JSON writes as `null`: read `null` back as NaN,
+/// so a run folder with an empty validation split (a tiny ImageFolder's 1 % hold-out) reopens.
+fn nan_if_null<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
 
 /// One line of `metrics.jsonl`, tagged by `"kind"`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -21,8 +27,10 @@ pub struct EvalRecord {
     /// Optimizer steps so far.
     pub iteration: u64,
     /// Percent.
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_acc: f64,
     /// Percent.
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_acc: f64,
 }
 
@@ -48,6 +56,7 @@ pub struct EpochRecord {
     /// Percent.
     pub train_acc: f64,
     /// Percent.
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_acc: f64,
     /// Kept weights over all weights, from the current masks.
     pub kept_fraction: f64,
@@ -84,9 +93,12 @@ pub struct Summary {
     pub sparsity: f64,
     pub seed: u64,
     /// Test accuracy of the last-epoch model, percent (as the official code reports).
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_acc: f64,
     /// Validation accuracy of the last epoch, percent.
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_acc: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub best_val_acc: f64,
     pub kept_params: usize,
     pub total_params: usize,
@@ -100,4 +112,25 @@ pub struct Summary {
     pub config_hash: String,
     /// Per masked layer, in forward order.
     pub layers: Vec<LayerStats>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accuracy_over_an_empty_split_round_trips_as_null() {
+        let line = MetricsLine::Eval(EvalRecord {
+            epoch: 1,
+            iteration: 4,
+            val_acc: f64::NAN,
+            test_acc: 50.0,
+        });
+        let text = serde_json::to_string(&line).unwrap();
+        assert!(text.contains("\"val_acc\":null"), "{text}");
+        match serde_json::from_str::<MetricsLine>(&text).unwrap() {
+            MetricsLine::Eval(e) => assert!(e.val_acc.is_nan() && e.test_acc == 50.0),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use iterand_data::digits;
+use iterand_data::{digits, Loader, Splits};
 use iterand_models::Arch;
 use iterand_train::{
     train_with, Checkpointer, DatasetName, Error, Method, MetricsLine, Resume, RunDir, RunOptions,
@@ -38,6 +38,16 @@ fn opts(out: &Path, resume: Resume, stop: Option<u64>) -> RunOptions {
         log_every: Some(2),
         eval_every: Some(4),
         ..RunOptions::default()
+    }
+}
+
+fn with_workers(workers: usize, o: RunOptions) -> RunOptions {
+    RunOptions {
+        loader: Loader {
+            workers,
+            ..Loader::default()
+        },
+        ..o
     }
 }
 
@@ -80,23 +90,35 @@ fn timeless(mut s: Summary) -> Summary {
 
 fn stopped_and_resumed_equals_uninterrupted(model: Arch, stops: &[u64]) {
     let splits = digits::splits().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(model);
-    let dev = Device::Cpu;
+    resumed_equals_uninterrupted(&config(model), &splits, stops, (1, 1));
+}
 
+/// `cfg` on `splits` run whole with `workers.0` loader workers, and stopped at `stops` and
+/// resumed with `workers.1`: the two end bit-identical.
+fn resumed_equals_uninterrupted(
+    cfg: &TrainConfig,
+    splits: &Splits,
+    stops: &[u64],
+    workers: (usize, usize),
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Device::Cpu;
     let whole = dir.path().join("whole");
-    let a = train_with(&cfg, &splits, &dev, &opts(&whole, Resume::Refuse, None)).unwrap();
+    let o = with_workers(workers.0, opts(&whole, Resume::Refuse, None));
+    let a = train_with(cfg, splits, &dev, &o).unwrap();
 
     let parts = dir.path().join("parts");
     for (i, &stop) in stops.iter().enumerate() {
         let resume = if i == 0 { Resume::Refuse } else { Resume::Auto };
-        let e = train_with(&cfg, &splits, &dev, &opts(&parts, resume, Some(stop))).unwrap_err();
+        let o = with_workers(workers.1, opts(&parts, resume, Some(stop)));
+        let e = train_with(cfg, splits, &dev, &o).unwrap_err();
         assert!(
             matches!(e, Error::Interrupted { iteration, .. } if iteration == stop),
             "{e}"
         );
     }
-    let b = train_with(&cfg, &splits, &dev, &opts(&parts, Resume::Auto, None)).unwrap();
+    let o = with_workers(workers.1, opts(&parts, Resume::Auto, None));
+    let b = train_with(cfg, splits, &dev, &o).unwrap();
 
     assert_eq!(metrics(&whole), metrics(&parts));
     // The curve's last point is the final model, whose test accuracy the summary reports.
@@ -130,6 +152,44 @@ fn fc_stopped_mid_epoch_twice_resumes_bit_identically() {
 #[test]
 fn resnet_with_batch_norm_resumes_bit_identically() {
     stopped_and_resumed_equals_uninterrupted(Arch::Resnet18, &[3, 12]);
+}
+
+/// The streamed path: a JPEG ImageFolder (synthetic pictures, a format test) with one
+/// unreadable file, decoded and augmented on loader threads. One worker uninterrupted equals two
+/// workers stopped twice and resumed.
+#[test]
+fn an_image_folder_run_resumes_bit_identically_with_other_loader_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("folder");
+    for (split, per) in [("train", 50), ("val", 3)] {
+        for (c, class) in ["n01", "n02"].iter().enumerate() {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for k in 0..per {
+                let img = image::RgbImage::from_fn(40, 30, |x, y| {
+                    let v = if c == 0 { x * 6 } else { y * 8 } as u8;
+                    image::Rgb([v, (k * 20) as u8, 255 - v])
+                });
+                img.save(d.join(format!("{k}.JPEG"))).unwrap();
+            }
+        }
+    }
+    std::fs::write(root.join("train/n02/5.JPEG"), b"truncated").unwrap();
+    std::env::set_var("ITERAND_CACHE", tmp.path().join("cache"));
+    let cfg = TrainConfig {
+        dataset: DatasetName::Imagenet,
+        data: Some(root),
+        image_size: Some(16),
+        augment: true,
+        epochs: 2,
+        batch_size: 5,
+        eval_batch_size: 4,
+        limit_batches: None,
+        ..config(Arch::Fc)
+    };
+    let splits = cfg.open_data().unwrap();
+    assert_eq!((splits.train.len(), splits.val.len()), (99, 1));
+    resumed_equals_uninterrupted(&cfg, &splits, &[7, 31], (1, 2));
 }
 
 #[test]

@@ -105,22 +105,21 @@ impl Augment {
         if flip {
             cols.reverse();
         }
+        let mut padded = Vec::new();
         for c in 0..sh.channels {
-            let black = black[c];
             let src = &img[c * plane..(c + 1) * plane];
-            // pixel (y, x) of the padded image
-            let px = |y: usize, x: usize| -> f32 {
-                if y < self.pad
-                    || x < self.pad
-                    || y >= self.pad + sh.height
-                    || x >= self.pad + sh.width
-                {
-                    black
-                } else {
-                    src[(y - self.pad) * sh.width + (x - self.pad)]
-                }
-            };
-            resample(&rows, &cols, px, out);
+            if self.pad == 0 {
+                resample(&rows, &cols, src, sh.width, out);
+                continue;
+            }
+            // the padded channel, black around the image (small: CIFAR-10 pads 32 to 40)
+            padded.clear();
+            padded.resize(ph * pw, black[c]);
+            for (y, line) in src.chunks_exact(sh.width).enumerate() {
+                let at = (y + self.pad) * pw + self.pad;
+                padded[at..at + sh.width].copy_from_slice(line);
+            }
+            resample(&rows, &cols, &padded, pw, out);
         }
     }
 
@@ -202,24 +201,39 @@ impl Transform for ResizeCrop {
         let (rows, cols) = (self.side(s.height, short), self.side(s.width, short));
         let plane = s.height * s.width;
         for c in 0..s.channels {
-            let src = &ex.pixels[c * plane..(c + 1) * plane];
-            resample(&rows, &cols, |y, x| src[y * s.width + x], out);
+            resample(
+                &rows,
+                &cols,
+                &ex.pixels[c * plane..(c + 1) * plane],
+                s.width,
+                out,
+            );
         }
     }
 }
 
-/// One resampling weight list per output row (or column): (source index, weight).
-type Weights = Vec<Vec<(usize, f32)>>;
+/// The weights of one output row (or column): source pixels `start`, `start + 1`, … in turn.
+#[derive(Clone, Debug, PartialEq)]
+struct Taps {
+    start: usize,
+    w: Vec<f32>,
+}
 
-/// Output pixel (r, c) = Σ wy·wx·px(y, x) over row r's and column c's weights, appended row by
-/// row: the separable resampling both the augmentation and the evaluation transform use.
-fn resample(rows: &Weights, cols: &Weights, px: impl Fn(usize, usize) -> f32, out: &mut Vec<f32>) {
+/// One [`Taps`] per output row (or column).
+type Weights = Vec<Taps>;
+
+/// Output pixel (r, c) = Σ_y Σ_x wy·wx·plane[y][x] over row r's and column c's taps, summed in
+/// that order (which fixes the rounding), appended row by row: the separable resampling both
+/// the augmentation and the evaluation transform use. `plane` is one channel, `width` a row.
+fn resample(rows: &[Taps], cols: &[Taps], plane: &[f32], width: usize, out: &mut Vec<f32>) {
+    out.reserve(rows.len() * cols.len());
     for row in rows {
         for col in cols {
             let mut v = 0.0f32;
-            for &(y, wy) in row {
-                for &(x, wx) in col {
-                    v += wy * wx * px(y, x);
+            for (dy, &wy) in row.w.iter().enumerate() {
+                let at = (row.start + dy) * width + col.start;
+                for (&wx, &p) in col.w.iter().zip(&plane[at..at + col.w.len()]) {
+                    v += wy * wx * p;
                 }
             }
             out.push(v);
@@ -238,18 +252,16 @@ fn resample_weights(n_in: usize, n_out: usize, offset: usize) -> Weights {
             let centre = (o as f64 + 0.5) * scale;
             let lo = ((centre - support).floor().max(0.0)) as usize;
             let hi = ((centre + support).ceil() as usize).min(n_in);
-            let mut w: Vec<(usize, f64)> = (lo..hi)
-                .map(|k| {
-                    (
-                        k,
-                        (1.0 - ((k as f64 + 0.5 - centre) / support).abs()).max(0.0),
-                    )
-                })
-                .filter(|&(_, w)| w > 0.0)
-                .collect();
-            let total: f64 = w.iter().map(|p| p.1).sum();
-            w.iter_mut().for_each(|p| p.1 /= total);
-            w.into_iter().map(|(k, v)| (k + offset, v as f32)).collect()
+            let tri = |k: usize| (1.0 - ((k as f64 + 0.5 - centre) / support).abs()).max(0.0);
+            // the triangle is positive on one run of pixels: drop the zero ends
+            let first = (lo..hi).find(|&k| tri(k) > 0.0).unwrap_or(lo);
+            let last = (lo..hi).rev().find(|&k| tri(k) > 0.0).unwrap_or(first);
+            let w: Vec<f64> = (first..=last).map(tri).collect();
+            let total: f64 = w.iter().sum();
+            Taps {
+                start: first + offset,
+                w: w.into_iter().map(|v| (v / total) as f32).collect(),
+            }
         })
         .collect()
 }
@@ -347,13 +359,99 @@ mod tests {
         }
     }
 
+    /// The resampling as first written: one closure per pixel with the padding test inside,
+    /// each output summed over its rows' and columns' taps in order.
+    fn reference(a: &Augment, img: &[f32], sh: ImageShape, black: &[f32], key: Key) -> Vec<f32> {
+        let s = Stream::new(key.seed, Purpose::Augment, key.index, key.epoch as u32);
+        let bx = a.crop_box(sh.height + 2 * a.pad, sh.width + 2 * a.pad, &s);
+        let flip = a.flip && s.uniform(1000) < 0.5;
+        let pairs = |t: &Taps| -> Vec<(usize, f32)> {
+            t.w.iter()
+                .enumerate()
+                .map(|(k, &w)| (t.start + k, w))
+                .collect()
+        };
+        let rows: Vec<_> = resample_weights(bx.height, a.size, bx.top)
+            .iter()
+            .map(pairs)
+            .collect();
+        let mut cols: Vec<_> = resample_weights(bx.width, a.size, bx.left)
+            .iter()
+            .map(pairs)
+            .collect();
+        if flip {
+            cols.reverse();
+        }
+        let plane = sh.height * sh.width;
+        let mut out = vec![];
+        for c in 0..sh.channels {
+            let px = |y: usize, x: usize| -> f32 {
+                let inside =
+                    y >= a.pad && x >= a.pad && y < a.pad + sh.height && x < a.pad + sh.width;
+                if inside {
+                    img[c * plane + (y - a.pad) * sh.width + (x - a.pad)]
+                } else {
+                    black[c]
+                }
+            };
+            for row in &rows {
+                for col in &cols {
+                    let mut v = 0.0f32;
+                    for &(y, wy) in row {
+                        for &(x, wx) in col {
+                            v += wy * wx * px(y, x);
+                        }
+                    }
+                    out.push(v);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_resampling_loop_computes_bit_for_bit_what_the_per_pixel_form_does() {
+        let black = [-2.0, -2.5, -3.0];
+        for (h, w, pad, size) in [(32, 32, 4, 32), (37, 50, 0, 24), (50, 37, 0, 64)] {
+            let sh = ImageShape {
+                channels: 3,
+                height: h,
+                width: w,
+            };
+            let img: Vec<f32> = (0..sh.numel())
+                .map(|v| ((v * 7919) % 1013) as f32 / 97.0 - 5.0)
+                .collect();
+            let a = Augment {
+                pad,
+                size,
+                ..Augment::cifar10()
+            };
+            for index in 0..200 {
+                let key = Key {
+                    seed: 3,
+                    epoch: 1,
+                    index,
+                };
+                let mut out = vec![];
+                a.apply_to(&img, sh, &black, key, &mut out);
+                let want = reference(&a, &img, sh, &black, key);
+                assert!(
+                    out.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{h}x{w} {index}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn padding_shows_the_black_value_and_resampling_weights_sum_to_one() {
         for (n_in, n_out) in [(11, 32), (40, 32), (32, 32), (17, 32)] {
-            for w in resample_weights(n_in, n_out, 0) {
-                let s: f32 = w.iter().map(|p| p.1).sum();
+            for t in resample_weights(n_in, n_out, 0) {
+                let s: f32 = t.w.iter().sum();
                 assert!((s - 1.0).abs() < 1e-5);
-                assert!(w.iter().all(|p| p.0 < n_in));
+                assert!(t.start + t.w.len() <= n_in && t.w.iter().all(|&w| w > 0.0));
             }
         }
         // a 4×4 crop that lies inside the 4-pixel padding band is entirely black

@@ -12,7 +12,7 @@ Ours: `bench_loader` (experiments/src/bin/bench_loader.rs), W loader threads, th
 
 `make` re-encodes photographs at ImageNet's typical sizes (500x375, 375x500, 500x333, 400x300 and
 crops; quality 90): scikit-image's sample photographs when no PHOTOS are given (from an installed
-skimage, or a wheel named by SKIMAGE_WHEEL). 8 classes, 64 training and 16 validation images each.
+skimage, or a wheel named by SKIMAGE_WHEEL). 8 classes, 64 training and 32 validation images each.
 """
 import glob, io, json, os, subprocess, sys, time, zipfile
 
@@ -36,7 +36,7 @@ def make(out, paths):
     photos = [Image.open(p).convert("RGB") for p in paths] if paths else sample_photos()
     sizes = [(500, 375), (375, 500), (500, 333), (400, 300), (500, 400), (333, 500)]
     k = 0
-    for split, per in [("train", 64), ("val", 16)]:
+    for split, per in [("train", 64), ("val", 32)]:
         for c in range(8):
             d = os.path.join(out, split, f"n{c:08d}")
             os.makedirs(d, exist_ok=True)

@@ -225,19 +225,36 @@ type Weights = Vec<Taps>;
 /// Output pixel (r, c) = Σ_y Σ_x wy·wx·plane[y][x] over row r's and column c's taps, summed in
 /// that order (which fixes the rounding), appended row by row: the separable resampling both
 /// the augmentation and the evaluation transform use. `plane` is one channel, `width` a row.
+///
+/// A whole output row is accumulated at once, tap by tap: every output still adds its own
+/// terms in its own order, so the sums are bit for bit those of one pixel at a time, but the
+/// innermost loop runs over the row's outputs without branches. Columns with fewer taps than
+/// the widest add zero-weight terms, which leave a finite sum unchanged.
 fn resample(rows: &[Taps], cols: &[Taps], plane: &[f32], width: usize, out: &mut Vec<f32>) {
+    let taps = cols.iter().map(|c| c.w.len()).max().unwrap_or(0);
+    // tap k of every column: its weight (0 past the column's own taps) and source pixel
+    let mut wx = vec![0f32; taps * cols.len()];
+    let mut ix = vec![0usize; taps * cols.len()];
+    for (c, col) in cols.iter().enumerate() {
+        for k in 0..taps {
+            let at = k * cols.len() + c;
+            wx[at] = col.w.get(k).copied().unwrap_or(0.0);
+            ix[at] = (col.start + k).min(width - 1);
+        }
+    }
+    let mut acc = vec![0f32; cols.len()];
     out.reserve(rows.len() * cols.len());
     for row in rows {
-        for col in cols {
-            let mut v = 0.0f32;
-            for (dy, &wy) in row.w.iter().enumerate() {
-                let at = (row.start + dy) * width + col.start;
-                for (&wx, &p) in col.w.iter().zip(&plane[at..at + col.w.len()]) {
-                    v += wy * wx * p;
+        acc.fill(0.0);
+        for (dy, &wy) in row.w.iter().enumerate() {
+            let line = &plane[(row.start + dy) * width..][..width];
+            for (w, i) in wx.chunks_exact(cols.len()).zip(ix.chunks_exact(cols.len())) {
+                for ((v, &w), &i) in acc.iter_mut().zip(w).zip(i) {
+                    *v += wy * w * line[i];
                 }
             }
-            out.push(v);
         }
+        out.extend_from_slice(&acc);
     }
 }
 

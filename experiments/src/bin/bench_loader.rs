@@ -37,6 +37,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
+    experiments::cli::reuse_large_buffers();
     let cli = Cli::parse();
     let splits = DatasetName::Imagenet
         .open_sized(Some(&cli.data), Some(cli.image_size))

@@ -241,19 +241,7 @@ impl TrainConfig {
         if self.limit_batches == Some(0) {
             return Err(bad("limit_batches", 0, "must be at least 1 when given"));
         }
-        if let Some(size) = self.image_size {
-            check::at_least_one("image_size", size as u64)?;
-            if self.dataset != DatasetName::Imagenet {
-                return Err(bad(
-                    "image_size",
-                    size,
-                    format!(
-                        "only ImageFolder datasets (imagenet) are resized, not {}",
-                        self.dataset
-                    ),
-                ));
-            }
-        }
+        self.validate_images()?;
         if self.bn_replicas == Some(0) {
             return Err(bad("bn_replicas", 0, "must be at least 1 when given"));
         }
@@ -272,6 +260,32 @@ impl TrainConfig {
                 "stem",
                 stem,
                 format!("only the ResNets have a stem, not {}", self.model),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The image size and augmentation keys against the dataset.
+    fn validate_images(&self) -> Result<()> {
+        if let Some(size) = self.image_size {
+            check::at_least_one("image_size", size as u64)?;
+            if self.dataset != DatasetName::Imagenet {
+                return Err(bad(
+                    "image_size",
+                    size,
+                    format!(
+                        "only ImageFolder datasets (imagenet) are resized, not {}",
+                        self.dataset
+                    ),
+                ));
+            }
+        }
+        if self.dataset == DatasetName::Imagenet && !self.augment {
+            return Err(bad(
+                "augment",
+                false,
+                "imagenet's files differ in size, and its training transform (RandomResizedCrop \
+                 and flip) is what crops them for the network: set augment = true",
             ));
         }
         Ok(())

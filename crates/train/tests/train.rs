@@ -253,4 +253,15 @@ fn an_image_size_is_refused_for_datasets_that_are_not_resized() {
     };
     let e = cfg.validate().unwrap_err().to_string();
     assert!(e.contains("image_size") && e.contains("digits"), "{e}");
+    // ImageNet's files differ in size: only its training transform makes them one
+    let cfg = TrainConfig {
+        dataset: DatasetName::Imagenet,
+        augment: false,
+        ..config(Method::EdgePopup)
+    };
+    let e = cfg.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("augment = false") && e.contains("RandomResizedCrop"),
+        "{e}"
+    );
 }

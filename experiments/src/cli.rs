@@ -269,7 +269,7 @@ pub struct RunFlags {
     pub stop_at_step: Option<u64>,
     /// Threads that build training and evaluation batches ahead of the step (0: build each on
     /// the training thread). Any number gives the same batches and so the same run.
-    #[arg(long, value_name = "N", default_value_t = Loader::default().workers)]
+    #[arg(long, value_name = "N", visible_alias = "workers", default_value_t = Loader::default().workers)]
     pub loader_workers: usize,
     /// Debug output (per-layer shapes, R's rounds).
     #[arg(long, short)]

@@ -1,6 +1,8 @@
 //! How a run reports while it trains: a bar on a terminal, log lines otherwise, or nothing.
 
+use std::cell::Cell;
 use std::io::IsTerminal;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -20,6 +22,10 @@ pub enum Progress {
 pub(crate) struct Reporter {
     bar: Option<ProgressBar>,
     log: bool,
+    /// Since the bar started (or resumed): images trained and seconds spent waiting for them.
+    start: Cell<Instant>,
+    images: Cell<u64>,
+    waited: Cell<f64>,
 }
 
 impl Reporter {
@@ -36,7 +42,13 @@ impl Reporter {
             b
         });
         let log = mode != Progress::Quiet;
-        Self { bar, log }
+        Self {
+            bar,
+            log,
+            start: Cell::new(Instant::now()),
+            images: Cell::new(0),
+            waited: Cell::new(0.0),
+        }
     }
 
     /// Steps already done by an earlier part of a resumed run.
@@ -44,11 +56,18 @@ impl Reporter {
         if let Some(b) = &self.bar {
             b.set_position(steps);
             b.reset_eta();
+            self.start.set(Instant::now());
         }
     }
 
-    pub(crate) fn step(&self) {
+    /// One step done on `images` images, after `waited` seconds waiting for the batch: the bar
+    /// shows the throughput and the share of time the step waited for data.
+    pub(crate) fn step(&self, images: usize, waited: f64) {
         if let Some(b) = &self.bar {
+            self.images.set(self.images.get() + images as u64);
+            self.waited.set(self.waited.get() + waited);
+            let secs = self.start.get().elapsed().as_secs_f64().max(1e-9);
+            b.set_message(rate_message(self.images.get(), self.waited.get(), secs));
             b.inc(1);
         }
     }
@@ -80,5 +99,25 @@ impl Reporter {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+/// "N images/s, P % waiting for data" over `secs` seconds.
+fn rate_message(images: u64, waited: f64, secs: f64) -> String {
+    format!(
+        "{:.0} images/s, {:.0} % waiting for data",
+        images as f64 / secs,
+        100.0 * waited / secs
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bar_reports_throughput_and_the_share_spent_waiting() {
+        assert_eq!(
+            super::rate_message(1280, 0.5, 10.0),
+            "128 images/s, 5 % waiting for data"
+        );
     }
 }

@@ -414,8 +414,11 @@ impl<'a> Run<'a> {
         for step in self.pos.step.. {
             let wait = Instant::now();
             let Some(batch) = batches.next() else { break };
-            waited += wait.elapsed().as_secs_f64();
-            self.step(epoch, step, batch?, lr)?;
+            let (w, batch) = (wait.elapsed().as_secs_f64(), batch?);
+            waited += w;
+            let n = batch.len();
+            self.step(epoch, step, batch, lr)?;
+            self.reporter.step(n, w);
             self.stop_if_asked(t0)?;
         }
         let wait_share = waited / t_train.elapsed().as_secs_f64().max(1e-9);
@@ -451,7 +454,6 @@ impl<'a> Run<'a> {
         pos.seen += n;
         pos.iteration += 1;
         pos.step = step + 1;
-        self.reporter.step();
         let opts = self.env.opts;
         if opts.log_every.is_some_and(|k| self.pos.iteration % k == 0) {
             let line = MetricsLine::Step(StepRecord {

@@ -382,23 +382,6 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
     }
 }
 
-/// Keep freed large buffers for reuse instead of returning them to the system.
-///
-/// A decoded photograph is about 2 MB of f32 and a batch of 64 ImageNet crops 38 MB, both above
-/// glibc's default mmap threshold: each was mapped fresh and its pages faulted in anew, 40 % of
-/// a loader thread's time on ImageNet-sized JPEGs (`bench_loader`: 230 → 386 images/s on one
-/// thread). Raising the threshold to its maximum (32 MB) and the trim threshold to 1 GB lets
-/// glibc hand freed buffers out again. Where memory comes from changes; no result does. Called
-/// first by the binaries that train or load data; elsewhere (musl, macOS) it does nothing.
-pub fn reuse_large_buffers() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
-}
-
 /// Log lines with this target go to the log file only (a progress bar already shows them).
 pub const FILE_ONLY: &str = "run_log";
 

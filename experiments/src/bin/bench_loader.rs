@@ -37,7 +37,7 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    experiments::cli::reuse_large_buffers();
+    iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     let splits = DatasetName::Imagenet
         .open_sized(Some(&cli.data), Some(cli.image_size))

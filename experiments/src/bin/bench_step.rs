@@ -72,7 +72,6 @@ fn median_secs(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 fn main() -> Result<()> {
-    experiments::cli::reuse_large_buffers();
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     if let Some(t) = cli.threads {

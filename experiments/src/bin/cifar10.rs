@@ -22,6 +22,5 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    experiments::cli::reuse_large_buffers();
     preset_cmd::main(Cli::parse().args, CIFAR10, &toml::Table::new())
 }

@@ -25,7 +25,6 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    experiments::cli::reuse_large_buffers();
     let mut cli = Cli::parse();
     if cli.args.data.is_none() {
         cli.args.data = std::env::var_os("IMAGENET_DIR").map(Into::into);

@@ -26,7 +26,6 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    experiments::cli::reuse_large_buffers();
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, false, None);

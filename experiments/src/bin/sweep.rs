@@ -52,7 +52,6 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    experiments::cli::reuse_large_buffers();
     worker_if_asked();
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();

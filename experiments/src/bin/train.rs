@@ -26,7 +26,6 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    experiments::cli::reuse_large_buffers();
     iterand_kernels::retain_freed_memory();
     let matches = Cli::command().after_help(defaults_help()).get_matches();
     let cli = Cli::from_arg_matches(&matches)?;

@@ -8,6 +8,7 @@ pub mod figures;
 pub mod plot;
 pub mod preset_cmd;
 pub mod presets;
+pub mod preview;
 pub mod spec;
 pub mod stats;
 pub mod sweep;

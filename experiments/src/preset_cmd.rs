@@ -76,6 +76,11 @@ pub struct PresetArgs {
     /// The dataset's folder (see the binary's help for its layout).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Write the first N augmented training images and the first N evaluation images as PNG
+    /// grids, and the evaluation batch before normalisation (safetensors, with its files), into
+    /// the run folder, then exit: what the network sees.
+    #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
+    pub preview: Option<u64>,
     /// Run folder. Default: runs/<preset>-w<width>-s<seed>.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -215,6 +220,18 @@ fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
     Ok(())
 }
 
+/// `--preview`: both preset datasets are normalised with the ImageNet statistics, as the
+/// official code does, which the preview undoes.
+fn preview(cfg: &TrainConfig, n: usize, out: &std::path::Path) -> Result<()> {
+    let splits = cfg.open_data()?;
+    let transforms = splits.transforms(cfg.pad, cfg.augment)?;
+    let norm = iterand_data::Normalization::imagenet();
+    for p in crate::preview::write(&splits, &transforms, &norm, n, cfg.seed, out)? {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
+
 /// List, dry-run or train the preset `args` names, on `facts.dataset`; `extra` holds config
 /// keys of the binary's own flags (such as `image_size`).
 pub fn main(args: PresetArgs, facts: DatasetFacts, extra: &toml::Table) -> Result<()> {
@@ -234,6 +251,10 @@ pub fn main(args: PresetArgs, facts: DatasetFacts, extra: &toml::Table) -> Resul
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-w{}-s{}", cfg.width, cfg.seed)));
+    if let Some(n) = args.preview {
+        init_logging(args.run.verbose, args.run.quiet, None);
+        return preview(&cfg, n as usize, &out);
+    }
     init_logging(
         args.run.verbose,
         args.run.quiet,

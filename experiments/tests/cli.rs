@@ -538,3 +538,88 @@ fn imagenet_dry_runs_match_section_2_3_and_missing_data_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/inet/train/<class>/*.JPEG"));
 }
+
+/// `imagenet --preview N`: the PNG grids, and the evaluation batch before normalisation, which
+/// equals the evaluation transform applied to the listed file's own pixels.
+#[test]
+fn imagenet_preview_writes_what_the_network_sees() {
+    use iterand_data::{Example, Key, ResizeCrop, Transform};
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("folder");
+    for (split, per) in [("train", 5), ("val", 3)] {
+        for (c, class) in ["n01", "n02"].iter().enumerate() {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for k in 0..per {
+                let img = image::RgbImage::from_fn(40, 30, |x, y| {
+                    image::Rgb([(x * 6) as u8, (y * 8) as u8, (c * 100 + k * 30) as u8])
+                });
+                img.save(d.join(format!("{k}.JPEG"))).unwrap();
+            }
+        }
+    }
+    let out = tmp.path().join("preview");
+    let o = Command::new(env!("CARGO_BIN_EXE_imagenet"))
+        .args([
+            "--preset",
+            "figure3_resnet50_sc_iterand",
+            "--image-size",
+            "16",
+        ])
+        .args(["--preview", "4", "--data"])
+        .arg(&root)
+        .arg("--out")
+        .arg(&out)
+        .env("ITERAND_CACHE", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["train_preview.png", "eval_preview.png"] {
+        let img = image::open(out.join(f)).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (36, 36),
+            "{f}: 2 x 2 cells of 16 + 2"
+        );
+    }
+    let t = candle_core::safetensors::load(
+        out.join("eval_batch.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(t["images"].dims(), &[4, 3, 16, 16]);
+    assert_eq!(t["labels"].to_vec1::<u32>().unwrap(), vec![0, 0, 0, 1]);
+    let files = std::fs::read_to_string(out.join("eval_files.txt")).unwrap();
+    let first = files.lines().next().unwrap().split('\t').next().unwrap();
+    assert!(first.ends_with("val/n01/0.JPEG"), "{files}");
+    let (pixels, shape) = iterand_data::folder::decode_rgb(std::path::Path::new(first)).unwrap();
+    let ex = Example {
+        pixels: pixels.into(),
+        shape,
+        label: 0,
+    };
+    let mut want = vec![];
+    let key = Key {
+        seed: 0,
+        epoch: 0,
+        index: 0,
+    };
+    ResizeCrop {
+        resize: 18,
+        crop: 16,
+    }
+    .apply(&ex, &[0.0; 3], key, &mut want);
+    let got = t["images"]
+        .get(0)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-5, "{worst}");
+}

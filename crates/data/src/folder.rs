@@ -174,6 +174,12 @@ impl Source for ImageFolder {
             .map(|f| f.1)
             .ok_or_else(|| Error::NotFound(format!("{}: example {i}", self.name)))
     }
+    fn origin(&self, i: usize) -> String {
+        match self.files.get(i) {
+            Some((f, _)) => self.dir.join(f).display().to_string(),
+            None => format!("{} #{i}", self.name),
+        }
+    }
     /// File `i`, or, if it is unreadable, the next file in index order that decodes.
     fn get(&self, i: usize) -> Result<Example<'_>> {
         self.label(i)?;

@@ -37,6 +37,10 @@ pub trait Source: Send + Sync {
     fn label(&self, i: usize) -> Result<u32> {
         Ok(self.get(i)?.label)
     }
+    /// Where example `i` comes from, for people and other tools: its file for a set on disk.
+    fn origin(&self, i: usize) -> String {
+        format!("{} #{i}", self.name())
+    }
 }
 
 impl Source for Dataset {
@@ -191,6 +195,9 @@ impl Source for View {
             return Err(out_of_range(self.name(), j, self.len()));
         }
         self.source.label(self.source_index(j))
+    }
+    fn origin(&self, j: usize) -> String {
+        self.source.origin(self.source_index(j))
     }
 }
 

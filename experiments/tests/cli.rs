@@ -539,6 +539,88 @@ fn imagenet_dry_runs_match_section_2_3_and_missing_data_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/inet/train/<class>/*.JPEG"));
 }
 
+/// A tiny JPEG ImageFolder (synthetic pictures, a format test): `per` images a class and split.
+fn write_image_folder(root: &std::path::Path, per: &[(&str, u32)]) {
+    for &(split, n) in per {
+        for (c, class) in ["n01", "n02"].iter().enumerate() {
+            let d = root.join(split).join(class);
+            std::fs::create_dir_all(&d).unwrap();
+            for k in 0..n {
+                let img = image::RgbImage::from_fn(40, 30, |x, y| {
+                    image::Rgb([
+                        (x * 6) as u8,
+                        (y * 8) as u8,
+                        (c as u32 * 100 + k * 30) as u8,
+                    ])
+                });
+                img.save(d.join(format!("{k}.JPEG"))).unwrap();
+            }
+        }
+    }
+}
+
+/// `sweep configs/figure3.toml` on a tiny ImageFolder, shrunk by `--set`, and `figures` draws
+/// Figure 3 (accuracy against kept parameters) from its results.
+#[test]
+fn figure3_sweeps_on_an_image_folder_and_its_figure_is_drawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("folder");
+    write_image_folder(&root, &[("train", 6), ("val", 2)]);
+    let runs = tmp.path().join("runs");
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/figure3.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
+        .arg(config)
+        .arg("--out")
+        .arg(&runs)
+        .args([
+            "--only",
+            "figure3_resnet18_ku_sgd",
+            "--only",
+            "figure3_resnet34_sc_iterand",
+        ])
+        .args([
+            "--set",
+            "epochs=1",
+            "--set",
+            "warmup_epochs=0",
+            "--set",
+            "finetune_epochs=0",
+        ])
+        .args([
+            "--set",
+            "width=0.0625",
+            "--set",
+            "image_size=16",
+            "--set",
+            "batch_size=4",
+        ])
+        .args([
+            "--set",
+            "eval_batch_size=4",
+            "--set",
+            "limit_batches=1",
+            "--quiet",
+        ])
+        .arg("--set")
+        .arg(format!("data={:?}", root.display().to_string()))
+        .env("ITERAND_CACHE", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plots = tmp.path().join("plots");
+    let o = Command::new(env!("CARGO_BIN_EXE_figures"))
+        .arg("--results")
+        .arg(&runs)
+        .arg("--out")
+        .arg(&plots)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(plots.join("figure3_params.csv")).unwrap();
+    assert!(csv.contains("sgd") && csv.contains("iterand"), "{csv}");
+    assert!(plots.join("figure3_params.png").is_file());
+}
+
 /// `imagenet --preview N`: the PNG grids, and the evaluation batch before normalisation, which
 /// equals the evaluation transform applied to the listed file's own pixels.
 #[test]
@@ -546,18 +628,7 @@ fn imagenet_preview_writes_what_the_network_sees() {
     use iterand_data::{Example, Key, ResizeCrop, Transform};
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("folder");
-    for (split, per) in [("train", 5), ("val", 3)] {
-        for (c, class) in ["n01", "n02"].iter().enumerate() {
-            let d = root.join(split).join(class);
-            std::fs::create_dir_all(&d).unwrap();
-            for k in 0..per {
-                let img = image::RgbImage::from_fn(40, 30, |x, y| {
-                    image::Rgb([(x * 6) as u8, (y * 8) as u8, (c * 100 + k * 30) as u8])
-                });
-                img.save(d.join(format!("{k}.JPEG"))).unwrap();
-            }
-        }
-    }
+    write_image_folder(&root, &[("train", 5), ("val", 3)]);
     let out = tmp.path().join("preview");
     let o = Command::new(env!("CARGO_BIN_EXE_imagenet"))
         .args([

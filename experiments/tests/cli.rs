@@ -483,6 +483,30 @@ fn make_imagefolder_writes_a_folder_the_imagenet_path_reads_back() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    // the embedded digits too, scaled up
+    let digits = tmp.path().join("digits");
+    let run = Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
+        .args([
+            "--dataset",
+            "digits",
+            "--size",
+            "16",
+            "--limit",
+            "12",
+            "--out",
+        ])
+        .arg(&digits)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let val = iterand_data::folder::ImageFolder::open(&digits, "val", &cache).unwrap();
+    assert_eq!(val.len(), 12);
+    let (_, shape) = iterand_data::folder::decode_rgb(&val.path(0)).unwrap();
+    assert_eq!((shape.height, shape.width), (16, 16));
 }
 
 /// Every Figure 3 preset's dry run against §2.3 of the reference (weights of the prunable

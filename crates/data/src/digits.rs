@@ -24,6 +24,11 @@ pub const TEST_FRACTION: f64 = 0.2;
 const MEAN: f32 = 0.305_26;
 const STD: f32 = 0.376_05;
 
+/// The normalisation the digits are stored with (pixel mean and standard deviation in [0, 1]).
+pub fn normalization() -> Normalization {
+    Normalization::grey(MEAN, STD)
+}
+
 /// All 1,797 images, normalised.
 pub fn load() -> Result<Dataset> {
     let mut text = String::new();
@@ -65,14 +70,14 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset> {
         images.extend(vals[..64].iter().map(|&v| v as f32 / 16.0));
         labels.push(vals[64] as u8);
     }
-    Normalization::grey(MEAN, STD).apply(&mut images, shape);
+    normalization().apply(&mut images, shape);
     Ok(Dataset {
         name: "digits".into(),
         shape,
         classes: 10,
         images,
         labels,
-        black: Normalization::grey(MEAN, STD).black(),
+        black: normalization().black(),
     })
 }
 

@@ -1,6 +1,6 @@
-//! Write Fashion-MNIST, MNIST or CIFAR-10 as a JPEG ImageFolder in the official ImageNet
-//! layout, so the whole ImageNet pipeline (index, decoding, transforms, loader) runs here on
-//! real images:
+//! Write the embedded digits, Fashion-MNIST, MNIST or CIFAR-10 as a JPEG ImageFolder in the
+//! official ImageNet layout, so the whole ImageNet pipeline (index, decoding, transforms,
+//! loader) runs here on real images:
 //!
 //! cargo run -p experiments --bin make_imagefolder -- --dataset fashion-mnist --size 64 \
 //!     --out data/fm-imagefolder
@@ -18,7 +18,7 @@ use iterand_data::{idx, DatasetName, Normalization, Source, View};
 #[derive(Parser, Debug)]
 #[command(version, name = "make_imagefolder")]
 struct Cli {
-    /// fashion-mnist, mnist or cifar10.
+    /// digits, fashion-mnist, mnist or cifar10.
     #[arg(long)]
     dataset: DatasetName,
     /// The dataset's folder (default: the registry's).
@@ -37,6 +37,8 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
 }
+
+const DIGIT_NAMES: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 
 /// The class names in label order, and the normalisation to undo.
 fn describe(d: DatasetName) -> Result<(Vec<&'static str>, Normalization)> {
@@ -59,9 +61,9 @@ fn describe(d: DatasetName) -> Result<(Vec<&'static str>, Normalization)> {
         }
         DatasetName::Mnist => {
             let (m, s) = idx::Kind::Mnist.stats();
-            let names = vec!["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-            (names, Normalization::grey(m, s))
+            (DIGIT_NAMES.to_vec(), Normalization::grey(m, s))
         }
+        DatasetName::Digits => (DIGIT_NAMES.to_vec(), iterand_data::digits::normalization()),
         DatasetName::Cifar10 => {
             let names = vec![
                 "airplane",
@@ -77,7 +79,9 @@ fn describe(d: DatasetName) -> Result<(Vec<&'static str>, Normalization)> {
             ];
             (names, Normalization::imagenet())
         }
-        other => bail!("make_imagefolder converts fashion-mnist, mnist or cifar10, not {other}"),
+        other => {
+            bail!("make_imagefolder converts digits, fashion-mnist, mnist or cifar10, not {other}")
+        }
     })
 }
 

@@ -271,6 +271,10 @@ pub struct RunFlags {
     /// the training thread). Any number gives the same batches and so the same run.
     #[arg(long, value_name = "N", visible_alias = "workers", default_value_t = Loader::default().workers)]
     pub loader_workers: usize,
+    /// Where to train: cpu, cuda (GPU 0) or cuda:N. CUDA needs a build with --features cuda;
+    /// checkpoints are device-free, so a run resumes on any device.
+    #[arg(long, default_value = "cpu")]
+    pub device: crate::device::DeviceSpec,
     /// Debug output (per-layer shapes, R's rounds).
     #[arg(long, short)]
     pub verbose: bool,
@@ -366,7 +370,9 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
         input,
         out.display()
     );
-    match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &flags.options(out)) {
+    let device = flags.device.open()?;
+    tracing::info!("device {}", flags.device);
+    match iterand_train::train_with(cfg, &splits, &device, &flags.options(out)) {
         Ok(summary) => {
             println!("{}", serde_json::to_string(&summary)?);
             Ok(())

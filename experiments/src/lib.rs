@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod compare;
+pub mod device;
 pub mod figures;
 pub mod plot;
 pub mod preset_cmd;

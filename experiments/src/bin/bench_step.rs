@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use clap::Parser;
 use experiments::cli::{arch_parser, parse_at_least_one, parse_sparsity, parse_width};
 use iterand_data::{Augment, Dataset, ImageShape};
@@ -37,6 +37,9 @@ struct Cli {
     threads: Option<usize>,
     #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity)]
     sparsity: f64,
+    /// cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    device: experiments::device::DeviceSpec,
     /// Input channels and size (3 and 32: CIFAR).
     #[arg(long, default_value_t = 3)]
     channels: usize,
@@ -80,7 +83,7 @@ fn main() -> Result<()> {
     }
     iterand_kernels::set_fast_kernels(!cli.candle_ops);
     iterand_kernels::set_winograd(!cli.no_winograd);
-    let dev = Device::Cpu;
+    let dev = cli.device.open()?;
     // The trainer's own model and optimizer, built from a config as every binary builds them.
     let cfg = TrainConfig {
         model: cli.model,

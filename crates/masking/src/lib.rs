@@ -15,6 +15,7 @@
 mod error;
 mod layers;
 mod masked;
+pub mod radix;
 pub mod ste;
 mod store;
 pub mod threshold;

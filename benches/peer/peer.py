@@ -6,6 +6,7 @@ layer keeps its top-(1 - p) scores by magnitude (straight-through gradient), non
 BatchNorm with running statistics, SGD with momentum 0.9 and weight decay 5e-4 on the scores.
 
     python peer.py --model conv6 --width 1 --batch 128 --steps 10 --threads 2
+    python peer.py --model resnet18 --device cuda        # on a GPU: peak GPU memory too
 
 Prints `images_per_s=…` as its last line, like bench_step. Not part of CI (needs torch).
 """
@@ -133,31 +134,39 @@ def main():
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     a = ap.parse_args()
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(dev)) if cuda else (lambda: None)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     if a.model == "conv6":
         net = Conv6(a.width, a.sparsity, a.channels, a.size)
     else:
         net = ResNet18(a.width, a.sparsity, a.channels)
-    net.train()
+    net.to(dev).train()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(a.batch, a.channels, a.size, a.size)
-    y = torch.arange(a.batch) % 10
+    x = torch.randn(a.batch, a.channels, a.size, a.size).to(dev)
+    y = (torch.arange(a.batch) % 10).to(dev)
     times = []
     for i in range(a.warmup + a.steps):
+        sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
+        sync()
         if i >= a.warmup:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"torch={torch.__version__} threads={torch.get_num_threads()} model={a.model} "
-          f"width={a.width} batch={a.batch} median_step_s={med:.4f} peak_rss_mib={rss_mib:.0f}")
+          f"width={a.width} batch={a.batch} median_step_s={med:.4f} peak_rss_mib={rss_mib:.0f}"
+          + (f" device={a.device} peak_gpu_mib={torch.cuda.max_memory_allocated(dev) / 2**20:.0f}"
+             if cuda else ""))
     print(f"images_per_s={a.batch / med:.2f}")
 
 

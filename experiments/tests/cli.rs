@@ -563,23 +563,10 @@ fn imagenet_dry_runs_match_section_2_3_and_missing_data_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/inet/train/<class>/*.JPEG"));
 }
 
-/// A tiny JPEG ImageFolder (synthetic pictures, a format test): `per` images a class and split.
-fn write_image_folder(root: &std::path::Path, per: &[(&str, u32)]) {
+/// A tiny JPEG ImageFolder (synthetic pictures, a format test): `n` images a class and split.
+fn write_image_folder(root: &std::path::Path, per: &[(&str, usize)]) {
     for &(split, n) in per {
-        for (c, class) in ["n01", "n02"].iter().enumerate() {
-            let d = root.join(split).join(class);
-            std::fs::create_dir_all(&d).unwrap();
-            for k in 0..n {
-                let img = image::RgbImage::from_fn(40, 30, |x, y| {
-                    image::Rgb([
-                        (x * 6) as u8,
-                        (y * 8) as u8,
-                        (c as u32 * 100 + k * 30) as u8,
-                    ])
-                });
-                img.save(d.join(format!("{k}.JPEG"))).unwrap();
-            }
-        }
+        iterand_data::folder::write_synthetic_folder(root, split, &["n01", "n02"], n).unwrap();
     }
 }
 
@@ -686,7 +673,7 @@ fn imagenet_preview_writes_what_the_network_sees() {
     assert_eq!(t["labels"].to_vec1::<u32>().unwrap(), vec![0, 0, 0, 1]);
     let files = std::fs::read_to_string(out.join("eval_files.txt")).unwrap();
     let first = files.lines().next().unwrap().split('\t').next().unwrap();
-    assert!(first.ends_with("val/n01/0.JPEG"), "{files}");
+    assert!(first.ends_with("val/n01/img0.JPEG"), "{files}");
     let (pixels, shape) = iterand_data::folder::decode_rgb(std::path::Path::new(first)).unwrap();
     let ex = Example {
         pixels: pixels.into(),

@@ -402,29 +402,43 @@ fn write_index(index: &Path, dirs: &[ClassDir], files: &[(usize, String)]) -> Re
     std::fs::rename(&tmp, index).map_err(io)
 }
 
+/// A synthetic ImageFolder split for tests of the format and the pipeline (not data to learn
+/// from): `root/split/<class>/img<k>.JPEG`, `per` 20×12 JPEGs a class, each a different ramp.
+pub fn write_synthetic_folder(
+    root: &Path,
+    split: &str,
+    classes: &[&str],
+    per: usize,
+) -> Result<()> {
+    for (c, name) in classes.iter().enumerate() {
+        let d = root.join(split).join(name);
+        std::fs::create_dir_all(&d).map_err(|source| Error::Io {
+            path: d.clone(),
+            source,
+        })?;
+        for k in 0..per {
+            let img = image::RgbImage::from_fn(20, 12, |x, y| {
+                image::Rgb([(x * 12) as u8, (y * 20) as u8, (c * 60 + k * 7) as u8])
+            });
+            let path = d.join(format!("img{k}.JPEG"));
+            img.save(&path)
+                .map_err(|e| Error::format(&path, format!("cannot write: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// A tiny folder of real JPEG and PNG files: `classes` classes of `per` 20×12 images.
-    pub(crate) fn write_folder(root: &Path, split: &str, classes: &[&str], per: usize) {
-        for (c, name) in classes.iter().enumerate() {
-            let d = root.join(split).join(name);
-            std::fs::create_dir_all(&d).unwrap();
-            for k in 0..per {
-                let img = image::RgbImage::from_fn(20, 12, |x, y| {
-                    image::Rgb([(x * 12) as u8, (y * 20) as u8, (c * 60 + k * 7) as u8])
-                });
-                img.save(d.join(format!("img{k}.JPEG"))).unwrap();
-            }
-        }
-    }
 
     #[test]
     fn files_are_sorted_labelled_and_decoded() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("inet");
-        write_folder(&root, "train", &["n02", "n01"], 3);
+        write_synthetic_folder(&root, "train", &["n02", "n01"], 3).unwrap();
         let f = ImageFolder::open(&root, "train", &tmp.path().join("cache")).unwrap();
         assert_eq!(f.len(), 6);
         assert_eq!(f.class_names(), &["n01".to_string(), "n02".to_string()]);
@@ -440,7 +454,7 @@ pub(crate) mod tests {
     fn the_index_is_reused_and_rebuilt_when_a_class_folder_changes() {
         let tmp = tempfile::tempdir().unwrap();
         let (root, cache) = (tmp.path().join("inet"), tmp.path().join("cache"));
-        write_folder(&root, "train", &["a", "b"], 2);
+        write_synthetic_folder(&root, "train", &["a", "b"], 2).unwrap();
         assert_eq!(ImageFolder::open(&root, "train", &cache).unwrap().len(), 4);
         let index = std::fs::read_dir(&cache)
             .unwrap()
@@ -465,7 +479,7 @@ pub(crate) mod tests {
     fn clist_labels_win_and_a_png_named_jpeg_greyscale_decodes() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("inet");
-        write_folder(&root, "val", &["x", "y"], 1);
+        write_synthetic_folder(&root, "val", &["x", "y"], 1).unwrap();
         std::fs::create_dir_all(root.join("list")).unwrap();
         std::fs::write(
             root.join("list/clist.csv"),
@@ -487,7 +501,7 @@ pub(crate) mod tests {
     #[test]
     fn an_unreadable_file_is_replaced_by_the_next_one_until_too_many_are() {
         let tmp = tempfile::tempdir().unwrap();
-        write_folder(tmp.path(), "train", &["a", "b"], 3);
+        write_synthetic_folder(tmp.path(), "train", &["a", "b"], 3).unwrap();
         let f = ImageFolder::open(tmp.path(), "train", tmp.path()).unwrap();
         assert_eq!(f.bad_limit, 1);
         let first_b = f.get(3).unwrap().pixels.into_owned();

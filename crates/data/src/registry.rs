@@ -213,8 +213,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("train/<class>/*.JPEG"), "{e}");
-        crate::folder::tests::write_folder(&root, "train", &["a", "b"], 50);
-        crate::folder::tests::write_folder(&root, "val", &["a", "b"], 2);
+        crate::folder::write_synthetic_folder(&root, "train", &["a", "b"], 50).unwrap();
+        crate::folder::write_synthetic_folder(&root, "val", &["a", "b"], 2).unwrap();
         std::env::set_var("ITERAND_CACHE", tmp.path().join("cache"));
         let s = DatasetName::Imagenet.open(Some(&root)).unwrap();
         assert_eq!((s.train.len(), s.val.len(), s.test.len()), (99, 1, 4));

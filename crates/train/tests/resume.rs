@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use iterand_data::{digits, Loader, Splits};
+use iterand_data::{digits, folder::write_synthetic_folder, Loader, Splits};
 use iterand_models::Arch;
 use iterand_train::{
     train_with, Checkpointer, DatasetName, Error, Method, MetricsLine, Resume, RunDir, RunOptions,
@@ -162,19 +162,9 @@ fn an_image_folder_run_resumes_bit_identically_with_other_loader_workers() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("folder");
     for (split, per) in [("train", 50), ("val", 3)] {
-        for (c, class) in ["n01", "n02"].iter().enumerate() {
-            let d = root.join(split).join(class);
-            std::fs::create_dir_all(&d).unwrap();
-            for k in 0..per {
-                let img = image::RgbImage::from_fn(40, 30, |x, y| {
-                    let v = if c == 0 { x * 6 } else { y * 8 } as u8;
-                    image::Rgb([v, (k * 20) as u8, 255 - v])
-                });
-                img.save(d.join(format!("{k}.JPEG"))).unwrap();
-            }
-        }
+        write_synthetic_folder(&root, split, &["n01", "n02"], per).unwrap();
     }
-    std::fs::write(root.join("train/n02/5.JPEG"), b"truncated").unwrap();
+    std::fs::write(root.join("train/n02/img5.JPEG"), b"truncated").unwrap();
     std::env::set_var("ITERAND_CACHE", tmp.path().join("cache"));
     let cfg = TrainConfig {
         dataset: DatasetName::Imagenet,

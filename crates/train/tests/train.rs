@@ -1,7 +1,7 @@
 //! End-to-end runs on the embedded digits: the run folder, determinism, R's count, divergence.
 
 use candle_core::Device;
-use iterand_data::digits;
+use iterand_data::{digits, folder::write_synthetic_folder};
 use iterand_models::Arch;
 use iterand_randomizer::{RerandSchedule, RerandUnit};
 use iterand_train::{train, DatasetName, EpochRecord, Method, Progress, Summary, TrainConfig};
@@ -213,17 +213,7 @@ fn a_tiny_jpeg_image_folder_trains_end_to_end_at_a_small_image_size() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("folder");
     for (split, per) in [("train", 8), ("val", 2)] {
-        for (c, class) in ["n01", "n02"].iter().enumerate() {
-            let d = root.join(split).join(class);
-            std::fs::create_dir_all(&d).unwrap();
-            for k in 0..per {
-                let img = image::RgbImage::from_fn(48, 36, |x, y| {
-                    let v = if c == 0 { x * 5 } else { y * 7 } as u8;
-                    image::Rgb([v, (k * 20) as u8, 255 - v])
-                });
-                img.save(d.join(format!("{k}.JPEG"))).unwrap();
-            }
-        }
+        write_synthetic_folder(&root, split, &["n01", "n02"], per).unwrap();
     }
     std::env::set_var("ITERAND_CACHE", tmp.path().join("cache"));
     let cfg = TrainConfig {

@@ -66,15 +66,9 @@ pub fn write(
 
 /// The batch's pixels as they were before normalisation.
 fn unnormalise(b: &Batch, norm: &Normalization) -> Vec<f32> {
-    let plane = b.shape.height * b.shape.width;
-    b.pixels
-        .iter()
-        .enumerate()
-        .map(|(k, &v)| {
-            let c = (k / plane) % b.shape.channels;
-            v * norm.std[c] + norm.mean[c]
-        })
-        .collect()
+    let mut px = b.pixels.clone();
+    norm.undo(&mut px, b.shape);
+    px
 }
 
 /// The images side by side in a near-square grid, 2 white pixels apart.

@@ -58,6 +58,17 @@ impl Normalization {
             }
         }
     }
+
+    /// The inverse of [`apply`](Self::apply): normalised values back to [0, 1], in place.
+    pub fn undo(&self, pixels: &mut [f32], shape: ImageShape) {
+        let plane = shape.height * shape.width;
+        for img in pixels.chunks_mut(shape.numel()) {
+            for (c, ch) in img.chunks_mut(plane).enumerate() {
+                let (m, s) = (self.mean[c], self.std[c]);
+                ch.iter_mut().for_each(|v| *v = *v * s + m);
+            }
+        }
+    }
 }
 
 /// Normalised images and labels, held on the host.
@@ -120,6 +131,26 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undo_inverts_apply() {
+        let shape = ImageShape {
+            channels: 3,
+            height: 2,
+            width: 2,
+        };
+        let raw: Vec<f32> = (0..24).map(|v| v as f32 / 23.0).collect();
+        let mut px = raw.clone();
+        let n = Normalization::imagenet();
+        n.apply(&mut px, shape);
+        assert!(
+            (px[4] - (4.0 / 23.0 - 0.456) / 0.224).abs() < 1e-6,
+            "{}",
+            px[4]
+        );
+        n.undo(&mut px, shape);
+        assert!(px.iter().zip(&raw).all(|(a, b)| (a - b).abs() < 1e-6));
+    }
 
     #[test]
     fn normalization_per_channel() {

@@ -90,9 +90,10 @@ fn rgb(view: &View, i: usize, norm: &Normalization, size: Option<u32>) -> Result
     let ex = view.get(i)?;
     let (h, w, c) = (ex.shape.height, ex.shape.width, ex.shape.channels);
     let plane = h * w;
+    let mut px = ex.pixels.into_owned();
+    norm.undo(&mut px, ex.shape);
     let byte = |ch: usize, p: usize| {
-        let k = ch.min(c - 1);
-        let v = (ex.pixels[k * plane + p] * norm.std[k] + norm.mean[k]) * 255.0;
+        let v = px[ch.min(c - 1) * plane + p] * 255.0;
         v.round().clamp(0.0, 255.0) as u8
     };
     let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {

@@ -3,6 +3,7 @@
 # 13.0 toolkit's parts from PyPI into a virtual environment, then cargo with nvcc on the PATH and
 # the H200's compute capability, since there is no nvidia-smi to ask.
 #
+#   benches/gpu/build.sh toolkit     # only install the toolkit's wheels (CI: fails without PyPI)
 #   benches/gpu/build.sh [check]     # cargo check --workspace --features experiments/cuda
 #   benches/gpu/build.sh build       # + the executables to carry to a GPU machine, in
 #                                    #   target/cuda-carry/ (xz-compressed)
@@ -19,14 +20,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=${CUDA_VENV:-.cuda}
-if [ ! -x "$VENV/bin/nvcc" ] && [ ! -d "$VENV/lib" ]; then
-    python3 -m venv "$VENV"
-fi
-C=$(echo "$VENV"/lib/python3*/site-packages/nvidia/cu13)
-if [ ! -x "$C/bin/nvcc" ]; then
-    "$VENV/bin/pip" install -q "nvidia-cuda-nvcc==13.0.88" "nvidia-nvvm==13.0.88" \
-        "nvidia-cuda-crt==13.0.88" "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cccl==13.0.*"
+toolkit() {
+    if [ ! -x "$VENV/bin/pip" ]; then
+        python3 -m venv "$VENV"
+    fi
     C=$(echo "$VENV"/lib/python3*/site-packages/nvidia/cu13)
+    if [ ! -x "$C/bin/nvcc" ]; then
+        "$VENV/bin/pip" install -q "nvidia-cuda-nvcc==13.0.88" "nvidia-nvvm==13.0.88" \
+            "nvidia-cuda-crt==13.0.88" "nvidia-cuda-runtime==13.0.96" "nvidia-cuda-cccl==13.0.*"
+        C=$(echo "$VENV"/lib/python3*/site-packages/nvidia/cu13)
+    fi
+}
+toolkit
+if [ "${1:-check}" = toolkit ]; then
+    "$C/bin/nvcc" --version | tail -1
+    exit 0
 fi
 export PATH=$C/bin:$PATH CUDA_HOME=$C CUDA_PATH=$C CUDA_COMPUTE_CAP=90
 link_libraries() {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use candle_core::Device;
 use clap::Args;
 use iterand_models::Arch;
 use iterand_train::{load_splits, train, write_atomic, DatasetName, Method, Progress, TrainConfig};
@@ -14,6 +13,7 @@ use iterand_train::{load_splits, train, write_atomic, DatasetName, Method, Progr
 use crate::cli::{
     parse_at_least_one, parse_positive_f64, parse_probability, parse_sparsity, parse_width,
 };
+use crate::device::DeviceSpec;
 use crate::plot::{write_chart, Chart};
 use crate::stats::{group, to_csv, to_markdown, Series};
 
@@ -60,6 +60,9 @@ pub struct CompareArgs {
     /// Run folders go under this directory.
     #[arg(long)]
     pub runs: Option<PathBuf>,
+    /// Where the runs train: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
 }
 
 /// A binary's defaults for the flags a user may leave out.
@@ -115,6 +118,7 @@ pub fn compare(
 ) -> Result<Comparison> {
     let splits =
         load_splits(dataset, data).with_context(|| format!("loading {}", dataset.name()))?;
+    let device = args.device.open()?;
     let start = Instant::now();
     let need = |v: Option<u64>, flag: &str| v.with_context(|| format!("{flag} is required"));
     let (epochs, batch_size) = (
@@ -154,7 +158,7 @@ pub fn compare(
                     ..TrainConfig::default()
                 };
                 let out = runs.join(format!("{m}-w{width}-s{seed}"));
-                let s = train(&cfg, &splits, &Device::Cpu, Some(&out), Progress::Quiet)
+                let s = train(&cfg, &splits, &device, Some(&out), Progress::Quiet)
                     .with_context(|| format!("run {}", out.display()))?;
                 done += 1;
                 eprintln!(

@@ -34,6 +34,14 @@ impl std::str::FromStr for DeviceSpec {
     }
 }
 
+/// One entry of `--devices 0,1,…`: a GPU by its index.
+pub fn parse_gpu(s: &str) -> Result<DeviceSpec, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{s}: expected a GPU index such as 0"));
+    }
+    format!("cuda:{s}").parse()
+}
+
 impl std::fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -78,6 +86,8 @@ mod tests {
             assert!(e.contains("--features cuda"), "{e}");
         }
         assert_eq!(DeviceSpec::Cuda(1).to_string(), "cuda:1");
+        assert!(parse_gpu("x").is_err() && parse_gpu("").is_err() && parse_gpu("cuda:0").is_err());
+        assert_eq!(parse_gpu("2").is_ok(), cfg!(feature = "cuda"));
         assert!(DeviceSpec::Cpu.open().unwrap().is_cpu());
     }
 }

@@ -20,6 +20,7 @@ use iterand_train::{write_atomic, Progress, Resume, RunDir, RunOptions, Summary}
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{init_logging, interrupt_flag};
+use crate::device::DeviceSpec;
 use crate::spec::{open, overrides, ExperimentFile, RunSpec};
 
 /// The first argument that turns a sweep binary into a worker running one run.
@@ -42,6 +43,9 @@ pub struct SweepOptions {
     pub set: Vec<(String, toml::Value)>,
     pub log_every: Option<u64>,
     pub verbose: bool,
+    /// Where runs train; with several, each new run goes to the one with the fewest running
+    /// (`--devices 0,1`: one run per GPU when `jobs` is their number). Empty: the CPU.
+    pub devices: Vec<DeviceSpec>,
 }
 
 impl SweepOptions {
@@ -55,6 +59,7 @@ impl SweepOptions {
             set: vec![],
             log_every: None,
             verbose: false,
+            devices: vec![],
         }
     }
 }
@@ -193,11 +198,28 @@ struct Running {
     child: Child,
     label: String,
     started: Instant,
+    device: DeviceSpec,
     /// Sent its one SIGINT (a second would make it quit without its checkpoint).
     signalled: bool,
 }
 
-fn spawn(file_arg: &str, dir: &Path, run: &RunSpec, opts: &SweepOptions) -> Result<Child> {
+/// The one of `devices` that the fewest runs in `busy` use (the first of equals; the CPU when
+/// there are none).
+fn least_busy(devices: &[DeviceSpec], busy: &[DeviceSpec]) -> DeviceSpec {
+    devices
+        .iter()
+        .copied()
+        .min_by_key(|d| busy.iter().filter(|b| *b == d).count())
+        .unwrap_or_default()
+}
+
+fn spawn(
+    file_arg: &str,
+    dir: &Path,
+    run: &RunSpec,
+    opts: &SweepOptions,
+    device: DeviceSpec,
+) -> Result<Child> {
     let exe = std::env::current_exe().context("finding this executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg(WORKER)
@@ -214,6 +236,7 @@ fn spawn(file_arg: &str, dir: &Path, run: &RunSpec, opts: &SweepOptions) -> Resu
     if opts.verbose {
         cmd.arg("--verbose");
     }
+    cmd.arg("--device").arg(device.to_string());
     let threads = opts.threads.unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         (cores / opts.jobs.max(1)).max(1)
@@ -270,11 +293,14 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
     loop {
         while running.len() < opts.jobs.max(1) && !stop.load(Ordering::SeqCst) {
             let Some(run) = queue.next() else { break };
-            let child = spawn(file_arg, &opts.root, &run, opts)?;
+            let busy: Vec<DeviceSpec> = running.iter().map(|r| r.device).collect();
+            let device = least_busy(&opts.devices, &busy);
+            let child = spawn(file_arg, &opts.root, &run, opts, device)?;
             running.push(Running {
                 child,
                 label: run.path(),
                 started: Instant::now(),
+                device,
                 signalled: false,
             });
         }
@@ -374,7 +400,7 @@ pub fn worker_if_asked() {
     std::process::exit(code);
 }
 
-/// `FILE EXPERIMENT/ID ROOT [--set K=V]… [--log-every K] [--verbose]`.
+/// `FILE EXPERIMENT/ID ROOT [--set K=V]… [--log-every K] [--verbose] [--device D]`.
 fn worker(args: &[String]) -> Result<i32> {
     let [file_arg, which, root, rest @ ..] = args else {
         bail!("a sweep worker needs FILE RUN ROOT");
@@ -382,6 +408,7 @@ fn worker(args: &[String]) -> Result<i32> {
     let mut set = vec![];
     let mut log_every = None;
     let mut verbose = false;
+    let mut device = DeviceSpec::Cpu;
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -391,6 +418,13 @@ fn worker(args: &[String]) -> Result<i32> {
             ),
             "--log-every" => log_every = Some(it.next().context("--log-every needs K")?.parse()?),
             "--verbose" => verbose = true,
+            "--device" => {
+                device = it
+                    .next()
+                    .context("--device needs a device")?
+                    .parse()
+                    .map_err(|e: String| anyhow!(e))?
+            }
             other => bail!("unknown worker argument {other}"),
         }
     }
@@ -427,7 +461,8 @@ fn worker(args: &[String]) -> Result<i32> {
         eval_every: None,
         loader: iterand_data::Loader::default(),
     };
-    match iterand_train::train_with(cfg, &splits, &candle_core::Device::Cpu, &opts) {
+    let device = device.open()?;
+    match iterand_train::train_with(cfg, &splits, &device, &opts) {
         Ok(s) => {
             tracing::info!(target: crate::cli::FILE_ONLY, "test accuracy {:.2} %", s.test_acc);
             Ok(0)
@@ -440,6 +475,19 @@ fn worker(args: &[String]) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_new_run_goes_to_the_device_with_the_fewest_runs() {
+        use DeviceSpec::{Cpu, Cuda};
+        assert_eq!(least_busy(&[], &[]), Cpu);
+        let gpus = [Cuda(0), Cuda(1), Cuda(2)];
+        assert_eq!(least_busy(&gpus, &[]), Cuda(0));
+        assert_eq!(least_busy(&gpus, &[Cuda(0)]), Cuda(1));
+        assert_eq!(least_busy(&gpus, &[Cuda(0), Cuda(1)]), Cuda(2));
+        assert_eq!(least_busy(&gpus, &[Cuda(1), Cuda(2), Cuda(2)]), Cuda(0));
+        assert_eq!(least_busy(&gpus, &[Cuda(0), Cuda(1), Cuda(2)]), Cuda(0));
+        assert_eq!(least_busy(&gpus, &[Cuda(0), Cuda(2), Cuda(0)]), Cuda(1));
+    }
 
     #[test]
     fn a_run_lock_is_exclusive_until_its_holder_lets_go() {

@@ -35,6 +35,35 @@ fn invalid_values_exit_non_zero_naming_the_flag() {
     );
 }
 
+/// Every binary that trains takes `--device`; a build without CUDA refuses a GPU by name, with
+/// the feature to build, before it reads data or writes a folder.
+#[test]
+#[cfg(not(feature = "cuda"))]
+fn every_training_binary_refuses_cuda_without_the_feature() {
+    let bins = [
+        env!("CARGO_BIN_EXE_train"),
+        env!("CARGO_BIN_EXE_cifar10"),
+        env!("CARGO_BIN_EXE_imagenet"),
+        env!("CARGO_BIN_EXE_compare"),
+        env!("CARGO_BIN_EXE_sweep"),
+        env!("CARGO_BIN_EXE_bench_step"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for bin in bins {
+        let mut cmd = Command::new(bin);
+        if bin.ends_with("sweep") {
+            cmd.args(["quick_figure2", "--devices", "0,1"]);
+        } else {
+            cmd.args(["--device", "cuda:1"]);
+        }
+        let out = cmd.current_dir(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bin}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--features cuda"), "{bin}: {err}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
 #[test]
 fn help_explains_the_flags() {
     let out = train().arg("--help").output().unwrap();

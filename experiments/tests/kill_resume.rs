@@ -110,7 +110,13 @@ fn tensors(out: &Path) -> HashMap<String, Vec<u32>> {
         .unwrap();
     t.into_iter()
         .map(|(k, v)| {
-            let v = v.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let v = v
+                .flatten_all()
+                .unwrap()
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             (k, v.iter().map(|x| x.to_bits()).collect())
         })
         .collect()

@@ -13,6 +13,8 @@ pub enum Error {
     Duplicate(String),
     #[error("layers `{a}` and `{b}` hash to the same random-stream key; rename one")]
     KeyCollision { a: String, b: String },
+    #[error("layer `{layer}`: R round {round} is past the {max} rounds a weight's generation can record")]
+    GenerationOverflow { layer: String, round: u32, max: u32 },
     #[error(transparent)]
     Randomizer(#[from] iterand_randomizer::Error),
     #[error(transparent)]

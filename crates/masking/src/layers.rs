@@ -361,6 +361,73 @@ mod tests {
         assert_eq!(changed, m.iter().filter(|&&k| k == 0).count());
     }
 
+    /// After any sequence of R rounds (with the scores moving between them), each weight's
+    /// value is element i of the stream of its recorded generation: the fact a ticket relies on.
+    #[test]
+    fn generations_name_the_stream_of_every_weight() {
+        use iterand_randomizer::{draw, Purpose, Stream};
+        let store = ParamStore::new(8, Device::Cpu);
+        let lin = MaskedLinear::new(
+            &store.builder().pp("l"),
+            40,
+            30,
+            true,
+            cfg(Mode::Scores, 0.5),
+        )
+        .unwrap();
+        let m = lin.masked();
+        assert_eq!(m.generation_values().unwrap().unwrap(), vec![0u16; 1200]);
+        let r = Rerandomizer::new(RerandMode::Bernoulli, 0.3, 0.0, 8).unwrap();
+        for round in 1..=6u32 {
+            // move the scores so that different weights are pruned each round
+            let s = m.scores().unwrap();
+            let shift = input(&[30, 40]).affine(0.2 * round as f64, 0.0).unwrap();
+            s.set(&(s.as_tensor() + shift).unwrap()).unwrap();
+            m.rerandomize(round, &r).unwrap();
+        }
+        let gens = m.generation_values().unwrap().unwrap();
+        let w = m
+            .weight()
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, (&g, &v)) in gens.iter().zip(&w).enumerate() {
+            let s = Stream::new(8, Purpose::Weight, m.key(), g as u32);
+            let want = draw(InitMode::KaimingUniform, 40, &s, 1200).unwrap()[i];
+            assert_eq!(v.to_bits(), want.to_bits(), "weight {i}, generation {g}");
+            seen.insert(g);
+        }
+        assert!(seen.len() >= 5, "rounds seen: {seen:?}");
+        // Weight mode has none; the SGD baseline's weights are not regenerable.
+        let store = ParamStore::new(8, Device::Cpu);
+        let dense = MaskedLinear::new(
+            &store.builder().pp("l"),
+            4,
+            3,
+            true,
+            cfg(Mode::Weights, 0.0),
+        )
+        .unwrap();
+        assert!(dense.masked().generation_values().unwrap().is_none());
+    }
+
+    #[test]
+    fn generations_refuse_rounds_past_u16() {
+        let store = ParamStore::new(8, Device::Cpu);
+        let lin = MaskedLinear::new(&store.builder().pp("l"), 4, 3, true, cfg(Mode::Scores, 0.5))
+            .unwrap();
+        let r = Rerandomizer::new(RerandMode::Bernoulli, 0.3, 0.0, 8).unwrap();
+        lin.masked().rerandomize(65_535, &r).unwrap();
+        let e = lin.masked().rerandomize(65_536, &r).unwrap_err();
+        assert!(
+            matches!(e, crate::Error::GenerationOverflow { round: 65_536, .. }),
+            "{e}"
+        );
+    }
+
     #[test]
     fn sparsity_out_of_range_is_rejected() {
         for p in [-0.1, 1.0, 1.5] {

@@ -22,6 +22,6 @@ pub mod threshold;
 
 pub use error::{Error, Result};
 pub use layers::{Conv2dSpec, MaskedConv2d, MaskedLinear};
-pub use masked::{MaskConfig, MaskedWeight, Mode};
+pub use masked::{MaskConfig, MaskedWeight, Mode, MAX_GENERATION};
 pub use store::{Builder, ParamStore, Role};
 pub use threshold::Ranking;

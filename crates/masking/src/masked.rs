@@ -1,7 +1,9 @@
 //! The masked weight shared by every prunable layer: random weights, scores, and their mask.
 
 use candle_core::{DType, Tensor, Var};
-use iterand_randomizer::{draw, layer_key, rerandomize, InitMode, Purpose, Rerandomizer, Stream};
+use iterand_randomizer::{
+    coins, draw, layer_key, rerandomize, InitMode, Purpose, RerandMode, Rerandomizer, Stream,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Builder, Role};
@@ -69,9 +71,15 @@ pub struct MaskedWeight {
     key: u32,
     weight: Var,
     scores: Option<Var>,
+    /// Score mode: the round of each weight's current value, as `I16` holding a `u16`
+    /// (2 bytes a weight; the paper's longest run has 1,040 rounds).
+    generations: Option<Var>,
     fan_in: usize,
     config: MaskConfig,
 }
+
+/// The most rounds a generation records.
+pub const MAX_GENERATION: u32 = u16::MAX as u32;
 
 impl MaskedWeight {
     /// Create `<path>.weight` (and `<path>.scores` in score mode) with `dims`, whose first
@@ -102,11 +110,19 @@ impl MaskedWeight {
             }
             Mode::Weights => None,
         };
+        let generations = match config.mode {
+            Mode::Scores => {
+                let zeros = Tensor::zeros(dims, DType::I16, &candle_core::Device::Cpu)?;
+                Some(b.var_tensor("generations", zeros, Role::Generation, false)?)
+            }
+            Mode::Weights => None,
+        };
         Ok(Self {
             path,
             key,
             weight,
             scores,
+            generations,
             fan_in,
             config,
         })
@@ -127,6 +143,31 @@ impl MaskedWeight {
 
     pub fn scores(&self) -> Option<&Var> {
         self.scores.as_ref()
+    }
+
+    /// Score mode: the round of each weight's current value (see [`Self::generation_values`]).
+    pub fn generations(&self) -> Option<&Var> {
+        self.generations.as_ref()
+    }
+
+    /// The round of each weight's current value, in order: weight `i` is element `i` of stream
+    /// `(seed, Weight, key, round)` under `init_mode`. `None` in weight mode.
+    pub fn generation_values(&self) -> Result<Option<Vec<u16>>> {
+        let Some(g) = &self.generations else {
+            return Ok(None);
+        };
+        let v = g.as_tensor().flatten_all()?.to_vec1::<i16>()?;
+        Ok(Some(v.into_iter().map(|x| x as u16).collect()))
+    }
+
+    /// Set every generation (a ticket's rebuild); `values` has one per weight.
+    pub fn set_generation_values(&self, values: &[u16]) -> Result<()> {
+        let Some(g) = &self.generations else {
+            return Ok(());
+        };
+        let v: Vec<i16> = values.iter().map(|&x| x as i16).collect();
+        g.set(&Tensor::from_vec(v, g.shape(), g.device())?)?;
+        Ok(())
     }
 
     pub fn numel(&self) -> usize {
@@ -196,7 +237,15 @@ impl MaskedWeight {
         if self.scores.is_none() || r.is_noop() {
             return Ok(());
         }
+        if round > MAX_GENERATION {
+            return Err(Error::GenerationOverflow {
+                layer: self.path.clone(),
+                round,
+                max: MAX_GENERATION,
+            });
+        }
         let kept = self.mask()?;
+        self.record_generation(&kept, round, r)?;
         let new = rerandomize(
             self.weight.as_tensor(),
             &kept,
@@ -208,5 +257,25 @@ impl MaskedWeight {
         )?;
         self.weight.set(&new)?;
         Ok(())
+    }
+
+    /// Mark the weights R's `round` re-draws (pruned, and in `bernoulli` mode hit by their
+    /// coin) as of that round. In `manual` mode every pruned weight changes, to a blend that no
+    /// generation describes; a ticket refuses such runs.
+    fn record_generation(&self, kept: &Tensor, round: u32, r: &Rerandomizer) -> Result<()> {
+        let Some(mut gens) = self.generation_values()? else {
+            return Ok(());
+        };
+        let kept = kept.flatten_all()?.to_vec1::<u8>()?;
+        let heads = match r.mode {
+            RerandMode::Bernoulli => coins(r.seed, self.key, round, r.lambda, gens.len()),
+            RerandMode::Manual => vec![1; gens.len()],
+        };
+        for ((g, &k), &h) in gens.iter_mut().zip(&kept).zip(&heads) {
+            if k == 0 && h == 1 {
+                *g = round as u16;
+            }
+        }
+        self.set_generation_values(&gens)
     }
 }

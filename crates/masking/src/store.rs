@@ -16,6 +16,9 @@ pub enum Role {
     Bias,
     NormAffine,
     NormStat,
+    /// The round of each weight's current value (0: the initial draw, t: the t-th R); written
+    /// by the randomizer only, so a ticket can regenerate the weights from the seed.
+    Generation,
 }
 
 struct Entry {
@@ -155,6 +158,18 @@ impl<'a> Builder<'a> {
         trainable: bool,
     ) -> Result<Var> {
         let t = Tensor::from_vec(values, shape, &self.store.device)?;
+        self.store.insert(self.pp(name).prefix, t, role, trainable)
+    }
+
+    /// A new variable `<path>.<name>` holding `tensor` (any dtype), on the store's device.
+    pub fn var_tensor(
+        &self,
+        name: &str,
+        tensor: Tensor,
+        role: Role,
+        trainable: bool,
+    ) -> Result<Var> {
+        let t = tensor.to_device(&self.store.device)?;
         self.store.insert(self.pp(name).prefix, t, role, trainable)
     }
 

@@ -110,6 +110,9 @@ pub struct Summary {
     /// The resolved config's hash (as in `config.toml`).
     #[serde(default)]
     pub config_hash: String,
+    /// Where the run's last part trained (`cpu`, `cuda:N`); every part is in `sessions.jsonl`.
+    #[serde(default)]
+    pub device: String,
     /// Per masked layer, in forward order.
     pub layers: Vec<LayerStats>,
 }

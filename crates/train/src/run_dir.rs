@@ -81,6 +81,29 @@ pub struct RunDir {
 const CONFIG: &str = "config.toml";
 const METRICS: &str = "metrics.jsonl";
 const SUMMARY: &str = "summary.json";
+/// One line per start or resume of the run: where it ran. Kept out of the checkpoints, which
+/// stay device-free so that a run started on one device resumes on another.
+const SESSIONS: &str = "sessions.jsonl";
+
+/// Where one part of a run trained (a line of `sessions.jsonl`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    /// The optimizer steps done when this part began (0 for a fresh run).
+    pub from_step: u64,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// The CPU threads it had (rayon's pool).
+    pub threads: usize,
+}
+
+/// A candle device as the command line names it.
+pub fn device_name(device: &candle_core::Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
 
 impl RunDir {
     /// Create `path` (and parents), write the resolved config with its hash, and start empty
@@ -102,6 +125,7 @@ impl RunDir {
         write_atomic(&dir.file(CONFIG), text.as_bytes())?;
         write_atomic(&dir.file(METRICS), b"")?;
         let _ = std::fs::remove_file(dir.file(SUMMARY));
+        let _ = std::fs::remove_file(dir.file(SESSIONS));
         crate::checkpoint::Checkpointer::new(path).clear()?;
         Ok(dir)
     }
@@ -165,7 +189,11 @@ impl RunDir {
     }
 
     pub fn append_metrics(&self, line: &MetricsLine) -> Result<()> {
-        let path = self.file(METRICS);
+        self.append_line(METRICS, &to_json(line, "metrics")?)
+    }
+
+    fn append_line(&self, name: &str, line: &str) -> Result<()> {
+        let path = self.file(name);
         let io = |source| Error::Io {
             path: path.clone(),
             source,
@@ -175,9 +203,28 @@ impl RunDir {
             .create(true)
             .open(&path)
             .map_err(io)?;
-        let line = to_json(line, "metrics")? + "\n";
-        f.write_all(line.as_bytes()).map_err(io)?;
+        f.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
         f.flush().map_err(io)
+    }
+
+    /// Append where this part of the run trains.
+    pub fn record_session(&self, session: &Session) -> Result<()> {
+        self.append_line(SESSIONS, &to_json(session, "session")?)
+    }
+
+    /// Every part of the run so far, in order.
+    pub fn sessions(&self) -> Result<Vec<Session>> {
+        let path = self.file(SESSIONS);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| Error::Corrupt {
+                    path: path.clone(),
+                    why: format!("line {}: {e}", i + 1),
+                })
+            })
+            .collect()
     }
 
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, D};
 use iterand_data::{batch_order, Batch, Compose, Loader, Splits, Transform, Transforms, View};
-use iterand_masking::ParamStore;
+use iterand_masking::{ParamStore, Role, MAX_GENERATION};
 use iterand_models::{InputShape, Network, ParamCounts};
 use iterand_randomizer::{RerandSchedule, Rerandomizer};
 
@@ -166,13 +166,26 @@ fn restore(
     opt: &mut Sgd,
     tensors: &HashMap<String, Tensor>,
     path: &Path,
+    randomizations: u32,
 ) -> Result<()> {
     let vars = store.varmap().data().lock().unwrap().clone();
+    let generations: Vec<String> = store
+        .by_role(Role::Generation)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     for (name, var) in vars {
-        let t = tensors.get(&name).ok_or_else(|| Error::Corrupt {
-            path: path.to_path_buf(),
-            why: format!("no tensor `{name}` (was it saved by another model?)"),
-        })?;
+        let Some(t) = tensors.get(&name) else {
+            // A checkpoint from before generations were tracked: all zeros is exact only if R
+            // never fired.
+            if generations.contains(&name) && randomizations == 0 {
+                continue;
+            }
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                why: format!("no tensor `{name}` (was it saved by another model, or before R's generations were recorded?)"),
+            });
+        };
         if t.dims() != var.dims() {
             return Err(Error::Corrupt {
                 path: path.to_path_buf(),
@@ -200,7 +213,15 @@ fn resume(
     tensors: &HashMap<String, Tensor>,
     ck: &Checkpointer,
 ) -> Result<Position> {
-    restore(store, names, opt, tensors, &ck.dir().join(&info.tensors))?;
+    let path = ck.dir().join(&info.tensors);
+    restore(
+        store,
+        names,
+        opt,
+        tensors,
+        &path,
+        info.position.randomizations,
+    )?;
     let pos = info.position.clone();
     tracing::info!(
         "resuming {} at epoch {}, batch {} (iteration {}, {} randomizations)",
@@ -366,7 +387,22 @@ impl<'a> Run<'a> {
         let rerand = config.rerandomization()?;
         if let Some((_, sched)) = &rerand {
             // An epoch-unit frequency above the steps of an epoch is refused here, before training.
-            sched.period(steps_per_epoch as u64)?;
+            let period = sched.period(steps_per_epoch as u64)?;
+            let rounds = (steps_per_epoch * config.epochs) as u64 / period;
+            if rounds > MAX_GENERATION as u64 {
+                return Err(Error::InvalidConfig {
+                    name: "rerand_freq".into(),
+                    value: config.rerand_freq.to_string(),
+                    why: format!("{rounds} randomizations; a weight's generation records at most {MAX_GENERATION}"),
+                });
+            }
+        }
+        if let Some(d) = &run_dir {
+            d.record_session(&crate::run_dir::Session {
+                from_step: pos.iteration,
+                device: crate::run_dir::device_name(env.device),
+                threads: rayon::current_num_threads(),
+            })?;
         }
         let net_counts = net.param_counts();
         let reporter = Reporter::new(env.opts.progress, (steps_per_epoch * config.epochs) as u64);
@@ -620,6 +656,7 @@ impl<'a> Run<'a> {
             epochs: config.epochs,
             seconds: self.resumed_elapsed + self.start.elapsed().as_secs_f64(),
             config_hash: self.hash,
+            device: crate::run_dir::device_name(self.env.device),
             layers,
         };
         if let Some(d) = &self.run_dir {

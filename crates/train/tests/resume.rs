@@ -60,7 +60,13 @@ fn final_bits(out: &Path) -> HashMap<String, Vec<u32>> {
     tensors
         .into_iter()
         .map(|(k, t): (String, Tensor)| {
-            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let v = t
+                .flatten_all()
+                .unwrap()
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
             (k, v.iter().map(|x| x.to_bits()).collect())
         })
         .collect()
@@ -133,7 +139,14 @@ fn resumed_equals_uninterrupted(
     assert_eq!(evals.last().unwrap().iteration, a.steps);
     assert_eq!(evals.last().unwrap().test_acc, a.test_acc);
     assert_eq!(evals.last().unwrap().val_acc, a.val_acc);
+    assert_eq!(a.device, "cpu");
     assert_eq!(timeless(a), timeless(b));
+    // Each part of the run is recorded with where it trained and from which step.
+    let sessions = RunDir::existing(&parts).sessions().unwrap();
+    let from: Vec<u64> = sessions.iter().map(|s| s.from_step).collect();
+    assert_eq!(from, [&[0], stops].concat());
+    assert!(sessions.iter().all(|s| s.device == "cpu" && s.threads >= 1));
+    assert_eq!(RunDir::existing(&whole).sessions().unwrap().len(), 1);
     let (fa, fb) = (final_bits(&whole), final_bits(&parts));
     assert!(fa.keys().any(|k| k.starts_with("optimizer.momentum.")));
     assert_eq!(fa, fb);

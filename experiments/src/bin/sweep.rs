@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Parser;
 use experiments::cli::{init_logging, parse_at_least_one};
+use experiments::device::{parse_gpu, DeviceSpec};
 use experiments::spec::{open, overrides, parse_set};
 use experiments::sweep::{sweep, sweep_dir, worker_if_asked, SweepOptions};
 
@@ -24,9 +25,16 @@ struct Cli {
     /// Root of the sweep folders.
     #[arg(long, default_value = "runs", value_name = "DIR")]
     out: PathBuf,
-    /// Runs trained at once, each its own process.
-    #[arg(long, default_value_t = 1, value_parser = parse_at_least_one)]
-    jobs: u64,
+    /// Runs trained at once, each its own process. Default: one per device of --devices, else 1.
+    #[arg(long, value_parser = parse_at_least_one)]
+    jobs: Option<u64>,
+    /// Where every run trains: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
+    #[arg(long, default_value = "cpu", conflicts_with = "devices")]
+    device: DeviceSpec,
+    /// GPUs to spread the runs over, e.g. 0,1,2,3: each new run goes to the GPU with the fewest
+    /// running, so with the default --jobs each GPU trains one run at a time.
+    #[arg(long, value_delimiter = ',', value_name = "N,…", value_parser = parse_gpu)]
+    devices: Vec<DeviceSpec>,
     /// Threads per run. Default: the cores divided among the jobs.
     #[arg(long, value_parser = parse_at_least_one)]
     threads: Option<u64>,
@@ -56,13 +64,20 @@ fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet, None);
+    let devices = if cli.devices.is_empty() {
+        vec![cli.device]
+    } else {
+        cli.devices.clone()
+    };
+    let jobs = cli.jobs.map_or(cli.devices.len().max(1), |j| j as usize);
     let opts = SweepOptions {
+        devices,
         threads: cli.threads.map(|t| t as usize),
         only: cli.only.clone(),
         set: cli.set.clone(),
         log_every: cli.log_every,
         verbose: cli.verbose,
-        ..SweepOptions::new(cli.out.clone(), cli.jobs as usize)
+        ..SweepOptions::new(cli.out.clone(), jobs)
     };
     if cli.dry_run {
         for f in &cli.files {

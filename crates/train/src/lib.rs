@@ -24,6 +24,6 @@ pub use error::{Error, Result};
 pub use lr::CosineSchedule;
 pub use metrics::{EpochRecord, EvalRecord, LayerStats, MetricsLine, StepRecord, Summary};
 pub use progress::Progress;
-pub use run_dir::{device_name, write_atomic, Resume, RunDir, Session};
+pub use run_dir::{device_name, write_atomic, NetworkIo, Resume, RunDir, Session};
 pub use sgd::{Sgd, SgdConfig};
 pub use trainer::{evaluate, train, train_with, RunOptions};

@@ -85,6 +85,17 @@ const SUMMARY: &str = "summary.json";
 /// stay device-free so that a run started on one device resumes on another.
 const SESSIONS: &str = "sessions.jsonl";
 
+/// What the run's network reads and predicts (`network.json`): with `config.toml` all a
+/// ticket needs to rebuild the network without opening the dataset.
+const NETWORK: &str = "network.json";
+
+/// The network's input shape and number of classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NetworkIo {
+    pub input: iterand_models::InputShape,
+    pub classes: usize,
+}
+
 /// Where one part of a run trained (a line of `sessions.jsonl`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Session {
@@ -205,6 +216,17 @@ impl RunDir {
             .map_err(io)?;
         f.write_all(format!("{line}\n").as_bytes()).map_err(io)?;
         f.flush().map_err(io)
+    }
+
+    pub fn write_network(&self, io: &NetworkIo) -> Result<()> {
+        write_atomic(&self.file(NETWORK), to_json(io, "network")?.as_bytes())
+    }
+
+    /// The network's input and classes, if the run recorded them (runs since issue 15 do).
+    pub fn network(&self) -> Result<Option<NetworkIo>> {
+        read_optional(&self.file(NETWORK), |t| {
+            serde_json::from_str(t).map_err(|e| e.to_string())
+        })
     }
 
     /// Append where this part of the run trains.

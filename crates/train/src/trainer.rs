@@ -398,6 +398,10 @@ impl<'a> Run<'a> {
             }
         }
         if let Some(d) = &run_dir {
+            d.write_network(&crate::run_dir::NetworkIo {
+                input,
+                classes: splits.train.classes(),
+            })?;
             d.record_session(&crate::run_dir::Session {
                 from_step: pos.iteration,
                 device: crate::run_dir::device_name(env.device),

@@ -93,7 +93,7 @@ pub fn decode(bytes: &[u8], n: usize, counts: &[u64], what: &str) -> Result<Vec<
             Err(bad("one symbol needs no bytes".into()))
         };
     }
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(bad(format!(
             "{} bytes is not whole 32-bit words",
             bytes.len()

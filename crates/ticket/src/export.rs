@@ -9,7 +9,7 @@ use iterand_randomizer::{Purpose, RerandMode, Stream};
 use iterand_train::{Checkpointer, Method, NetworkIo, RunDir, TrainConfig};
 
 use crate::codec::encode;
-use crate::format::{Header, LayerHeader, TensorHeader, Ticket, VERSION};
+use crate::format::{Coded, Header, LayerHeader, TensorHeader, Ticket, VERSION};
 use crate::{Error, Result};
 
 /// The ticket of the run in `run` at its checkpoint `slot` (`last` or `best`).
@@ -138,11 +138,7 @@ pub(crate) fn load_store(
 
 /// One layer's header and coded (mask, generations), after checking that every kept weight is
 /// the draw its generation names.
-fn layer(
-    m: &MaskedWeight,
-    cfg: &TrainConfig,
-    run: &Path,
-) -> Result<(LayerHeader, (Vec<u8>, Vec<u8>))> {
+fn layer(m: &MaskedWeight, cfg: &TrainConfig, run: &Path) -> Result<(LayerHeader, Coded)> {
     let mask = m.mask()?.flatten_all()?.to_vec1::<u8>()?;
     let gens = m
         .generation_values()?

@@ -71,12 +71,15 @@ impl TensorHeader {
     }
 }
 
+/// One layer's coded sections: (mask, generations of kept weights).
+pub type Coded = (Vec<u8>, Vec<u8>);
+
 /// A ticket in memory: the header and its sections, in header order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ticket {
     pub header: Header,
     /// Per layer: (coded mask, coded generations).
-    pub layers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub layers: Vec<Coded>,
     /// Per rest tensor, its values.
     pub rest: Vec<Vec<f32>>,
 }

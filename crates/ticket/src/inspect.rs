@@ -7,7 +7,7 @@ use iterand_masking::Role;
 use serde::Serialize;
 
 use crate::codec::entropy;
-use crate::format::Ticket;
+use crate::format::{Coded, Ticket};
 use crate::rebuild::Rebuilt;
 use crate::Result;
 
@@ -65,8 +65,7 @@ pub fn info(t: &Ticket) -> Result<Info> {
     let sizes = t.sizes()?;
     let weights: u64 = layers.iter().map(|l| l.weights).sum();
     let bits = |b: f64| b / weights.max(1) as f64;
-    let coded =
-        |f: fn(&(Vec<u8>, Vec<u8>)) -> usize| 8.0 * t.layers.iter().map(f).sum::<usize>() as f64;
+    let coded = |f: fn(&Coded) -> usize| 8.0 * t.layers.iter().map(f).sum::<usize>() as f64;
     Ok(Info {
         weights,
         kept: layers.iter().map(|l| l.kept).sum(),

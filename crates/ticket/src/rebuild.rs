@@ -9,7 +9,7 @@ use iterand_randomizer::{Purpose, Stream};
 use iterand_train::TrainConfig;
 
 use crate::codec::decode;
-use crate::format::{LayerHeader, Ticket};
+use crate::format::{Coded, LayerHeader, Ticket};
 use crate::{Error, Result};
 
 /// A rebuilt network, with its config and store.
@@ -20,7 +20,7 @@ pub struct Rebuilt {
 }
 
 /// One layer's mask (1 = kept) and the generation of every weight (0 where pruned).
-pub fn layer_values(h: &LayerHeader, coded: &(Vec<u8>, Vec<u8>)) -> Result<(Vec<u8>, Vec<u16>)> {
+pub fn layer_values(h: &LayerHeader, coded: &Coded) -> Result<(Vec<u8>, Vec<u16>)> {
     let n: usize = h.shape.iter().product();
     let kept = h.kept as usize;
     if kept > n {

@@ -734,3 +734,99 @@ fn imagenet_preview_writes_what_the_network_sees() {
         .fold(0.0, f32::max);
     assert!(worst < 1e-5, "{worst}");
 }
+
+/// `ticket`: export a trained IteRand run, read its sizes, evaluate the rebuilt network (the
+/// run's own test accuracy, exactly) and write the dense export; a file that is not a ticket
+/// is refused by name.
+#[test]
+fn ticket_exports_inspects_evaluates_and_densifies_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = train()
+        .args([
+            "--dataset",
+            "digits",
+            "--model",
+            "fc",
+            "--method",
+            "iterand",
+        ])
+        .args([
+            "--width",
+            "0.25",
+            "--epochs",
+            "2",
+            "--rerand-freq",
+            "3",
+            "-q",
+            "--out",
+        ])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let ticket = Command::new(env!("CARGO_BIN_EXE_ticket"));
+    let t = dir.path().join("m.ticket");
+    let run_ticket = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(ticket.get_program())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run_ticket(&[
+        "export".as_ref(),
+        run.as_os_str(),
+        "-o".as_ref(),
+        t.as_os_str(),
+    ]);
+    let info: serde_json::Value = serde_json::from_str(&run_ticket(&[
+        "info".as_ref(),
+        t.as_os_str(),
+        "--json".as_ref(),
+    ]))
+    .unwrap();
+    assert!(info["rounds"].as_u64().unwrap() >= 5, "{info}");
+    assert!(info["generation_bits"].as_f64().unwrap() > 0.0, "{info}");
+    let eval: serde_json::Value =
+        serde_json::from_str(&run_ticket(&["eval".as_ref(), t.as_os_str()])).unwrap();
+    assert_eq!(eval["test_acc"], summary["test_acc"]);
+    let dense = dir.path().join("m.safetensors");
+    run_ticket(&[
+        "dense".as_ref(),
+        t.as_os_str(),
+        "-o".as_ref(),
+        dense.as_os_str(),
+    ]);
+    let d = candle_core::safetensors::load(&dense, &candle_core::Device::Cpu).unwrap();
+    assert!(
+        d.contains_key("fc1.weight") && d.contains_key("fc3.weight"),
+        "{:?}",
+        d.keys()
+    );
+    assert!(dir.path().join("m.json").is_file());
+
+    let bad = dir.path().join("not.ticket");
+    std::fs::write(&bad, b"hello").unwrap();
+    let out = Command::new(ticket.get_program())
+        .args(["info".as_ref(), bad.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not.ticket") && err.contains("not a ticket"),
+        "{err}"
+    );
+}

@@ -130,7 +130,8 @@ pub fn entropy(counts: &[u64]) -> f64 {
             let p = c as f64 / n as f64;
             -p * p.log2()
         })
-        .sum()
+        .sum::<f64>()
+        .max(0.0)
 }
 
 #[cfg(test)]

@@ -96,10 +96,11 @@ pub struct Sizes {
 impl Ticket {
     /// The file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let header = serde_json::to_vec(&self.header).map_err(|e| Error::Format {
+        let json = serde_json::to_vec(&self.header).map_err(|e| Error::Format {
             what: "header".into(),
             why: e.to_string(),
         })?;
+        let header = deflate(&json);
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -162,8 +163,10 @@ impl Ticket {
         if hlen > MAX_HEADER || 20 + hlen > body.len() as u64 {
             return Err(not(format!("header length {hlen} past the file's end")));
         }
-        let header: Header = serde_json::from_slice(&body[20..20 + hlen as usize])
-            .map_err(|e| not(format!("header: {e}")))?;
+        let json =
+            inflate(&body[20..20 + hlen as usize]).map_err(|e| not(format!("header: {e}")))?;
+        let header: Header =
+            serde_json::from_slice(&json).map_err(|e| not(format!("header: {e}")))?;
         let mut cur = Cursor {
             bytes: &body[20 + hlen as usize..],
             path,
@@ -232,6 +235,28 @@ impl<'a> Cursor<'a> {
         self.bytes = tail;
         Ok(head)
     }
+}
+
+/// The header's JSON, deflated: a config and a layer table compress about 2×, which is 0.2 bits
+/// a weight on a 30,000-weight network.
+fn deflate(json: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(json).expect("writing to a Vec cannot fail");
+    e.finish().expect("writing to a Vec cannot fail")
+}
+
+/// At most `MAX_HEADER` bytes of inflated header, so a crafted stream cannot exhaust memory.
+fn inflate(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(bytes)
+        .take(MAX_HEADER + 1)
+        .read_to_end(&mut out)?;
+    if out.len() as u64 > MAX_HEADER {
+        return Err(std::io::Error::other("inflates past 1 GiB"));
+    }
+    Ok(out)
 }
 
 fn hex(b: &[u8]) -> String {

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// The model's probability resolution (constriction's default model).
 const PRECISION: u32 = 24;
 
-/// Fixed-point probabilities summing to 2^24 from `counts` (all non-zero): each is its share
+/// Fixed-point probabilities summing to 2^24 from `counts` (all non-zero, fewer than 2^24): each is its share
 /// rounded down, at least 1, and what is left goes one by one to the largest remainders (the
 /// lower index first among equals), which is the closest integer fit.
 pub fn quantize(counts: &[u64]) -> Vec<u32> {
@@ -51,6 +51,15 @@ pub fn quantize(counts: &[u64]) -> Vec<u32> {
 }
 
 fn model(counts: &[u64]) -> Result<DefaultContiguousCategoricalEntropyModel> {
+    if counts.contains(&0) || counts.len() >= 1 << PRECISION {
+        return Err(Error::Format {
+            what: "entropy model".into(),
+            why: format!(
+                "{} counts, some zero or too many for 24-bit probabilities",
+                counts.len()
+            ),
+        });
+    }
     DefaultContiguousCategoricalEntropyModel::from_nonzero_fixed_point_probabilities(
         quantize(counts),
         false,
@@ -119,15 +128,15 @@ pub fn decode(bytes: &[u8], n: usize, counts: &[u64], what: &str) -> Result<Vec<
 
 /// Empirical entropy of symbols with these counts, in bits per symbol.
 pub fn entropy(counts: &[u64]) -> f64 {
-    let n: u64 = counts.iter().sum();
-    if n == 0 {
+    let n: f64 = counts.iter().map(|&c| c as f64).sum();
+    if n == 0.0 {
         return 0.0;
     }
     counts
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
-            let p = c as f64 / n as f64;
+            let p = c as f64 / n;
             -p * p.log2()
         })
         .sum::<f64>()

@@ -66,9 +66,15 @@ pub struct TensorHeader {
 }
 
 impl TensorHeader {
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+    /// Its element count; `None` if a (damaged) shape overflows.
+    pub fn numel(&self) -> Option<usize> {
+        numel(&self.shape)
     }
+}
+
+/// The element count of `shape`; `None` if it overflows, as a crafted header's could.
+pub fn numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
 }
 
 /// One layer's coded sections: (mask, generations of kept weights).
@@ -181,7 +187,11 @@ impl Ticket {
         }
         let mut rest = Vec::with_capacity(header.rest.len().min(1 << 16));
         for t in &header.rest {
-            let raw = cur.take(4 * t.numel() as u64, &t.name)?;
+            let bytes = t
+                .numel()
+                .and_then(|n| n.checked_mul(4))
+                .ok_or_else(|| not(format!("{}: shape {:?} is too large", t.name, t.shape)))?;
+            let raw = cur.take(bytes as u64, &t.name)?;
             rest.push(
                 raw.chunks_exact(4)
                     .map(|c| f32::from_le_bytes(c.try_into().unwrap()))

@@ -48,14 +48,14 @@ pub struct Info {
 pub fn info(t: &Ticket) -> Result<Info> {
     let mut layers = vec![];
     for (h, (m, g)) in t.header.layers.iter().zip(&t.layers) {
-        let n: u64 = h.shape.iter().product::<usize>() as u64;
+        let n = crate::format::numel(&h.shape).unwrap_or(usize::MAX) as u64;
         let per = |bytes: usize, of: u64| 8.0 * bytes as f64 / of.max(1) as f64;
         layers.push(LayerInfo {
             path: h.path.clone(),
             weights: n,
             kept: h.kept,
             mask_bits: per(m.len(), n),
-            mask_entropy: entropy(&[n - h.kept, h.kept]),
+            mask_entropy: entropy(&[n.saturating_sub(h.kept), h.kept]),
             generation_bits: per(g.len(), n),
             generation_entropy_per_kept: entropy(&h.generation_counts),
             generation_bits_per_kept: per(g.len(), h.kept),
@@ -63,12 +63,13 @@ pub fn info(t: &Ticket) -> Result<Info> {
         });
     }
     let sizes = t.sizes()?;
-    let weights: u64 = layers.iter().map(|l| l.weights).sum();
+    // saturating: a crafted header may claim any counts
+    let weights = layers.iter().fold(0u64, |a, l| a.saturating_add(l.weights));
     let bits = |b: f64| b / weights.max(1) as f64;
     let coded = |f: fn(&Coded) -> usize| 8.0 * t.layers.iter().map(f).sum::<usize>() as f64;
     Ok(Info {
         weights,
-        kept: layers.iter().map(|l| l.kept).sum(),
+        kept: layers.iter().fold(0u64, |a, l| a.saturating_add(l.kept)),
         mask_bits: bits(coded(|l| l.0.len())),
         generation_bits: bits(coded(|l| l.1.len())),
         rest_bits: bits(8.0 * sizes.rest as f64),

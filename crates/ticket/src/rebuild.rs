@@ -21,7 +21,10 @@ pub struct Rebuilt {
 
 /// One layer's mask (1 = kept) and the generation of every weight (0 where pruned).
 pub fn layer_values(h: &LayerHeader, coded: &Coded) -> Result<(Vec<u8>, Vec<u16>)> {
-    let n: usize = h.shape.iter().product();
+    let n = crate::format::numel(&h.shape).ok_or_else(|| Error::Format {
+        what: format!("{} shape", h.path),
+        why: format!("{:?} is too large", h.shape),
+    })?;
     let kept = h.kept as usize;
     if kept > n {
         return Err(Error::Format {
@@ -45,7 +48,8 @@ pub fn layer_values(h: &LayerHeader, coded: &Coded) -> Result<(Vec<u8>, Vec<u16>
         });
     }
     let counts = &h.generation_counts;
-    if counts.len() != h.generation_values.len() || counts.iter().sum::<u64>() != h.kept {
+    let total = counts.iter().try_fold(0u64, |a, &c| a.checked_add(c));
+    if counts.len() != h.generation_values.len() || total != Some(h.kept) {
         return Err(Error::Format {
             what: format!("{} generations", h.path),
             why: "counts do not match the values or the kept weights".into(),

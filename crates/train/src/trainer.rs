@@ -305,6 +305,40 @@ fn input_shape(env: Env<'_>) -> Result<iterand_data::ImageShape> {
     Ok(train)
 }
 
+/// Refuse, before training, an epoch-unit frequency above the steps of an epoch and more rounds
+/// of R than a generation records.
+fn check_rounds(
+    config: &TrainConfig,
+    sched: &RerandSchedule,
+    steps_per_epoch: usize,
+) -> Result<()> {
+    let period = sched.period(steps_per_epoch as u64)?;
+    let rounds = (steps_per_epoch * config.epochs) as u64 / period;
+    if rounds > MAX_GENERATION as u64 {
+        return Err(Error::InvalidConfig {
+            name: "rerand_freq".into(),
+            value: config.rerand_freq.to_string(),
+            why: format!(
+                "{rounds} randomizations; a weight's generation records at most {MAX_GENERATION}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// What the network reads (for tickets) and where this part of the run trains.
+fn record_start(d: &RunDir, env: Env<'_>, input: InputShape, step: u64) -> Result<()> {
+    d.write_network(&crate::run_dir::NetworkIo {
+        input,
+        classes: env.splits.train.classes(),
+    })?;
+    d.record_session(&crate::run_dir::Session {
+        from_step: step,
+        device: crate::run_dir::device_name(env.device),
+        threads: rayon::current_num_threads(),
+    })
+}
+
 /// What a run reads and never changes.
 #[derive(Clone, Copy)]
 struct Env<'a> {
@@ -386,27 +420,10 @@ impl<'a> Run<'a> {
             .map_or(full_steps, |l| l.min(full_steps));
         let rerand = config.rerandomization()?;
         if let Some((_, sched)) = &rerand {
-            // An epoch-unit frequency above the steps of an epoch is refused here, before training.
-            let period = sched.period(steps_per_epoch as u64)?;
-            let rounds = (steps_per_epoch * config.epochs) as u64 / period;
-            if rounds > MAX_GENERATION as u64 {
-                return Err(Error::InvalidConfig {
-                    name: "rerand_freq".into(),
-                    value: config.rerand_freq.to_string(),
-                    why: format!("{rounds} randomizations; a weight's generation records at most {MAX_GENERATION}"),
-                });
-            }
+            check_rounds(config, sched, steps_per_epoch)?;
         }
         if let Some(d) = &run_dir {
-            d.write_network(&crate::run_dir::NetworkIo {
-                input,
-                classes: splits.train.classes(),
-            })?;
-            d.record_session(&crate::run_dir::Session {
-                from_step: pos.iteration,
-                device: crate::run_dir::device_name(env.device),
-                threads: rayon::current_num_threads(),
-            })?;
+            record_start(d, env, input, pos.iteration)?;
         }
         let net_counts = net.param_counts();
         let reporter = Reporter::new(env.opts.progress, (steps_per_epoch * config.epochs) as u64);

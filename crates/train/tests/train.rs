@@ -120,6 +120,21 @@ fn a_diverging_run_stops_with_a_clear_error() {
     assert!(e.contains("diverged") && e.contains("epoch 0"), "{e}");
 }
 
+/// A generation is a u16: a run with more rounds of R is refused before its first step.
+#[test]
+fn more_rounds_than_a_generation_records_are_refused_up_front() {
+    let splits = digits::splits().unwrap();
+    let cfg = TrainConfig {
+        rerand_freq: 1,
+        epochs: 4_000,
+        ..config(Method::Iterand)
+    };
+    let e = train(&cfg, &splits, &Device::Cpu, None, Progress::Quiet)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rerand_freq") && e.contains("65535"), "{e}");
+}
+
 #[test]
 fn invalid_config_is_refused_before_anything_is_written() {
     let splits = digits::splits().unwrap();

@@ -7,8 +7,8 @@ interop check). Not part of CI.
 
 The JSON file beside the export names the model, width, dataset and input shape. Supported:
 the FC networks (fc1 … fcN, ReLU between) on Fashion-MNIST or MNIST (IDX files, Debian's by
-default) and the Conv networks (convs.* with a max-pool after every second, then fcs.*) on a
-CIFAR-10 binary folder. Inputs are normalised as the Rust loader does: grey sets with the set's
+default), the Conv networks (convs.* with a max-pool after every second, then fcs.*) and the
+ResNets (either stem, basic or bottleneck blocks) on a CIFAR-10 binary folder. Inputs are normalised as the Rust loader does: grey sets with the set's
 mean and standard deviation (crates/data/src/idx.rs, `Kind::stats`), CIFAR-10 with the ImageNet
 statistics (crates/data/src/dataset.rs, `Normalization::imagenet`). Prints one JSON line with
 the test accuracy, which should equal `ticket eval`'s to within 0.1 points.
@@ -82,6 +82,42 @@ def conv_forward(sd, x):
     return h
 
 
+def bn(sd, name, h):
+    return F.batch_norm(h, sd[f"{name}.running_mean"], sd[f"{name}.running_var"],
+                        sd.get(f"{name}.weight"), sd.get(f"{name}.bias"), False, 0.0, 1e-5)
+
+
+def conv_bn(sd, conv, norm, h, stride):
+    w = sd[f"{conv}.weight"]
+    return bn(sd, norm, F.conv2d(h, w, None, stride, w.shape[-1] // 2))
+
+
+def resnet_forward(sd, x):
+    """crates/models/src/resnet.rs: the stem (CIFAR 3x3, or ImageNet 7x7/2 and a 3x3/2 max-pool),
+    basic or bottleneck blocks `layerS.I` (the first of stages 2-4 strided), average pool, `linear`."""
+    imagenet_stem = sd["conv1.weight"].shape[-1] == 7
+    h = F.relu(conv_bn(sd, "conv1", "bn1", x, 2 if imagenet_stem else 1))
+    if imagenet_stem:
+        h = F.max_pool2d(h, 3, 2, 1)
+    blocks = sorted({tuple(map(int, re.match(r"layer(\d+)\.(\d+)\.", k).groups()))
+                     for k in sd if re.match(r"layer\d+\.\d+\.", k)})
+    for s, i in blocks:
+        p = f"layer{s}.{i}"
+        stride = 2 if s > 1 and i == 0 else 1
+        bottleneck = f"{p}.conv3.weight" in sd
+        out = h
+        convs = [1, 2, 3] if bottleneck else [1, 2]
+        for j in convs:
+            st = stride if (j == 2 if bottleneck else j == 1) else 1
+            out = conv_bn(sd, f"{p}.conv{j}", f"{p}.bn{j}", out, st)
+            if j != convs[-1]:
+                out = F.relu(out)
+        skip = conv_bn(sd, f"{p}.shortcut.0", f"{p}.shortcut.1", h, stride) \
+            if f"{p}.shortcut.0.weight" in sd else h
+        h = F.relu(out + skip)
+    return F.linear(h.mean((2, 3)), sd["linear.weight"], sd.get("linear.bias"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dense", type=Path)
@@ -101,6 +137,8 @@ def main():
     else:
         sys.exit(f"dataset {ds}: not supported by this script")
     forward = {"fc": fc_forward}.get(model, conv_forward if model.startswith("conv") else None)
+    if model.startswith("resnet"):
+        forward = resnet_forward
     if forward is None:
         sys.exit(f"model {model}: not supported by this script")
     right = 0

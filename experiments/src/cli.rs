@@ -352,6 +352,14 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 /// JSON line: the tail every training binary shares. An interrupted run exits with status 130
 /// after saying how to continue it.
 pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::Result<()> {
+    let lock = crate::lock::RunLock::acquire(out)
+        .with_context(|| format!("locking {}", crate::lock::lock_path(out).display()))?;
+    let _lock = lock.with_context(|| {
+        format!(
+            "{}: another process is training this run (it holds .lock)",
+            out.display()
+        )
+    })?;
     let splits = cfg
         .open_data()
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;

@@ -9,7 +9,6 @@
 //! on the same folder never trains a run the first one holds. `results.csv` is rebuilt from the
 //! finished runs' summaries after every run, through a temporary file and a rename.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::Ordering;
@@ -367,21 +366,6 @@ fn report(r: &Running, status: ExitStatus, seen: usize, total: usize, tally: &mu
 
 /// An exclusive advisory lock on `f` for as long as the process lives (the kernel drops it when
 /// the process dies, however it dies); false if another process holds it.
-fn try_lock(f: &File) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock(2) on a descriptor we own.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
-    }
-}
-
 /// If this process was started as a sweep worker, run its one run and exit; otherwise return.
 /// Every binary that sweeps calls this first.
 pub fn worker_if_asked() {
@@ -438,12 +422,11 @@ fn worker(args: &[String]) -> Result<i32> {
         .join(&run.experiment)
         .join(&run.id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let lock_path = dir.join(".lock");
-    let lock =
-        File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
-    if !try_lock(&lock).with_context(|| format!("locking {}", lock_path.display()))? {
+    let lock = crate::lock::RunLock::acquire(&dir)
+        .with_context(|| format!("locking {}", crate::lock::lock_path(&dir).display()))?;
+    let Some(_lock) = lock else {
         return Ok(BUSY);
-    }
+    };
     init_logging(verbose, true, Some(&dir.join("train.log")));
     tracing::info!(target: crate::cli::FILE_ONLY, "sweep worker for {which}");
     let cfg = &run.config;
@@ -487,18 +470,5 @@ mod tests {
         assert_eq!(least_busy(&gpus, &[Cuda(1), Cuda(2), Cuda(2)]), Cuda(0));
         assert_eq!(least_busy(&gpus, &[Cuda(0), Cuda(1), Cuda(2)]), Cuda(0));
         assert_eq!(least_busy(&gpus, &[Cuda(0), Cuda(2), Cuda(0)]), Cuda(1));
-    }
-
-    #[test]
-    fn a_run_lock_is_exclusive_until_its_holder_lets_go() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join(".lock");
-        let a = File::create(&p).unwrap();
-        assert!(try_lock(&a).unwrap());
-        // A second open file (as a second sweep's worker would have) cannot take it.
-        let b = File::create(&p).unwrap();
-        assert!(!try_lock(&b).unwrap());
-        drop(a);
-        assert!(try_lock(&b).unwrap());
     }
 }

@@ -830,3 +830,85 @@ fn ticket_exports_inspects_evaluates_and_densifies_a_run() {
         "{err}"
     );
 }
+
+/// `runs` tells finished, running (lock held) and stopped runs apart, in a table of at most 100
+/// columns and as JSON; a second `train` into a locked run folder is refused.
+#[test]
+fn runs_lists_finished_running_and_stopped_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("runs");
+    let tiny = |out: &std::path::Path, extra: &[&str]| {
+        let o = train()
+            .args([
+                "--dataset",
+                "digits",
+                "--model",
+                "fc",
+                "--method",
+                "iterand",
+            ])
+            .args(["--width", "0.25", "--epochs", "3", "-q"])
+            .args(extra)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    tiny(&root.join("a-finished"), &[]);
+    tiny(&root.join("b-stopped"), &["--stop-at-step", "15"]);
+    let running = root.join("nested").join("c-running");
+    tiny(&running, &["--stop-at-step", "5"]);
+    let _held = experiments::lock::RunLock::acquire(&running)
+        .unwrap()
+        .unwrap();
+    let o = train()
+        .args([
+            "--dataset",
+            "digits",
+            "--model",
+            "fc",
+            "--resume",
+            "auto",
+            "--out",
+        ])
+        .arg(&running)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains(".lock"));
+
+    let runs = || Command::new(env!("CARGO_BIN_EXE_runs"));
+    let out = runs().arg(&root).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+    let state = |run: &str| {
+        let line = table
+            .lines()
+            .find(|l| l.contains(run))
+            .unwrap_or_else(|| panic!("{table}"));
+        line.split_whitespace().nth(6).unwrap().to_string()
+            + " "
+            + line.split_whitespace().nth(7).unwrap()
+    };
+    assert_eq!(state("a-finished"), "finished 3/3");
+    assert_eq!(state("b-stopped"), "stopped 1/3");
+    assert_eq!(state("c-running"), "running 0/3");
+    let json = runs().arg(&root).arg("--json").output().unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 3);
+    assert!(rows[0]["test_acc"].as_f64().unwrap() > 0.0, "{rows}");
+    assert!(rows[1]["test_acc"].is_null());
+    let csv = runs().arg(&root).arg("--csv").output().unwrap();
+    assert_eq!(String::from_utf8(csv.stdout).unwrap().lines().count(), 4);
+    assert!(!runs()
+        .arg(dir.path().join("none"))
+        .status()
+        .unwrap()
+        .success());
+}

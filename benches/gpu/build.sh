@@ -19,7 +19,8 @@
 # about 8 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-VENV=${CUDA_VENV:-.cuda}
+# Absolute: build scripts run in their own folders, where a relative PATH entry finds no nvcc.
+VENV=$(realpath -m "${CUDA_VENV:-.cuda}")
 toolkit() {
     if [ ! -x "$VENV/bin/pip" ]; then
         python3 -m venv "$VENV"

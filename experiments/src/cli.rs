@@ -326,10 +326,17 @@ impl RunFlags {
 }
 
 /// Set on the first Ctrl-C (or SIGTERM): the run saves a checkpoint after the current step and
-/// stops. A second one quits at once.
+/// stops. A second one quits at once. Installing it also makes a file-size limit an error
+/// rather than a signal.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
+        // A file outgrowing RLIMIT_FSIZE raises SIGXFSZ, which would kill the run mid-write;
+        // ignored, the write fails (EFBIG) and the run stops with an error naming the file.
+        // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        }
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
         let installed = ctrlc::set_handler(move || {
@@ -352,6 +359,7 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 /// JSON line: the tail every training binary shares. An interrupted run exits with status 130
 /// after saying how to continue it.
 pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::Result<()> {
+    iterand_train::RunDir::ensure_writable(out)?;
     let lock = crate::lock::RunLock::acquire(out)
         .with_context(|| format!("locking {}", crate::lock::lock_path(out).display()))?;
     let _lock = lock.with_context(|| {

@@ -2,13 +2,14 @@
 //! `--resume auto` ends bit-identical to one that was never interrupted: final weights, scores,
 //! BatchNorm statistics and momentum, every metrics line and the summary (wall times aside).
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use candle_core::Device;
-use iterand_train::{Checkpointer, MetricsLine, RunDir, Summary};
+mod common;
+
+use common::{tensors, timeless_metrics};
+use iterand_train::{Checkpointer, RunDir, Summary};
 
 const ARGS: &[&str] = &[
     "--dataset",
@@ -81,45 +82,10 @@ fn finish(out: &Path, resume: bool) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn timeless_metrics(out: &Path) -> Vec<MetricsLine> {
-    RunDir::existing(out)
-        .metrics()
-        .unwrap()
-        .into_iter()
-        .map(|l| match l {
-            MetricsLine::Epoch(mut e) => {
-                e.seconds = 0.0;
-                e.data_wait = 0.0;
-                MetricsLine::Epoch(e)
-            }
-            s => s,
-        })
-        .collect()
-}
-
 fn summary(out: &Path) -> Summary {
     let mut s = RunDir::existing(out).summary().unwrap().unwrap();
     s.seconds = 0.0;
     s
-}
-
-fn tensors(out: &Path) -> HashMap<String, Vec<u32>> {
-    let (_, t) = Checkpointer::new(out)
-        .load("last", &Device::Cpu)
-        .unwrap()
-        .unwrap();
-    t.into_iter()
-        .map(|(k, v)| {
-            let v = v
-                .flatten_all()
-                .unwrap()
-                .to_dtype(candle_core::DType::F32)
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            (k, v.iter().map(|x| x.to_bits()).collect())
-        })
-        .collect()
 }
 
 #[test]

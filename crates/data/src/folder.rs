@@ -21,8 +21,10 @@ use std::time::UNIX_EPOCH;
 use crate::source::{Example, Source};
 use crate::{Error, ImageShape, Normalization, Result};
 
-/// The first line of an index file; a file without it is rebuilt.
-const INDEX_HEADER: &str = "iterand-imagefolder-index 1";
+/// The first line of an index file; a file without it is rebuilt. Version 2 added the file
+/// count and the end line, so that a truncated index is rebuilt rather than trusted.
+const INDEX_HEADER: &str = "iterand-imagefolder-index 2";
+const INDEX_END: &str = "end";
 
 /// The share of a split's files that may be unreadable before a run stops (at least one file
 /// is always tolerated).
@@ -273,13 +275,35 @@ fn class_labels(root: &Path, dirs: &[ClassDir]) -> Result<Vec<u32>> {
         source: e,
     })?;
     let table = parse_clist(&text, &csv)?;
-    dirs.iter()
+    let labels = dirs
+        .iter()
         .map(|d| {
             table.get(&d.name).copied().ok_or_else(|| {
                 Error::format(&csv, format!("no label for class folder `{}`", d.name))
             })
         })
-        .collect()
+        .collect::<Result<Vec<u32>>>()?;
+    // the loss indexes its logits by label: each folder's must be its own, below the number of
+    // classes the list names (a folder may be absent: a small split need not hold every class)
+    let mut seen = std::collections::HashSet::new();
+    for (d, &l) in dirs.iter().zip(&labels) {
+        if l as usize >= table.len() || !seen.insert(l) {
+            return Err(Error::format(
+                &csv,
+                format!(
+                    "label {l} of class folder `{}` is {} (labels are 0..{}, one per class)",
+                    d.name,
+                    if seen.contains(&l) {
+                        "another folder's too"
+                    } else {
+                        "out of range"
+                    },
+                    table.len()
+                ),
+            ));
+        }
+    }
+    Ok(labels)
 }
 
 /// `folder,name,label` rows; a header row whose third field is `label` is skipped.
@@ -369,12 +393,16 @@ fn read_index(index: &Path, dirs: &[ClassDir]) -> Option<Vec<(usize, String)>> {
         });
     }
     (recorded == dirs).then_some(())?;
-    lines
+    let count: usize = lines.next()?.strip_prefix("files ")?.parse().ok()?;
+    let files: Vec<(usize, String)> = lines
+        .by_ref()
+        .take(count)
         .map(|l| {
             let (c, f) = l.split_once('\t')?;
             Some((c.parse().ok().filter(|&c: &usize| c < n)?, f.to_string()))
         })
-        .collect()
+        .collect::<Option<_>>()?;
+    (files.len() == count && lines.next()? == INDEX_END && lines.next().is_none()).then_some(files)
 }
 
 /// Write the index through a temporary file and a rename, so a reader never sees half of it.
@@ -392,9 +420,11 @@ fn write_index(index: &Path, dirs: &[ClassDir], files: &[(usize, String)]) -> Re
     for d in dirs {
         writeln!(out, "{}\t{}", d.mtime_ns, d.name).map_err(io)?;
     }
+    writeln!(out, "files {}", files.len()).map_err(io)?;
     for (c, f) in files {
         writeln!(out, "{c}\t{f}").map_err(io)?;
     }
+    writeln!(out, "{INDEX_END}").map_err(io)?;
     out.into_inner()
         .map_err(|e| io(e.into_error()))?
         .sync_all()
@@ -448,6 +478,32 @@ mod tests {
         let ex = f.get(4).unwrap();
         assert_eq!((ex.shape.height, ex.shape.width, ex.label), (12, 20, 1));
         assert_eq!(ex.pixels.len(), 3 * 12 * 20);
+    }
+
+    /// Regression (found by the reader fuzzing): an index cut after some file lines was
+    /// trusted, with a truncated last name, so a whole class could go unread.
+    #[test]
+    fn an_index_cut_anywhere_is_not_trusted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dirs = vec![
+            ClassDir {
+                name: "n01".into(),
+                mtime_ns: 5,
+            },
+            ClassDir {
+                name: "n02".into(),
+                mtime_ns: 7,
+            },
+        ];
+        let files = vec![(0, "a.JPEG".to_string()), (1, "b.JPEG".to_string())];
+        let index = tmp.path().join("x.index");
+        write_index(&index, &dirs, &files).unwrap();
+        assert_eq!(read_index(&index, &dirs), Some(files));
+        let text = std::fs::read(&index).unwrap();
+        for cut in 0..text.len() - 1 {
+            std::fs::write(&index, &text[..cut]).unwrap();
+            assert_eq!(read_index(&index, &dirs), None, "cut at {cut}");
+        }
     }
 
     #[test]

@@ -78,7 +78,18 @@ pub fn read_images(path: &Path) -> Result<(Vec<u8>, usize, usize, usize)> {
         be_u32(&b, 8) as usize,
         be_u32(&b, 12) as usize,
     );
-    let need = 16 + n * rows * cols;
+    if rows == 0 || cols == 0 {
+        return Err(Error::format(
+            path,
+            format!("images of {rows}×{cols} pixels (the header's sizes must be positive)"),
+        ));
+    }
+    // checked: a damaged header can claim up to 2⁹⁶ bytes
+    let need = n
+        .checked_mul(rows)
+        .and_then(|v| v.checked_mul(cols))
+        .and_then(|v| v.checked_add(16))
+        .unwrap_or(usize::MAX);
     if b.len() < need {
         return Err(Error::format(
             path,
@@ -105,7 +116,7 @@ pub fn read_labels(path: &Path, classes: usize) -> Result<Vec<u8>> {
         ));
     }
     let n = be_u32(&b, 4) as usize;
-    if b.len() < 8 + n {
+    if b.len() - 8 < n {
         return Err(Error::format(
             path,
             format!(

@@ -101,15 +101,25 @@ fn geometry(x: &[usize], w: &[usize], p: Conv2dParams) -> Result<Geometry> {
 /// second layer: 93 GFLOP/s with one image (2.4 MiB) per GEMM, 73 with three (7 MiB).
 const CHUNK_FLOATS: usize = 1 << 19;
 
-/// Images per chunk and whether the GEMM itself should fan out (when there are fewer chunks
-/// than threads, e.g. evaluating one image).
+/// The fewest chunks a batch is cut into. A constant, not the thread count: a chunk's images
+/// are the unit in which the weight gradient sums (see [`chunked_backward`]), so chunk sizes
+/// that followed the threads would make a run's bits follow them too. Eight keeps a
+/// workstation's cores busy; with more threads than chunks the GEMMs fan out instead.
+const MIN_CHUNKS: usize = 8;
+
+/// Images per chunk (a function of the batch and the layer only) and whether the GEMM itself
+/// should fan out (when there are fewer chunks than threads, e.g. evaluating one image).
 fn chunking(batch: usize, g: &Geometry) -> (usize, Parallelism) {
-    let threads = rayon::current_num_threads().max(1);
     let per_image = (g.ho * g.wo * g.k()).max(1);
-    let by_memory = (batch * per_image).div_ceil(CHUNK_FLOATS);
-    let chunks = by_memory.max(threads).div_ceil(threads) * threads;
-    let chunks = chunks.min(batch).max(1);
-    let per_chunk = batch.div_ceil(chunks);
+    per_chunk_and_fan_out(batch, CHUNK_FLOATS / per_image)
+}
+
+/// `by_memory` images per chunk at most, and at least [`MIN_CHUNKS`] chunks when the batch has
+/// that many images. The GEMM's own parallelism does not change its sums (the reduction
+/// dimension is never split across threads: tested in `matmul`).
+fn per_chunk_and_fan_out(batch: usize, by_memory: usize) -> (usize, Parallelism) {
+    let per_chunk = by_memory.min(batch.div_ceil(MIN_CHUNKS)).max(1);
+    let threads = rayon::current_num_threads().max(1);
     let par = if batch.div_ceil(per_chunk) < threads {
         Parallelism::Rayon(threads)
     } else {
@@ -238,22 +248,22 @@ fn forward_winograd(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool
 /// Images per chunk for the Winograd path: its buffers hold 16 transformed values per tile and
 /// channel, input and output side, and a chunk aims at [`CHUNK_FLOATS`] of them.
 fn winograd_chunking(batch: usize, g: &Geometry, tiles: Tiles) -> (usize, Parallelism) {
-    let threads = rayon::current_num_threads().max(1);
     let per_image = (16 * (g.c + g.o) * tiles.per_image()).max(1);
-    let per_chunk = (CHUNK_FLOATS / per_image).clamp(1, batch.div_ceil(threads).max(1));
-    let par = if batch.div_ceil(per_chunk) < threads {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    (per_chunk, par)
+    per_chunk_and_fan_out(batch, CHUNK_FLOATS / per_image)
 }
 
+/// Accumulators the weight gradient is summed into: chunks go to them by index, in contiguous
+/// runs. A constant for the same reason as [`MIN_CHUNKS`].
+const GROUPS: usize = 8;
+
 /// Runs `f(first image, images, dx chunk, dW accumulator)` over the batch's chunks in
-/// parallel and returns dX and the summed accumulators. Chunks go to a fixed number of groups by
-/// index, each summing its chunks' accumulators in order, and the groups are added in order:
-/// rayon's fold/reduce would pair partial sums by work stealing, so the weight gradient's last
-/// bits (and a whole run) would vary between runs.
+/// parallel and returns dX and the summed accumulators.
+///
+/// The weight gradient is a reduction over the batch, so its order is fixed by the data alone:
+/// chunks (a size set by the layer and the batch) go to [`GROUPS`] accumulators by index, each
+/// sums its chunks in order, and the accumulators are added in index order. Neither the thread
+/// count nor work stealing changes a bit (rayon's fold/reduce would pair partial sums by
+/// stealing, and groups per thread would follow the core count).
 fn chunked_backward(
     batch: usize,
     per_chunk: usize,
@@ -267,11 +277,8 @@ fn chunked_backward(
         Some(dx) => dx.chunks_mut(per_chunk * in_len).map(Some).collect(),
         None => (0..batch.div_ceil(per_chunk)).map(|_| None).collect(),
     };
-    let per_group = dx_chunks
-        .len()
-        .div_ceil(rayon::current_num_threads().max(1))
-        .max(1);
-    let partials: Vec<Option<Vec<f32>>> = dx_chunks
+    let per_group = dx_chunks.len().div_ceil(GROUPS).max(1);
+    let partials: Vec<Vec<f32>> = dx_chunks
         .into_iter()
         .enumerate()
         .collect::<Vec<_>>()
@@ -285,12 +292,29 @@ fn chunked_backward(
             }
             acc
         })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
         .collect();
-    let acc = partials.into_iter().flatten().reduce(|mut a, b| {
-        a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-        a
+    (dx, sum_in_order(partials))
+}
+
+/// Element-wise sum of `parts`, each element adding the parts in index order (the elements are
+/// shared out among threads; the order within one is fixed).
+fn sum_in_order(mut parts: Vec<Vec<f32>>) -> Option<Vec<f32>> {
+    if parts.is_empty() {
+        return None;
+    }
+    let rest = parts.split_off(1);
+    let mut acc = parts.pop()?;
+    const SLICE: usize = 1 << 14;
+    acc.par_chunks_mut(SLICE).enumerate().for_each(|(i, a)| {
+        for part in &rest {
+            let p = &part[i * SLICE..][..a.len()];
+            a.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
     });
-    (dx, acc)
+    Some(acc)
 }
 
 /// Both gradients in one sweep over the chunks (they share the chunk's output gradient).

@@ -156,4 +156,36 @@ mod tests {
             }
         }
     }
+
+    /// The GEMM's own fan-out must not change a bit: the convolution relies on it to keep a
+    /// run's numbers independent of the thread count.
+    #[test]
+    fn fanning_out_over_threads_does_not_change_the_sums() {
+        let (m, k, n) = (67, 4099, 301);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i as f32) * 0.013).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i as f32) * 0.007).cos()).collect();
+        let (av, bv) = (View::rows(&a, m, k), View::rows(&b, k, n));
+        let product = |layout, par| {
+            let mut dst = vec![0.5f32; m * n];
+            matmul(&mut dst, layout, av, bv, true, par);
+            dst
+        };
+        for layout in [Dst::RowMajor, Dst::ColMajor] {
+            let alone = product(layout, Parallelism::None);
+            for threads in [2, 3, 8] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let fanned = pool.install(|| product(layout, Parallelism::Rayon(threads)));
+                assert!(
+                    alone
+                        .iter()
+                        .zip(&fanned)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{threads} threads changed the product"
+                );
+            }
+        }
+    }
 }

@@ -1,12 +1,11 @@
 //! A run folder's checkpoint as a ticket.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use iterand_masking::{MaskedWeight, Mode, ParamStore, Role};
 use iterand_randomizer::{Purpose, RerandMode, Stream};
-use iterand_train::{Checkpointer, Method, NetworkIo, RunDir, TrainConfig};
+use iterand_train::{load_variables, Checkpointer, Method, NetworkIo, RunDir, TrainConfig};
 
 use crate::codec::encode;
 use crate::format::{Coded, Header, LayerHeader, TensorHeader, Ticket, VERSION};
@@ -32,7 +31,8 @@ pub fn export(run: &Path, slot: &str) -> Result<Ticket> {
             why: format!("no `{slot}` checkpoint"),
         })?;
     let (store, net) = cfg.build_network(io.input, io.classes, &Device::Cpu)?;
-    load_store(&store, &tensors, info.position.randomizations, run)?;
+    let path = Checkpointer::new(run).dir().join(&info.tensors);
+    load_variables(&store, &tensors, &path, info.position.randomizations)?;
     let mut headers = vec![];
     let mut layers = vec![];
     for m in net.masked() {
@@ -102,38 +102,6 @@ fn network_io(dir: &RunDir, cfg: &TrainConfig) -> Result<NetworkIo> {
         },
         classes: splits.train.classes(),
     })
-}
-
-/// Put a checkpoint's tensors into a freshly built model's store. A checkpoint from before
-/// generations were recorded is accepted only if R never fired (then they are all 0).
-pub(crate) fn load_store(
-    store: &ParamStore,
-    tensors: &HashMap<String, Tensor>,
-    rounds: u32,
-    run: &Path,
-) -> Result<()> {
-    let generations: Vec<String> = store
-        .by_role(Role::Generation)
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    let vars = store.varmap().data().lock().unwrap().clone();
-    for (name, var) in vars {
-        match tensors.get(&name) {
-            Some(t) if t.dims() == var.dims() => var.set(&t.to_dtype(var.dtype())?)?,
-            None if generations.contains(&name) && rounds == 0 => {}
-            _ => {
-                return Err(Error::Run {
-                    run: run.to_path_buf(),
-                    why: format!(
-                        "the checkpoint has no tensor `{name}` of shape {:?}",
-                        var.dims()
-                    ),
-                })
-            }
-        }
-    }
-    Ok(())
 }
 
 /// One layer's header and coded (mask, generations), after checking that every kept weight is

@@ -417,15 +417,7 @@ impl TrainConfig {
     /// `sha256:<hex>` of the resolved TOML: the run's identity. Two configs with the same hash
     /// run the same computation.
     pub fn hash(&self) -> Result<String> {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(self.to_toml()?.as_bytes());
-        Ok(format!(
-            "sha256:{}",
-            digest
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        ))
+        Ok(crate::sha256_hex(self.to_toml()?.as_bytes()))
     }
 
     /// The keys whose values differ between `self` and `other`, as `key: a → b`, sorted.

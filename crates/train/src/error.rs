@@ -25,6 +25,14 @@ pub enum Error {
     },
     #[error("{path} is damaged: {why}")]
     Corrupt { path: PathBuf, why: String },
+    #[error("{path} is not writable ({source}); a run folder has to be")]
+    NotWritable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A write that failed somewhere inside a library (a full disk while saving tensors).
+    #[error("could not write {path}: {why}")]
+    Write { path: PathBuf, why: String },
     #[error(
         "stopped at iteration {iteration}; the checkpoint in {path} continues it \
          (run the same command with --resume auto)"

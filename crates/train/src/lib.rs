@@ -17,7 +17,7 @@ mod run_dir;
 mod sgd;
 mod trainer;
 
-pub use checkpoint::{CheckpointInfo, Checkpointer, Position, Streams};
+pub use checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, BEST, LAST, PREVIOUS};
 pub use config::{check, DatasetName, Method, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
@@ -26,4 +26,14 @@ pub use metrics::{EpochRecord, EvalRecord, LayerStats, MetricsLine, StepRecord, 
 pub use progress::Progress;
 pub use run_dir::{device_name, write_atomic, NetworkIo, Resume, RunDir, Session};
 pub use sgd::{Sgd, SgdConfig};
-pub use trainer::{evaluate, train, train_with, RunOptions};
+pub use trainer::{evaluate, load_variables, train, train_with, RunOptions};
+
+/// `sha256:<hex>` of `bytes`: how the run folder names contents (configs, checkpoints).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}

@@ -28,10 +28,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        // a full disk: leave nothing half-written behind
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     std::fs::rename(&tmp, path).map_err(io)
 }
 
@@ -40,6 +45,19 @@ fn to_json<T: Serialize>(v: &T, what: &'static str) -> Result<String> {
         what,
         why: e.to_string(),
     })
+}
+
+/// One JSON value per line of `text` (the file at `path`), a damaged line named by number.
+fn parse_lines<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<Vec<T>> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                why: format!("line {}: {e}", i + 1),
+            })
+        })
+        .collect()
 }
 
 /// `parse` of the file at `path`, `None` if there is no such file; a file that does not parse
@@ -117,6 +135,19 @@ pub fn device_name(device: &candle_core::Device) -> String {
 }
 
 impl RunDir {
+    /// Create `path` if needed and prove it writable, so that a read-only folder is refused
+    /// before a run starts rather than at its first checkpoint, an epoch later.
+    pub fn ensure_writable(path: &Path) -> Result<()> {
+        let refuse = |source| Error::NotWritable {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(path).map_err(refuse)?;
+        let probe = path.join(format!(".write-probe{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(refuse)?;
+        std::fs::remove_file(&probe).map_err(refuse)
+    }
+
     /// Create `path` (and parents), write the resolved config with its hash, and start empty
     /// metrics; a summary or checkpoints of an earlier run there are removed.
     pub fn create(path: &Path, config: &TrainConfig) -> Result<Self> {
@@ -177,15 +208,7 @@ impl RunDir {
             path: path.clone(),
             source,
         })?;
-        text.lines()
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| Error::Corrupt {
-                    path: path.clone(),
-                    why: format!("line {}: {e}", i + 1),
-                })
-            })
-            .collect()
+        parse_lines(&path, &text)
     }
 
     /// Keep the first `lines` lines of `metrics.jsonl` (what a checkpoint had seen).
@@ -238,15 +261,7 @@ impl RunDir {
     pub fn sessions(&self) -> Result<Vec<Session>> {
         let path = self.file(SESSIONS);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        text.lines()
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| Error::Corrupt {
-                    path: path.clone(),
-                    why: format!("line {}: {e}", i + 1),
-                })
-            })
-            .collect()
+        parse_lines(&path, &text)
     }
 
     pub fn write_summary(&self, summary: &Summary) -> Result<()> {

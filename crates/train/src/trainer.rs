@@ -12,7 +12,9 @@ use iterand_masking::{ParamStore, Role, MAX_GENERATION};
 use iterand_models::{InputShape, Network, ParamCounts};
 use iterand_randomizer::{RerandSchedule, Rerandomizer};
 
-use crate::checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, FORMAT, MOMENTUM_PREFIX};
+use crate::checkpoint::{
+    CheckpointInfo, Checkpointer, Position, Streams, BEST, FORMAT, LAST, MOMENTUM_PREFIX,
+};
 use crate::config::TrainConfig;
 use crate::metrics::{EpochRecord, EvalRecord, LayerStats, MetricsLine, StepRecord, Summary};
 use crate::progress::{Progress, Reporter};
@@ -121,6 +123,7 @@ fn open_run(config: &TrainConfig, opts: &RunOptions, device: &Device) -> Result<
     let Some(out) = &opts.out else {
         return Ok(Start::Fresh(None));
     };
+    RunDir::ensure_writable(out)?;
     let existing = RunDir::existing(out);
     let Some(old) = existing.config()? else {
         return Ok(Start::Fresh(Some(RunDir::create(out, config)?)));
@@ -139,7 +142,7 @@ fn open_run(config: &TrainConfig, opts: &RunOptions, device: &Device) -> Result<
             if let Some(summary) = existing.summary()? {
                 return Ok(Start::Done(summary));
             }
-            match Checkpointer::new(out).load("last", device)? {
+            match Checkpointer::new(out).load_resumable(device)? {
                 None => Ok(Start::Fresh(Some(RunDir::create(out, config)?))),
                 Some((info, tensors)) => {
                     if info.config_hash != config.hash()? {
@@ -168,6 +171,22 @@ fn restore(
     path: &Path,
     randomizations: u32,
 ) -> Result<()> {
+    load_variables(store, tensors, path, randomizations)?;
+    for (i, name) in names.iter().enumerate() {
+        opt.set_buffer(i, tensors.get(&format!("{MOMENTUM_PREFIX}{name}")).cloned());
+    }
+    Ok(())
+}
+
+/// Put a checkpoint's tensors (read from `path`, which errors name) into every variable of a
+/// freshly built model's store. A checkpoint from before generations were recorded is accepted
+/// only if R had never fired (`randomizations == 0`): then they are all 0, as built.
+pub fn load_variables(
+    store: &ParamStore,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+    randomizations: u32,
+) -> Result<()> {
     let vars = store.varmap().data().lock().unwrap().clone();
     let generations: Vec<String> = store
         .by_role(Role::Generation)
@@ -176,8 +195,6 @@ fn restore(
         .collect();
     for (name, var) in vars {
         let Some(t) = tensors.get(&name) else {
-            // A checkpoint from before generations were tracked: all zeros is exact only if R
-            // never fired.
             if generations.contains(&name) && randomizations == 0 {
                 continue;
             }
@@ -197,9 +214,6 @@ fn restore(
             });
         }
         var.set(t)?;
-    }
-    for (i, name) in names.iter().enumerate() {
-        opt.set_buffer(i, tensors.get(&format!("{MOMENTUM_PREFIX}{name}")).cloned());
     }
     Ok(())
 }
@@ -549,7 +563,7 @@ impl<'a> Run<'a> {
             epoch_seconds: self.pos.epoch_seconds + epoch_start.elapsed().as_secs_f64(),
             ..self.pos.clone()
         };
-        self.save("last", &mid)?;
+        self.save(LAST, &mid)?;
         self.reporter.finish();
         Err(Error::Interrupted {
             path: self
@@ -592,9 +606,9 @@ impl<'a> Run<'a> {
             epoch_seconds: 0.0,
             ..self.pos.clone()
         };
-        self.save("last", &self.pos)?;
+        self.save(LAST, &self.pos)?;
         match &self.checkpointer {
-            Some(ck) if improved => ck.copy("last", "best"),
+            Some(ck) if improved => ck.copy(LAST, BEST),
             _ => Ok(()),
         }
     }
@@ -629,6 +643,8 @@ impl<'a> Run<'a> {
                 data_batch: pos.step,
                 rerand_round: pos.randomizations,
             },
+            tensors_sha256: None,
+            checksum: None,
         };
         ck.save(slot, &snapshot(&self.store, &self.names, &self.opt), &info)
     }

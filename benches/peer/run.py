@@ -5,6 +5,8 @@ their ratio and each side's peak resident memory. Not part of CI.
 
     python3 benches/peer/run.py                 # Conv6 and ResNet-18 (width 1), 2 threads
     python3 benches/peer/run.py --rounds 5 --threads 2 --models conv6
+    # a change's cost: another build of bench_step timed in the same rounds, alternating
+    python3 benches/peer/run.py --bin /tmp/bench_new --baseline /tmp/bench_old
 
 First use creates benches/peer/.venv and installs torch from PyPI into it (a few GiB).
 Prints a Markdown table (also written to benches/peer/results.md).
@@ -55,27 +57,36 @@ def main():
     ap.add_argument("--threads", default="2")
     ap.add_argument("--steps", default="8")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--bin", help="bench_step to time (default: build target/release's)")
+    ap.add_argument("--baseline", help="another bench_step, timed in the same rounds")
     a = ap.parse_args()
     python = ensure_torch()
-    subprocess.run(["cargo", "build", "--release", "-p", "experiments", "--bin", "bench_step"],
-                   cwd=ROOT, check=True)
+    ours_bin = a.bin or str(ROOT / "target/release/bench_step")
+    if not a.bin:
+        subprocess.run(["cargo", "build", "--release", "-p", "experiments", "--bin",
+                        "bench_step"], cwd=ROOT, check=True)
     env = dict(os.environ, RAYON_NUM_THREADS=a.threads, OMP_NUM_THREADS=a.threads,
                MKL_NUM_THREADS=a.threads)
     common = ["--width", a.width, "--batch", a.batch, "--steps", a.steps,
               "--threads", a.threads]
     rows = []
     for model in a.models.split(","):
-        ours, peer = [], []
+        ours, peer, base = [], [], []
         for _ in range(a.rounds):
-            ours.append(timed([str(ROOT / "target/release/bench_step"), "--model", model,
-                               *common], env))
+            ours.append(timed([ours_bin, "--model", model, *common], env))
             peer.append(timed([str(python), str(ROOT / "benches/peer/peer.py"), "--model",
                                model, *common], env))
+            if a.baseline:
+                base.append(timed([a.baseline, "--model", model, *common], env))
         o = statistics.median(x for x, _ in ours)
         p = statistics.median(x for x, _ in peer)
         rows.append((model, o, p, o / p, max(m for _, m in ours), max(m for _, m in peer)))
         print(f"{model}: ours {[round(x, 1) for x, _ in ours]}  torch {[round(x, 1) for x, _ in peer]}",
               file=sys.stderr)
+        if base:
+            b = statistics.median(x for x, _ in base)
+            print(f"{model}: baseline {[round(x, 1) for x, _ in base]}; ours/baseline "
+                  f"{o / b:.3f} (cost {100 * (b / o - 1):+.1f} % time a step)", file=sys.stderr)
     torch_version = subprocess.run([str(python), "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True).stdout.strip()
     lines = [

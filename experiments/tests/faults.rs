@@ -170,7 +170,7 @@ fn a_checkpoint_damaged_on_disk_is_detected_and_the_resume_falls_back_exactly() 
 
 /// Waits for a temporary tensors file of a checkpoint after the first one, then SIGKILLs.
 fn kill_mid_write(out: &Path) -> PathBuf {
-    let mut child = train(out, "0.5", &[]).spawn().unwrap();
+    let mut child = train(out, "0.25", &[]).spawn().unwrap();
     let t0 = Instant::now();
     let dir = Checkpointer::new(out).dir().to_path_buf();
     loop {
@@ -196,11 +196,30 @@ fn kill_mid_write(out: &Path) -> PathBuf {
 fn a_sigkill_inside_a_checkpoint_write_resumes_exactly() {
     let d = tempfile::tempdir().unwrap();
     let (whole, parts) = (d.path().join("whole"), d.path().join("parts"));
-    succeeds(train(&whole, "0.5", &[]));
+    succeeds(train(&whole, "0.25", &[]));
     let tmp = kill_mid_write(&parts);
     assert!(tmp.exists(), "killed after the write");
     assert_eq!(last_iteration(&parts), 21, "the first checkpoint stands");
-    succeeds(train(&parts, "0.5", &["--resume", "auto"]));
+    succeeds(train(&parts, "0.25", &["--resume", "auto"]));
     assert_eq!(temporaries(&parts), Vec::<String>::new());
     same_run(&whole, &parts);
+}
+
+#[test]
+fn a_second_train_on_a_folder_in_use_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("busy");
+    let mut first = train(&out, "0.5", &[]).spawn().unwrap();
+    let t0 = Instant::now();
+    while !out.join("sessions.jsonl").exists() {
+        assert!(first.try_wait().unwrap().is_none(), "finished first");
+        assert!(t0.elapsed() < Duration::from_secs(120), "never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = run(train(&out, "0.5", &["--resume", "auto"]));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("another process is training"), "{err}");
 }

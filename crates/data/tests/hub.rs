@@ -264,3 +264,61 @@ fn a_missing_set_online_and_a_corrupt_image_are_typed_errors() {
         "{err}"
     );
 }
+
+/// Proptest cases for the fuzzing below: `FUZZ_CASES`, as for the other readers.
+fn fuzz_cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: fuzz_cases(),
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// A cached parquet file damaged on disk (flipped bits, truncation, spliced bytes) reads as
+    /// the set or as a typed error naming the cache: parquet's and candle-datasets' panics are
+    /// caught, and nothing aborts.
+    ///
+    /// Ignored: it found a case that never returns (issue 16, open): parquet 60.1's `RowIter`,
+    /// under candle-datasets' `load_parquet`, spins in `TreeBuilder::reader_tree` on some damaged
+    /// files. Run it with `cargo test -p iterand-data --features hub --test hub -- --ignored`.
+    #[test]
+    #[ignore]
+    fn a_damaged_cached_parquet_file_is_a_typed_error(
+        at: usize,
+        cut: usize,
+        bit in 0u8..8,
+        how in 0u8..3,
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..12),
+    ) {
+        let _env = ENV.lock().unwrap_or_else(|e| e.into_inner());
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("hub");
+        let name = DatasetName::FashionMnist;
+        cache_set(&cache, name, false);
+        let files = HubFiles::of(name).unwrap();
+        let snap = cache
+            .join(format!("datasets--{}", files.repo.replace('/', "--")))
+            .join("snapshots")
+            .join(REV);
+        let file = snap.join(files.file("train"));
+        let mut b = std::fs::read(&file).unwrap();
+        let i = at % b.len();
+        match how {
+            0 => b[i] ^= 1 << bit,
+            1 => b.truncate(cut % b.len()),
+            _ => drop(b.splice(i..i, bytes)),
+        }
+        std::fs::write(&file, b).unwrap();
+        hub_env(&cache, true);
+        if let Err(e) = name.open(Some(Path::new(HUB))) {
+            let e = e.to_string();
+            proptest::prop_assert!(e.contains("datasets--zalando-datasets--fashion_mnist"), "{}", e);
+        }
+    }
+}

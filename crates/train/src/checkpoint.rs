@@ -168,7 +168,7 @@ impl Checkpointer {
             }
         };
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        if slot == LAST && self.load(LAST, &Device::Cpu).is_ok_and(|c| c.is_some()) {
+        if slot == LAST && self.verifies(LAST) {
             self.copy(LAST, PREVIOUS)?;
         }
         let info = CheckpointInfo {
@@ -263,6 +263,23 @@ impl Checkpointer {
             })?;
         finite(&tensors, &path)?;
         Ok(Some((info, tensors)))
+    }
+
+    /// Whether `slot` exists and its JSON and tensors file match their checksums: what keeping
+    /// it as `previous` needs, without building its tensors (a checkpoint from before the
+    /// checksums counts when its files are there).
+    fn verifies(&self, slot: &str) -> bool {
+        let Ok(Some(info)) = self.info(slot) else {
+            return false;
+        };
+        match (
+            std::fs::read(self.dir.join(&info.tensors)),
+            &info.tensors_sha256,
+        ) {
+            (Ok(bytes), Some(sha)) => crate::sha256_hex(&bytes) == *sha,
+            (Ok(_), None) => true,
+            (Err(_), _) => false,
+        }
     }
 
     /// The checkpoint a run continues from: [`LAST`], or [`PREVIOUS`] when `last` is damaged

@@ -17,6 +17,21 @@ pub enum MetricsLine {
     Eval(EvalRecord),
 }
 
+impl MetricsLine {
+    /// The line with its wall times zeroed: the one thing a resumed run, or the same run on
+    /// another thread count, does not reproduce. What the exactness tests compare.
+    pub fn timeless(self) -> Self {
+        match self {
+            MetricsLine::Epoch(mut e) => {
+                e.seconds = 0.0;
+                e.data_wait = 0.0;
+                MetricsLine::Epoch(e)
+            }
+            other => other,
+        }
+    }
+}
+
 /// Every `eval_every` optimizer steps (when asked): the accuracy of the model as it stands.
 /// A curve to look at, not a model selection: the summary's test accuracy stays the last model's.
 /// Short runs end anywhere on an oscillation of a point or more, so the mean over the last

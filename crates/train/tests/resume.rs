@@ -78,14 +78,7 @@ fn metrics(out: &Path) -> Vec<MetricsLine> {
         .metrics()
         .unwrap()
         .into_iter()
-        .map(|l| match l {
-            MetricsLine::Epoch(mut e) => {
-                e.seconds = 0.0;
-                e.data_wait = 0.0;
-                MetricsLine::Epoch(e)
-            }
-            s => s,
-        })
+        .map(MetricsLine::timeless)
         .collect()
 }
 

@@ -15,14 +15,7 @@ pub fn timeless_metrics(out: &Path) -> Vec<MetricsLine> {
         .metrics()
         .unwrap()
         .into_iter()
-        .map(|l| match l {
-            MetricsLine::Epoch(mut e) => {
-                e.seconds = 0.0;
-                e.data_wait = 0.0;
-                MetricsLine::Epoch(e)
-            }
-            s => s,
-        })
+        .map(MetricsLine::timeless)
         .collect()
 }
 

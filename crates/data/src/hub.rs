@@ -12,11 +12,16 @@
 //! - **Orientation.** Its CIFAR-10 images come back transposed (height and width swapped), which
 //!   would turn the official horizontal flip into a vertical one: we transpose them back.
 //! - **Panics.** It unwraps each image's decoding; a corrupt cached file becomes our typed error.
+//! - **Damaged files.** It reads rows with `.flatten()`, which drops errors: on a damaged file
+//!   whose row reader fails without ending (one byte inserted into a column chunk does it) it
+//!   spins forever, and it reserves `num_rows × image` bytes from the footer's claim before the
+//!   first row. So each file is read once here first ([`check_parquet`]): every row must come
+//!   back, and as many as the footer says.
 //! - **Values.** Pixels go through the same constructors as the IDX and binary files, so a set
 //!   from the hub equals the same set from files to the last bit.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
 use candle_datasets::vision;
@@ -74,10 +79,8 @@ pub fn load(name: DatasetName) -> Result<Splits> {
         value: format!("{} for {name}", crate::registry::HUB),
         why: "the Hugging Face hub serves mnist, fashion-mnist and cifar10",
     })?;
-    if offline() {
-        for split in ["train", "test"] {
-            cached(&files, &files.file(split))?;
-        }
+    for split in ["train", "test"] {
+        check_parquet(&locate(&files, &files.file(split))?)?;
     }
     let raw = fetch(name, &files)?;
     let tensors = |e: candle_core::Error| Error::Format {
@@ -92,28 +95,70 @@ pub fn load(name: DatasetName) -> Result<Splits> {
     })
 }
 
-/// The cached path of `file`, or the error naming where it was expected.
-fn cached(files: &HubFiles, file: &str) -> Result<PathBuf> {
-    let missing = |why: String| {
-        Error::NotFound(format!(
-            "{file} of the hub dataset {} is not in the cache ({why}; expected under {}/snapshots/, \
-             at the commit named by refs/{}) and HF_HUB_OFFLINE is set: run once with the \
-             network, or read the set from a folder with --data DIR",
-            files.repo,
-            files.cache_folder().display(),
-            files.revision
-        ))
-    };
-    let client = hf_hub::HFClientSync::new().map_err(|e| missing(e.to_string()))?;
+/// The cached path of `file`, downloaded first when it is missing and the hub is allowed (the
+/// lookup candle-datasets makes, so it then finds the file in the cache), or the error naming
+/// where it was expected.
+fn locate(files: &HubFiles, file: &str) -> Result<PathBuf> {
+    let client = hf_hub::HFClientSync::new().map_err(|e| unreachable_hub(files, file, e))?;
     let (owner, repo) = hf_hub::split_id(files.repo);
-    client
-        .dataset(owner, repo)
-        .download_file()
-        .filename(file)
-        .revision(files.revision)
-        .local_files_only(true)
-        .send()
-        .map_err(|e| missing(e.to_string()))
+    let repo = client.dataset(owner, repo);
+    let download = repo.download_file().filename(file).revision(files.revision);
+    match download.clone().local_files_only(true).send() {
+        Err(hf_hub::HFError::LocalEntryNotFound { .. }) if !offline() => download.send(),
+        cached => cached,
+    }
+    .map_err(|e| unreachable_hub(files, file, e))
+}
+
+fn unreachable_hub(files: &HubFiles, file: &str, e: impl std::fmt::Display) -> Error {
+    if !offline() {
+        return Error::NotFound(format!(
+            "{file} of the hub dataset {} at {} (cache {}): {e}",
+            files.repo,
+            files.revision,
+            files.cache_folder().display()
+        ));
+    }
+    Error::NotFound(format!(
+        "{file} of the hub dataset {} is not in the cache ({e}; expected under {}/snapshots/, \
+         at the commit named by refs/{}) and HF_HUB_OFFLINE is set: run once with the \
+         network, or read the set from a folder with --data DIR",
+        files.repo,
+        files.cache_folder().display(),
+        files.revision
+    ))
+}
+
+/// Every row of the parquet file at `path` reads, and there are as many as its footer says
+/// (the two things candle-datasets' reader assumes; see the module's notes).
+pub fn check_parquet(path: &Path) -> Result<()> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let bad = |what: String| Error::format(path, what);
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let read = AssertUnwindSafe(|| -> std::result::Result<(i64, i64), String> {
+        let reader = SerializedFileReader::new(file).map_err(|e| e.to_string())?;
+        let claimed = reader.metadata().file_metadata().num_rows();
+        let mut rows = 0;
+        for row in reader.into_iter() {
+            row.map_err(|e| format!("row {rows}: {e}"))?;
+            rows += 1;
+        }
+        Ok((claimed, rows))
+    });
+    match catch_unwind(read) {
+        Ok(Ok((claimed, rows))) if claimed == rows => Ok(()),
+        Ok(Ok((claimed, rows))) => Err(bad(format!(
+            "the footer's num_rows is {claimed} but the file holds {rows} rows"
+        ))),
+        Ok(Err(e)) => Err(bad(format!("damaged parquet file: {e}"))),
+        Err(panic) => Err(bad(format!(
+            "damaged parquet file: {}",
+            panic_text(&*panic)
+        ))),
+    }
 }
 
 /// candle-datasets' reader, its errors and panics turned into ours.
@@ -132,18 +177,22 @@ fn fetch(name: DatasetName, files: &HubFiles) -> Result<vision::Dataset> {
             files.revision,
             folder.display()
         ))),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            Err(Error::Format {
-                path: folder,
-                what: format!("candle-datasets could not decode the cached {name}: {msg}"),
-            })
-        }
+        Err(panic) => Err(Error::Format {
+            path: folder,
+            what: format!(
+                "candle-datasets could not decode the cached {name}: {}",
+                panic_text(&*panic)
+            ),
+        }),
     }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 /// Our dataset from candle-datasets' tensors: pixels in [0, 1] (MNIST-like: `(n, 784)`;

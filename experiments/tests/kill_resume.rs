@@ -1,6 +1,7 @@
 //! A training process killed with SIGKILL at arbitrary moments and continued with
 //! `--resume auto` ends bit-identical to one that was never interrupted: final weights, scores,
-//! BatchNorm statistics and momentum, every metrics line and the summary (wall times aside).
+//! BatchNorm statistics and momentum, every metrics line, the TensorBoard events and the summary
+//! (wall times aside).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -140,8 +141,12 @@ fn sigkilled_twice_and_resumed_equals_uninterrupted() {
         "{log}"
     );
     let m = timeless_metrics(&whole);
-    assert_eq!(m.len(), 3 * 21 + 3, "one line per step and per epoch");
+    assert_eq!(m.len(), 3 * 21 + 6, "one line per step, two per epoch");
     assert_eq!(timeless_metrics(&parts), m);
+    // the event file: one event per line, none twice or missing, wall times aside
+    let events = common::tb_reader::timeless_events(&parts);
+    assert_eq!(events.len(), m.len() + 1);
+    assert_eq!(events, common::tb_reader::timeless_events(&whole));
     assert_eq!(summary(&parts), summary(&whole));
     assert_eq!(tensors(&parts), tensors(&whole));
     assert!(summary(&whole).randomizations > 0);

@@ -15,6 +15,7 @@ mod metrics;
 mod progress;
 mod run_dir;
 mod sgd;
+pub mod tensorboard;
 mod trainer;
 
 pub use checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, BEST, LAST, PREVIOUS};
@@ -22,7 +23,10 @@ pub use config::{check, DatasetName, Method, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use lr::CosineSchedule;
-pub use metrics::{EpochRecord, EvalRecord, LayerStats, MetricsLine, StepRecord, Summary};
+pub use metrics::{
+    EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MetricsLine, StepRecord,
+    Summary,
+};
 pub use progress::Progress;
 pub use run_dir::{device_name, write_atomic, NetworkIo, Resume, RunDir, Session};
 pub use sgd::{Sgd, SgdConfig};

@@ -15,6 +15,7 @@ pub enum MetricsLine {
     Epoch(EpochRecord),
     Step(StepRecord),
     Eval(EvalRecord),
+    Histograms(HistogramsRecord),
 }
 
 impl MetricsLine {
@@ -25,6 +26,7 @@ impl MetricsLine {
             MetricsLine::Epoch(mut e) => {
                 e.seconds = 0.0;
                 e.data_wait = 0.0;
+                e.images_per_second = 0.0;
                 MetricsLine::Epoch(e)
             }
             other => other,
@@ -86,6 +88,97 @@ pub struct EpochRecord {
     /// part trained since the last start, when resumed mid-epoch).
     #[serde(default)]
     pub data_wait: f64,
+    /// Images trained over the epoch's wall time (evaluation included).
+    #[serde(default)]
+    pub images_per_second: f64,
+}
+
+/// At the end of each epoch, after its epoch line: per masked layer, the histogram of the
+/// scores and, under R, of the generations (the round of each weight's current value).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistogramsRecord {
+    pub epoch: usize,
+    /// Optimizer steps so far.
+    pub iteration: u64,
+    pub histograms: Vec<Histogram>,
+}
+
+/// A histogram as TensorBoard's `HistogramProto` holds it: bucket `i` counts the values in
+/// `(bucket_limit[i - 1], bucket_limit[i]]`, the first from `min`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// `scores/<layer>` or `generations/<layer>`.
+    pub tag: String,
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+    pub sum_squares: f64,
+    pub bucket_limit: Vec<f64>,
+    pub bucket: Vec<f64>,
+}
+
+impl Histogram {
+    /// `buckets` equal-width buckets over `[min, max]` of `values` (one bucket when they are all
+    /// equal); sums in f64, in order.
+    pub fn of(tag: String, values: &[f64], buckets: usize) -> Self {
+        let (min, max) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let (min, max) = if values.is_empty() {
+            (0.0, 0.0)
+        } else {
+            (min, max)
+        };
+        let n = if max > min { buckets.max(1) } else { 1 };
+        let width = (max - min) / n as f64;
+        let mut bucket_limit: Vec<f64> = (1..n).map(|i| min + width * i as f64).collect();
+        bucket_limit.push(max);
+        Self::with_limits(tag, values, min, max, bucket_limit)
+    }
+
+    /// Whole numbers (generations): one bucket per value from the least to the greatest, or 64
+    /// equal-width buckets when they span more.
+    pub fn of_integers(tag: String, values: &[f64]) -> Self {
+        let (min, max) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        if values.is_empty() || max - min > 64.0 {
+            return Self::of(tag, values, 64);
+        }
+        let mut limits: Vec<f64> = (0..(max - min) as usize)
+            .map(|i| min + i as f64 + 0.5)
+            .collect();
+        limits.push(max);
+        Self::with_limits(tag, values, min, max, limits)
+    }
+
+    fn with_limits(
+        tag: String,
+        values: &[f64],
+        min: f64,
+        max: f64,
+        bucket_limit: Vec<f64>,
+    ) -> Self {
+        let n = bucket_limit.len();
+        let mut bucket = vec![0.0; n];
+        for &v in values {
+            // the first limit at or above v
+            bucket[bucket_limit.partition_point(|&l| l < v).min(n - 1)] += 1.0;
+        }
+        Self {
+            tag,
+            min,
+            max,
+            sum: values.iter().sum(),
+            sum_squares: values.iter().map(|v| v * v).sum(),
+            bucket_limit,
+            bucket,
+        }
+    }
 }
 
 /// One masked layer at the end of a run.

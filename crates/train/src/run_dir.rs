@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::config::TrainConfig;
 use crate::metrics::{MetricsLine, Summary};
+use crate::tensorboard::EventLog;
 use crate::{Error, Result};
 
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename.
@@ -166,6 +167,7 @@ impl RunDir {
         );
         write_atomic(&dir.file(CONFIG), text.as_bytes())?;
         write_atomic(&dir.file(METRICS), b"")?;
+        EventLog::of(path).start()?;
         let _ = std::fs::remove_file(dir.file(SUMMARY));
         let _ = std::fs::remove_file(dir.file(SESSIONS));
         crate::checkpoint::Checkpointer::new(path).clear()?;
@@ -212,6 +214,7 @@ impl RunDir {
     }
 
     /// Keep the first `lines` lines of `metrics.jsonl` (what a checkpoint had seen).
+    /// Cut `metrics.jsonl` back to its first `lines` lines, and the event file to their events.
     pub fn truncate_metrics(&self, lines: usize) -> Result<()> {
         let path = self.file(METRICS);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -219,11 +222,13 @@ impl RunDir {
         if kept.len() != text.len() {
             write_atomic(&path, kept.as_bytes())?;
         }
-        Ok(())
+        EventLog::of(&self.path).cut_to(&parse_lines(&path, &kept)?)
     }
 
+    /// One line of `metrics.jsonl`, and its event in the TensorBoard file.
     pub fn append_metrics(&self, line: &MetricsLine) -> Result<()> {
-        self.append_line(METRICS, &to_json(line, "metrics")?)
+        self.append_line(METRICS, &to_json(line, "metrics")?)?;
+        EventLog::of(&self.path).append(line)
     }
 
     fn append_line(&self, name: &str, line: &str) -> Result<()> {

@@ -16,7 +16,10 @@ use crate::checkpoint::{
     CheckpointInfo, Checkpointer, Position, Streams, BEST, FORMAT, LAST, MOMENTUM_PREFIX,
 };
 use crate::config::TrainConfig;
-use crate::metrics::{EpochRecord, EvalRecord, LayerStats, MetricsLine, StepRecord, Summary};
+use crate::metrics::{
+    EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MetricsLine, StepRecord,
+    Summary,
+};
 use crate::progress::{Progress, Reporter};
 use crate::run_dir::{Resume, RunDir};
 use crate::sgd::Sgd;
@@ -594,9 +597,15 @@ impl<'a> Run<'a> {
             steps: pos.iteration,
             seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
             data_wait,
+            images_per_second: 0.0,
+        };
+        let record = EpochRecord {
+            images_per_second: pos.seen as f64 / record.seconds.max(1e-9),
+            ..record
         };
         self.reporter.epoch(&record, self.env.config.epochs);
         self.append(MetricsLine::Epoch(record))?;
+        self.append_histograms(epoch)?;
         self.pos = Position {
             epoch: epoch + 1,
             step: 0,
@@ -647,6 +656,33 @@ impl<'a> Run<'a> {
             checksum: None,
         };
         ck.save(slot, &snapshot(&self.store, &self.names, &self.opt), &info)
+    }
+
+    /// The epoch's histograms line: per masked layer its scores (its weights when they are
+    /// what trains) and, under R, its generations.
+    fn append_histograms(&mut self, epoch: usize) -> Result<()> {
+        if self.run_dir.is_none() {
+            return Ok(());
+        }
+        let mut histograms = vec![];
+        for m in self.net.masked() {
+            let (what, var) = match m.scores() {
+                Some(s) => ("scores", s),
+                None => ("weights", m.weight()),
+            };
+            let v: Vec<f64> = var.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
+            histograms.push(Histogram::of(format!("{what}/{}", m.path()), &v, 30));
+            if let (Some(_), Some(g)) = (&self.rerand, m.generation_values()?) {
+                let g: Vec<f64> = g.into_iter().map(f64::from).collect();
+                let tag = format!("generations/{}", m.path());
+                histograms.push(Histogram::of_integers(tag, &g));
+            }
+        }
+        self.append(MetricsLine::Histograms(HistogramsRecord {
+            epoch,
+            iteration: self.pos.iteration,
+            histograms,
+        }))
     }
 
     fn append(&mut self, line: MetricsLine) -> Result<()> {

@@ -2,6 +2,8 @@
 //! run that never stopped (weights, scores, BatchNorm statistics, momentum, metrics), and a
 //! folder is only continued with the config it was started with.
 
+mod tb_reader;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -12,6 +14,7 @@ use iterand_train::{
     train_with, Checkpointer, DatasetName, Error, Method, MetricsLine, Resume, RunDir, RunOptions,
     Summary, TrainConfig,
 };
+use tb_reader::timeless_events;
 
 fn config(model: Arch) -> TrainConfig {
     TrainConfig {
@@ -120,6 +123,8 @@ fn resumed_equals_uninterrupted(
     let b = train_with(cfg, splits, &dev, &o).unwrap();
 
     assert_eq!(metrics(&whole), metrics(&parts));
+    // The TensorBoard file too: each step once, none missing, wall times aside.
+    assert_eq!(timeless_events(&whole), timeless_events(&parts));
     // The curve's last point is the final model, whose test accuracy the summary reports.
     let evals: Vec<_> = metrics(&whole)
         .into_iter()

@@ -34,11 +34,7 @@ fn run_folder_holds_config_metrics_and_summary() {
 
     let toml = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert_eq!(TrainConfig::from_toml(&toml).unwrap(), cfg);
-    let lines: Vec<EpochRecord> = std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = raw_epoch_lines(&out);
     assert_eq!(lines.len(), 8);
     let steps_per_epoch = splits.train.len().div_ceil(64) as u64;
     assert_eq!(lines[7].steps, 8 * steps_per_epoch);
@@ -149,15 +145,27 @@ fn invalid_config_is_refused_before_anything_is_written() {
     assert!(!out.exists());
 }
 
+/// The epoch lines of `metrics.jsonl`, as written.
+fn raw_epoch_lines(out: &std::path::Path) -> Vec<EpochRecord> {
+    iterand_train::RunDir::existing(out)
+        .metrics()
+        .unwrap()
+        .into_iter()
+        .filter_map(|l| match l {
+            iterand_train::MetricsLine::Epoch(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Every epoch line, with the wall-clock fields (the only ones allowed to differ) zeroed.
 fn epoch_lines(out: &std::path::Path) -> Vec<EpochRecord> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<EpochRecord>(l).unwrap())
+    raw_epoch_lines(out)
+        .into_iter()
         .map(|e| EpochRecord {
             seconds: 0.0,
             data_wait: 0.0,
+            images_per_second: 0.0,
             ..e
         })
         .collect()
@@ -189,11 +197,7 @@ fn loader_workers_change_nothing_a_run_computes_and_the_wait_share_is_reported()
             ..Default::default()
         };
         let s = iterand_train::train_with(&cfg, &splits, &Device::Cpu, &opts).unwrap();
-        let raw: Vec<EpochRecord> = std::fs::read_to_string(out.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let raw = raw_epoch_lines(&out);
         assert!(raw.iter().all(|e| (0.0..=1.0).contains(&e.data_wait)));
         runs.push((epoch_lines(&out), Summary { seconds: 0.0, ..s }));
     }

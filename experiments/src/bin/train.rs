@@ -10,7 +10,8 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use experiments::cli::{defaults_help, init_logging, run_and_print, RunFlags, TrainArgs};
 
 /// Train one network (SGD baseline, edge-popup or IteRand) and write a run folder with
-/// config.toml (resolved, with its hash), metrics.jsonl (one line per epoch), train.log,
+/// config.toml (resolved, with its hash), metrics.jsonl (one line per epoch, and the epoch's
+/// histograms), tb/ (the same for TensorBoard), train.log,
 /// checkpoints/ (after every epoch and on Ctrl-C; --resume auto continues exactly) and
 /// summary.json.
 #[derive(Parser, Debug)]

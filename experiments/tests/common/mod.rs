@@ -3,6 +3,10 @@
 //! Each test binary compiles this module and uses a part of it.
 #![allow(dead_code)]
 
+/// The independent TensorBoard reader of the train crate's tests.
+#[path = "../../../crates/train/tests/tb_reader/mod.rs"]
+pub mod tb_reader;
+
 use std::collections::HashMap;
 use std::path::Path;
 

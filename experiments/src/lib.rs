@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod compare;
+pub mod curves;
 pub mod device;
 pub mod figures;
 pub mod lock;

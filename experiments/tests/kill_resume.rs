@@ -141,7 +141,7 @@ fn sigkilled_twice_and_resumed_equals_uninterrupted() {
         "{log}"
     );
     let m = timeless_metrics(&whole);
-    assert_eq!(m.len(), 3 * 21 + 6, "one line per step, two per epoch");
+    assert_eq!(m.len(), 3 * 21 + 9, "one line per step, three per epoch");
     assert_eq!(timeless_metrics(&parts), m);
     // the event file: one event per line, none twice or missing, wall times aside
     let events = common::tb_reader::timeless_events(&parts);

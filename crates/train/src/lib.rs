@@ -9,6 +9,7 @@
 mod checkpoint;
 mod config;
 mod data_source;
+pub mod dynamics;
 mod error;
 mod lr;
 mod metrics;
@@ -24,8 +25,8 @@ pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use lr::CosineSchedule;
 pub use metrics::{
-    EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MetricsLine, StepRecord,
-    Summary,
+    EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
+    StepRecord, Summary,
 };
 pub use progress::Progress;
 pub use run_dir::{device_name, write_atomic, NetworkIo, Resume, RunDir, Session};

@@ -16,6 +16,7 @@ pub enum MetricsLine {
     Step(StepRecord),
     Eval(EvalRecord),
     Histograms(HistogramsRecord),
+    Mask(MaskRecord),
 }
 
 impl MetricsLine {
@@ -103,6 +104,16 @@ pub struct HistogramsRecord {
     pub histograms: Vec<Histogram>,
 }
 
+/// At the end of each epoch of a score-training run, after its histograms: the mask's dynamics
+/// per masked layer (`train::dynamics`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MaskRecord {
+    pub epoch: usize,
+    /// Optimizer steps so far.
+    pub iteration: u64,
+    pub layers: Vec<crate::dynamics::LayerDynamics>,
+}
+
 /// A histogram as TensorBoard's `HistogramProto` holds it: bucket `i` counts the values in
 /// `(bucket_limit[i - 1], bucket_limit[i]]`, the first from `min`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -136,6 +147,34 @@ impl Histogram {
         let mut bucket_limit: Vec<f64> = (1..n).map(|i| min + width * i as f64).collect();
         bucket_limit.push(max);
         Self::with_limits(tag, values, min, max, bucket_limit)
+    }
+
+    /// `counts[k]` values equal to `k + 1` (a kept weight's number of values), one bucket each.
+    pub fn of_counts(tag: String, counts: &[u64]) -> Self {
+        let n = counts.len().max(1);
+        let mut bucket_limit: Vec<f64> = (1..n).map(|k| k as f64 + 0.5).collect();
+        bucket_limit.push(n as f64);
+        let bucket: Vec<f64> = (0..n)
+            .map(|k| counts.get(k).copied().unwrap_or(0) as f64)
+            .collect();
+        let value = |f: fn(f64) -> f64| -> f64 {
+            counts
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| c as f64 * f(k as f64 + 1.0))
+                .sum()
+        };
+        let first = counts.iter().position(|&c| c > 0).unwrap_or(0);
+        let last = counts.iter().rposition(|&c| c > 0).unwrap_or(0);
+        Self {
+            tag,
+            min: first as f64 + 1.0,
+            max: last as f64 + 1.0,
+            sum: value(|v| v),
+            sum_squares: value(|v| v * v),
+            bucket_limit,
+            bucket,
+        }
     }
 
     /// Whole numbers (generations): one bucket per value from the least to the greatest, or 64

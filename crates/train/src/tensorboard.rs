@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use crate::metrics::{HistogramsRecord, MetricsLine};
+use crate::dynamics::LayerDynamics;
+use crate::metrics::{Histogram, MaskRecord, MetricsLine};
 use crate::{Error, Result};
 
 /// The folder of the event file inside a run folder.
@@ -128,7 +129,8 @@ pub fn event_of(line: &MetricsLine, wall_time: f64) -> Event {
                 scalar("rerand/randomizations", e.randomizations as f64),
             ],
         ),
-        MetricsLine::Histograms(h) => (h.iteration, histograms(h)),
+        MetricsLine::Histograms(h) => (h.iteration, histograms(&h.histograms)),
+        MetricsLine::Mask(m) => (m.iteration, mask_values(m)),
     };
     Event {
         wall_time,
@@ -137,9 +139,43 @@ pub fn event_of(line: &MetricsLine, wall_time: f64) -> Event {
     }
 }
 
-fn histograms(h: &HistogramsRecord) -> Vec<Value> {
-    h.histograms
+/// Per layer and in total: the changed fraction and R's re-draws; the kept weights' mean number
+/// of values; per layer the histogram of that number.
+fn mask_values(m: &MaskRecord) -> Vec<Value> {
+    let total = |f: fn(&LayerDynamics) -> f64| m.layers.iter().map(f).sum::<f64>();
+    let weights = total(|l| l.weights as f64);
+    let kept = total(|l| l.kept_values.iter().sum::<u64>() as f64);
+    let values = total(|l| {
+        let k = l.kept_values.iter().enumerate();
+        k.map(|(k, &c)| (k as f64 + 1.0) * c as f64).sum()
+    });
+    let mut out = vec![
+        scalar(
+            "mask/changed_fraction",
+            total(|l| l.changed as f64) / weights,
+        ),
+        scalar("rerand/redrawn", total(|l| l.redrawn as f64)),
+        scalar("rerand/kept_values_mean", values / kept.max(1.0)),
+    ];
+    for l in &m.layers {
+        let frac = l.changed as f64 / l.weights.max(1) as f64;
+        out.push(scalar(&format!("mask/changed_fraction/{}", l.name), frac));
+        out.push(scalar(
+            &format!("rerand/redrawn/{}", l.name),
+            l.redrawn as f64,
+        ));
+    }
+    let hist: Vec<Histogram> = m
+        .layers
         .iter()
+        .map(|l| Histogram::of_counts(format!("kept_values/{}", l.name), &l.kept_values))
+        .collect();
+    out.extend(histograms(&hist));
+    out
+}
+
+fn histograms(h: &[Histogram]) -> Vec<Value> {
+    h.iter()
         .map(|x| Value {
             tag: x.tag.clone(),
             kind: Some(Kind::Histo(HistogramProto {

@@ -16,9 +16,10 @@ use crate::checkpoint::{
     CheckpointInfo, Checkpointer, Position, Streams, BEST, FORMAT, LAST, MOMENTUM_PREFIX,
 };
 use crate::config::TrainConfig;
+use crate::dynamics::MaskDynamics;
 use crate::metrics::{
-    EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MetricsLine, StepRecord,
-    Summary,
+    EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
+    StepRecord, Summary,
 };
 use crate::progress::{Progress, Reporter};
 use crate::run_dir::{Resume, RunDir};
@@ -387,6 +388,8 @@ struct Run<'a> {
     reporter: Reporter,
     /// Weights and kept weights of the model (fixed by its shape and sparsity).
     counts: ParamCounts,
+    /// The mask's dynamics (score-training runs).
+    dynamics: Option<MaskDynamics>,
 }
 
 type Resumed = Option<(CheckpointInfo, HashMap<String, Tensor>)>;
@@ -443,6 +446,10 @@ impl<'a> Run<'a> {
             record_start(d, env, input, pos.iteration)?;
         }
         let net_counts = net.param_counts();
+        let mut dynamics = MaskDynamics::new(net.as_ref())?;
+        if let (Some(d), Some((_, tensors))) = (&mut dynamics, &resumed) {
+            d.restore(tensors)?;
+        }
         let reporter = Reporter::new(env.opts.progress, (steps_per_epoch * config.epochs) as u64);
         reporter.skip(pos.iteration);
         Ok(Self {
@@ -461,6 +468,7 @@ impl<'a> Run<'a> {
             steps_per_epoch,
             reporter,
             counts: net_counts,
+            dynamics,
         })
     }
 
@@ -505,6 +513,9 @@ impl<'a> Run<'a> {
             if sched.fires(self.pos.iteration, self.steps_per_epoch as u64) {
                 self.pos.randomizations += 1;
                 self.net.rerandomize(self.pos.randomizations, r)?;
+                if let Some(d) = &mut self.dynamics {
+                    d.after_rerand(self.net.as_ref(), self.pos.randomizations)?;
+                }
             }
         }
         let n = batch.len();
@@ -606,6 +617,15 @@ impl<'a> Run<'a> {
         self.reporter.epoch(&record, self.env.config.epochs);
         self.append(MetricsLine::Epoch(record))?;
         self.append_histograms(epoch)?;
+        if let Some(d) = &mut self.dynamics {
+            let layers = d.end_epoch(self.net.as_ref())?;
+            let iteration = self.pos.iteration;
+            self.append(MetricsLine::Mask(MaskRecord {
+                epoch,
+                iteration,
+                layers,
+            }))?;
+        }
         self.pos = Position {
             epoch: epoch + 1,
             step: 0,
@@ -655,7 +675,11 @@ impl<'a> Run<'a> {
             tensors_sha256: None,
             checksum: None,
         };
-        ck.save(slot, &snapshot(&self.store, &self.names, &self.opt), &info)
+        let mut tensors = snapshot(&self.store, &self.names, &self.opt);
+        if let Some(d) = &self.dynamics {
+            tensors.extend(d.tensors()?);
+        }
+        ck.save(slot, &tensors, &info)
     }
 
     /// The epoch's histograms line: per masked layer its scores (its weights when they are

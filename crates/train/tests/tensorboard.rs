@@ -71,6 +71,7 @@ fn expected(line: &MetricsLine) -> (u64, Vec<(String, Val)>) {
                 ("rerand/randomizations", e.randomizations as f64),
             ]),
         ),
+        MetricsLine::Mask(m) => (m.iteration, mask_values(m)),
         MetricsLine::Histograms(h) => (
             h.iteration,
             h.histograms
@@ -90,6 +91,58 @@ fn expected(line: &MetricsLine) -> (u64, Vec<(String, Val)>) {
                 .collect(),
         ),
     }
+}
+
+/// A mask line's values, computed again here: totals, per-layer scalars, then per layer the
+/// histogram of the kept weights' number of values (bucket k holds the value k + 1).
+fn mask_values(m: &iterand_train::MaskRecord) -> Vec<(String, Val)> {
+    let (mut changed, mut weights, mut redrawn, mut kept, mut values) = (0, 0, 0, 0, 0);
+    for l in &m.layers {
+        changed += l.changed;
+        weights += l.weights;
+        redrawn += l.redrawn;
+        for (k, &c) in l.kept_values.iter().enumerate() {
+            kept += c;
+            values += (k as u64 + 1) * c;
+        }
+    }
+    let mut out = scalars(&[
+        ("mask/changed_fraction", changed as f64 / weights as f64),
+        ("rerand/redrawn", redrawn as f64),
+        ("rerand/kept_values_mean", values as f64 / kept as f64),
+    ]);
+    for l in &m.layers {
+        out.extend(scalars(&[
+            (
+                &format!("mask/changed_fraction/{}", l.name),
+                l.changed as f64 / l.weights as f64,
+            ),
+            (&format!("rerand/redrawn/{}", l.name), l.redrawn as f64),
+        ]));
+    }
+    for l in &m.layers {
+        let n = l.kept_values.len();
+        let mut limits: Vec<f64> = (1..n).map(|k| k as f64 + 0.5).collect();
+        limits.push(n as f64);
+        let at = |k: usize| k as f64 + 1.0;
+        let first = l.kept_values.iter().position(|&c| c > 0).unwrap();
+        let last = l.kept_values.iter().rposition(|&c| c > 0).unwrap();
+        let sum = |p: i32| -> f64 {
+            let k = l.kept_values.iter().enumerate();
+            k.map(|(k, &c)| c as f64 * at(k).powi(p)).sum()
+        };
+        let h = Val::Histo {
+            min: at(first),
+            max: at(last),
+            num: l.kept_values.iter().sum::<u64>() as f64,
+            sum: sum(1),
+            sum_squares: sum(2),
+            limits,
+            buckets: l.kept_values.iter().map(|&c| c as f64).collect(),
+        };
+        out.push((format!("kept_values/{}", l.name), h));
+    }
+    out
 }
 
 #[test]
@@ -114,6 +167,7 @@ fn every_metrics_line_is_one_event_with_its_step_tags_and_values() {
     assert_eq!(kinds("eval/"), 3);
     assert_eq!(kinds("epoch/"), 2);
     assert_eq!(kinds("scores/"), 2);
+    assert_eq!(kinds("mask/changed_fraction"), 2);
 }
 
 /// The last histograms, counted again from the final checkpoint's tensors.
@@ -125,7 +179,8 @@ fn the_last_histograms_count_the_final_scores_and_generations() {
         .load("last", &Device::Cpu)
         .unwrap()
         .unwrap();
-    let last = events(dir.path()).pop().unwrap();
+    let ev = events(dir.path());
+    let last = ev[ev.len() - 2].clone(); // the last histograms, before the last mask event
     let layers = ["layers.0", "layers.1", "layers.2"];
     assert_eq!(last.values.len(), 2 * layers.len(), "{:?}", last.values);
     for (tag, val) in &last.values {

@@ -139,6 +139,20 @@ fn main() -> Result<()> {
             round += 1;
             Ok(net.rerandomize(round, &rr)?)
         })?;
+        // The mask's dynamics: counting R's re-draws after each R, comparing masks at each
+        // epoch's end, against a CIFAR-10 epoch (45,000 images) of these steps.
+        let mut dynamics = iterand_train::dynamics::MaskDynamics::new(net.as_ref())?
+            .ok_or_else(|| anyhow::anyhow!("a score-mode network has dynamics"))?;
+        let count = median_secs(5, || Ok(dynamics.after_rerand(net.as_ref(), round)?))?;
+        let compare = median_secs(5, || {
+            dynamics
+                .end_epoch(net.as_ref())
+                .map(drop)
+                .map_err(Into::into)
+        })?;
+        let steps_per_epoch = 45_000f64 / b as f64;
+        let epoch_s = steps_per_epoch * median;
+        let dynamics_s = count * steps_per_epoch / cli.rerand_freq as f64 + compare;
         // Throughput of the official CIFAR-10 augmentation on synthetic images of the bench's
         // shape (only the pipeline's speed is measured, so the pixel values do not matter).
         let shape = ImageShape {
@@ -177,6 +191,12 @@ fn main() -> Result<()> {
         println!(
             "rerandomize_s={rerand:.4} ({:.3}% of training at rerand_freq={})",
             100.0 * rerand / (rerand + cli.rerand_freq as f64 * median),
+            cli.rerand_freq
+        );
+        println!(
+            "mask_dynamics_s: {count:.4} after each R, {compare:.4} at each epoch's end \
+             ({:.3}% of a CIFAR-10 epoch at rerand_freq={})",
+            100.0 * dynamics_s / epoch_s,
             cli.rerand_freq
         );
         println!(

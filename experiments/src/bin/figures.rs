@@ -3,6 +3,7 @@
 //!
 //! cargo run --release -p experiments --bin figures            # from runs/figure*/results.csv
 //! cargo run --release -p experiments --bin figures -- --quick  # sweeps, then plots, ~15 min
+//! cargo run --release -p experiments --bin figures -- --run runs/A --run runs/B  # curves
 
 use std::path::PathBuf;
 
@@ -24,6 +25,11 @@ struct Cli {
     /// plot it. Needs Debian's dataset-fashion-mnist. Resumes if interrupted.
     #[arg(long)]
     quick: bool,
+    /// Instead of the paper's figures: the training curves (loss, accuracy, the mask's
+    /// dynamics) of this run folder, as curves_*.png/svg and curves.csv under --out. Repeat it
+    /// to overlay several runs.
+    #[arg(long, value_name = "DIR", conflicts_with = "quick")]
+    run: Vec<PathBuf>,
     /// Folder holding the sweep folders.
     #[arg(long, default_value = "runs", value_name = "DIR")]
     results: PathBuf,
@@ -46,6 +52,12 @@ fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet, None);
+    if !cli.run.is_empty() {
+        for f in experiments::curves::draw_runs(&cli.run, &cli.out)? {
+            println!("{}", f.display());
+        }
+        return Ok(());
+    }
     if cli.quick {
         // Fail once, saying how to get the data, rather than once per run.
         iterand_train::load_splits(iterand_train::DatasetName::FashionMnist, None)

@@ -33,11 +33,9 @@ impl Reporter {
         let bar = (mode == Progress::Auto && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(total_steps);
             b.set_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} {msg}",
-                )
-                .expect("static template")
-                .progress_chars("=> "),
+                ProgressStyle::with_template("{elapsed_precise} [{bar:16}] ETA {eta} {msg}")
+                    .expect("static template")
+                    .progress_chars("=> "),
             );
             b
         });
@@ -61,13 +59,15 @@ impl Reporter {
     }
 
     /// One step done on `images` images, after `waited` seconds waiting for the batch: the bar
-    /// shows the throughput and the share of time the step waited for data.
-    pub(crate) fn step(&self, images: usize, waited: f64) {
+    /// shows where the run is, the epoch's running loss and accuracy, the throughput and the
+    /// share of time the step waited for data.
+    pub(crate) fn step(&self, images: usize, waited: f64, at: &Where) {
         if let Some(b) = &self.bar {
             self.images.set(self.images.get() + images as u64);
             self.waited.set(self.waited.get() + waited);
             let secs = self.start.get().elapsed().as_secs_f64().max(1e-9);
-            b.set_message(rate_message(self.images.get(), self.waited.get(), secs));
+            let rate = rate_message(self.images.get(), self.waited.get(), secs);
+            b.set_message(format!("{} {rate}", at.message()));
             b.inc(1);
         }
     }
@@ -102,10 +102,35 @@ impl Reporter {
     }
 }
 
+/// Where a run stands, for the bar.
+pub(crate) struct Where {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub step: usize,
+    pub steps: usize,
+    /// The epoch's running mean loss and accuracy (percent).
+    pub loss: f64,
+    pub acc: f64,
+}
+
+impl Where {
+    fn message(&self) -> String {
+        format!(
+            "epoch {}/{} step {}/{} loss {:.4} acc {:.2}% |",
+            self.epoch + 1,
+            self.epochs,
+            self.step,
+            self.steps,
+            self.loss,
+            self.acc
+        )
+    }
+}
+
 /// "N images/s, P % waiting for data" over `secs` seconds.
 fn rate_message(images: u64, waited: f64, secs: f64) -> String {
     format!(
-        "{:.0} images/s, {:.0} % waiting for data",
+        "{:.0} img/s, {:.0} % data wait",
         images as f64 / secs,
         100.0 * waited / secs
     )
@@ -114,10 +139,26 @@ fn rate_message(images: u64, waited: f64, secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn the_bar_says_where_the_run_stands() {
+        let at = super::Where {
+            epoch: 1,
+            epochs: 10,
+            step: 7,
+            steps: 422,
+            loss: 0.51234,
+            acc: 81.5,
+        };
+        assert_eq!(
+            at.message(),
+            "epoch 2/10 step 7/422 loss 0.5123 acc 81.50% |"
+        );
+    }
+
+    #[test]
     fn the_bar_reports_throughput_and_the_share_spent_waiting() {
         assert_eq!(
             super::rate_message(1280, 0.5, 10.0),
-            "128 images/s, 5 % waiting for data"
+            "128 img/s, 5 % data wait"
         );
     }
 }

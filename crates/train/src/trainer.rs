@@ -21,7 +21,7 @@ use crate::metrics::{
     EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
     StepRecord, Summary,
 };
-use crate::progress::{Progress, Reporter};
+use crate::progress::{Progress, Reporter, Where};
 use crate::run_dir::{Resume, RunDir};
 use crate::sgd::Sgd;
 use crate::{Error, Result};
@@ -500,7 +500,15 @@ impl<'a> Run<'a> {
             waited += w;
             let n = batch.len();
             self.step(epoch, step, batch, lr)?;
-            self.reporter.step(n, w);
+            let at = Where {
+                epoch,
+                epochs: config.epochs,
+                step: step + 1,
+                steps: self.steps_per_epoch,
+                loss: self.pos.loss_sum / self.pos.seen.max(1) as f64,
+                acc: 100.0 * self.pos.correct as f64 / self.pos.seen.max(1) as f64,
+            };
+            self.reporter.step(n, w, &at);
             self.stop_if_asked(t0)?;
         }
         let wait_share = waited / t_train.elapsed().as_secs_f64().max(1e-9);

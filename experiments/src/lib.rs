@@ -7,6 +7,7 @@ pub mod compare;
 pub mod curves;
 pub mod device;
 pub mod figures;
+pub mod live;
 pub mod lock;
 pub mod plot;
 pub mod preset_cmd;

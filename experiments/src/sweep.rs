@@ -196,6 +196,9 @@ pub struct Tally {
 struct Running {
     child: Child,
     label: String,
+    dir: PathBuf,
+    /// Its line in the live view, on a terminal.
+    line: Option<indicatif::ProgressBar>,
     started: Instant,
     device: DeviceSpec,
     /// Sent its one SIGINT (a second would make it quit without its checkpoint).
@@ -286,6 +289,7 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
         dir.display()
     );
     let stop = interrupt_flag();
+    let mut live = crate::live::Live::new(opts.jobs);
     let mut queue = queue.into_iter();
     let mut running: Vec<Running> = vec![];
     let mut seen = tally.done_before;
@@ -297,7 +301,9 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
             let child = spawn(file_arg, &opts.root, &run, opts, device)?;
             running.push(Running {
                 child,
+                line: live.add(&run.path()),
                 label: run.path(),
+                dir: run_dir(&opts.root, &file, &run),
                 started: Instant::now(),
                 device,
                 signalled: false,
@@ -307,6 +313,11 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
+        live.refresh(
+            running
+                .iter()
+                .map(|r| (r.label.as_str(), r.dir.as_path(), r.line.as_ref())),
+        );
         if stop.load(Ordering::SeqCst) {
             // The runs stop after their current step and save a checkpoint.
             for r in running.iter_mut().filter(|r| !r.signalled) {
@@ -325,7 +336,10 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
             };
             let r = running.swap_remove(i);
             seen += 1;
-            report(&r, status, seen, total, &mut tally);
+            if let Some(l) = &r.line {
+                l.finish_and_clear();
+            }
+            live.suspend(|| report(&r, status, seen, total, &mut tally));
             write_results(&file, opts)?;
         }
     }
@@ -435,8 +449,9 @@ fn worker(args: &[String]) -> Result<i32> {
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     let opts = RunOptions {
         out: Some(dir.clone()),
-        // Epoch lines go to train.log (stderr shows warnings only: many runs share it).
-        progress: Progress::Log,
+        // Epoch lines go to train.log (stderr shows warnings only: many runs share it); the
+        // status file feeds the sweep's live view.
+        progress: Progress::Status,
         resume: Resume::Auto,
         interrupt: Some(interrupt_flag()),
         stop_at_iteration: None,

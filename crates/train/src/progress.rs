@@ -17,10 +17,18 @@ pub enum Progress {
     Log,
     /// Nothing (for sweeps that print their own table).
     Quiet,
+    /// Log lines, and about once a second the bar's text in the run folder's [`STATUS_FILE`],
+    /// for a sweep to show one line per job.
+    Status,
 }
+
+/// Where [`Progress::Status`] writes a run's state: one line, replaced as the run goes.
+pub const STATUS_FILE: &str = "status.txt";
 
 pub(crate) struct Reporter {
     bar: Option<ProgressBar>,
+    /// The status file and when it was last written.
+    status: Option<(std::path::PathBuf, Cell<Option<Instant>>)>,
     log: bool,
     /// Since the bar started (or resumed): images trained and seconds spent waiting for them.
     start: Cell<Instant>,
@@ -29,7 +37,7 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    pub(crate) fn new(mode: Progress, total_steps: u64) -> Self {
+    pub(crate) fn new(mode: Progress, total_steps: u64, out: Option<&std::path::Path>) -> Self {
         let bar = (mode == Progress::Auto && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new(total_steps);
             b.set_style(
@@ -40,8 +48,12 @@ impl Reporter {
             b
         });
         let log = mode != Progress::Quiet;
+        let status = out
+            .filter(|_| mode == Progress::Status)
+            .map(|d| (d.join(STATUS_FILE), Cell::new(None)));
         Self {
             bar,
+            status,
             log,
             start: Cell::new(Instant::now()),
             images: Cell::new(0),
@@ -62,12 +74,23 @@ impl Reporter {
     /// shows where the run is, the epoch's running loss and accuracy, the throughput and the
     /// share of time the step waited for data.
     pub(crate) fn step(&self, images: usize, waited: f64, at: &Where) {
+        if self.bar.is_none() && self.status.is_none() {
+            return;
+        }
+        self.images.set(self.images.get() + images as u64);
+        self.waited.set(self.waited.get() + waited);
+        let secs = self.start.get().elapsed().as_secs_f64().max(1e-9);
+        let rate = rate_message(self.images.get(), self.waited.get(), secs);
+        let text = format!("{} {rate}", at.message());
+        if let Some((path, last)) = &self.status {
+            let due = last.get().is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0);
+            if due || at.step == at.steps {
+                last.set(Some(Instant::now()));
+                write_status(path, &text);
+            }
+        }
         if let Some(b) = &self.bar {
-            self.images.set(self.images.get() + images as u64);
-            self.waited.set(self.waited.get() + waited);
-            let secs = self.start.get().elapsed().as_secs_f64().max(1e-9);
-            let rate = rate_message(self.images.get(), self.waited.get(), secs);
-            b.set_message(format!("{} {rate}", at.message()));
+            b.set_message(text);
             b.inc(1);
         }
     }
@@ -100,6 +123,21 @@ impl Reporter {
             b.finish_and_clear();
         }
     }
+}
+
+/// Replace the status file (a temporary file and a rename, so a reader sees a whole line; not
+/// synced: it is a view, not a record). A failure only loses the view, so it is ignored.
+fn write_status(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("txt.tmp");
+    if std::fs::write(&tmp, format!("{text}\n")).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
+}
+
+/// A run's status line from its folder, if it is writing one.
+pub fn read_status(run: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(run.join(STATUS_FILE)).ok()?;
+    Some(text.trim_end().to_string())
 }
 
 /// Where a run stands, for the bar.
@@ -138,6 +176,34 @@ fn rate_message(images: u64, waited: f64, secs: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_status_run_writes_its_line_at_the_first_and_last_step() {
+        let d = tempfile::tempdir().unwrap();
+        let r = super::Reporter::new(super::Progress::Status, 4, Some(d.path()));
+        let at = |step| super::Where {
+            epoch: 0,
+            epochs: 1,
+            step,
+            steps: 4,
+            loss: 2.0,
+            acc: 10.0,
+        };
+        r.step(8, 0.0, &at(1));
+        let first = super::read_status(d.path()).unwrap();
+        assert!(
+            first.starts_with("epoch 1/1 step 1/4 loss 2.0000"),
+            "{first}"
+        );
+        r.step(8, 0.0, &at(2)); // within the second: not written
+        assert_eq!(super::read_status(d.path()).unwrap(), first);
+        r.step(8, 0.0, &at(4)); // the epoch's last step always is
+        let last = super::read_status(d.path()).unwrap();
+        assert!(last.starts_with("epoch 1/1 step 4/4"), "{last}");
+        let quiet = tempfile::tempdir().unwrap();
+        super::Reporter::new(super::Progress::Log, 4, Some(quiet.path())).step(8, 0.0, &at(1));
+        assert!(super::read_status(quiet.path()).is_none());
+    }
+
     #[test]
     fn the_bar_says_where_the_run_stands() {
         let at = super::Where {

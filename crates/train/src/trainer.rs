@@ -450,7 +450,8 @@ impl<'a> Run<'a> {
         if let (Some(d), Some((_, tensors))) = (&mut dynamics, &resumed) {
             d.restore(tensors)?;
         }
-        let reporter = Reporter::new(env.opts.progress, (steps_per_epoch * config.epochs) as u64);
+        let total = (steps_per_epoch * config.epochs) as u64;
+        let reporter = Reporter::new(env.opts.progress, total, env.opts.out.as_deref());
         reporter.skip(pos.iteration);
         Ok(Self {
             env,

@@ -4,13 +4,28 @@
 
 use candle_core::{Device, Tensor};
 use iterand_models::{Arch, InputShape, Network};
-use iterand_randomizer::coins;
+use iterand_randomizer::{coins, Rerandomizer};
 use iterand_train::dynamics::MaskDynamics;
 use iterand_train::{DatasetName, Method, TrainConfig};
 
 fn host_mask(net: &dyn Network, layer: usize) -> Vec<u8> {
     let m = &net.masked()[layer];
     m.mask().unwrap().flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// Per layer and weight: the rounds 1 and 2 whose coin hits it while it is pruned.
+fn expected_redraws(net: &dyn Network, masks: &[Vec<u8>], r: &Rerandomizer) -> Vec<Vec<u16>> {
+    net.masked()
+        .iter()
+        .zip(masks)
+        .map(|(m, mask)| {
+            let c1 = coins(r.seed, m.key(), 1, r.lambda, m.numel());
+            let c2 = coins(r.seed, m.key(), 2, r.lambda, m.numel());
+            (0..m.numel())
+                .map(|i| (1 - mask[i] as u16) * (c1[i] as u16 + c2[i] as u16))
+                .collect()
+        })
+        .collect()
 }
 
 #[test]
@@ -40,18 +55,7 @@ fn redraws_follow_the_coins_and_the_epoch_counts_follow_the_masks() {
         net.rerandomize(round, &r).unwrap();
         d.after_rerand(net.as_ref(), round).unwrap();
     }
-    let expected: Vec<Vec<u16>> = net
-        .masked()
-        .iter()
-        .zip(&before)
-        .map(|(m, mask)| {
-            let c1 = coins(r.seed, m.key(), 1, r.lambda, m.numel());
-            let c2 = coins(r.seed, m.key(), 2, r.lambda, m.numel());
-            (0..m.numel())
-                .map(|i| (1 - mask[i] as u16) * (c1[i] as u16 + c2[i] as u16))
-                .collect()
-        })
-        .collect();
+    let expected = expected_redraws(net.as_ref(), &before, &r);
 
     // new scores for the first layer: its mask becomes "the later half of the weights"
     let first = &net.masked()[0];

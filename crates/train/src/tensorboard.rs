@@ -275,8 +275,12 @@ impl EventLog {
         crate::run_dir::write_atomic(&self.path, &record(&version))
     }
 
-    /// Append the event of `line`.
+    /// Append the event of `line` (to a new file if the old one was removed: the event file is
+    /// a view of `metrics.jsonl`, and losing it must not stop a run).
     pub fn append(&self, line: &MetricsLine) -> Result<()> {
+        if !self.path.exists() {
+            self.start()?;
+        }
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
@@ -356,5 +360,10 @@ mod tests {
         log.cut_to(&lines[..1]).unwrap();
         let rebuilt = std::fs::read(log.path()).unwrap();
         assert_eq!(records_prefix(&rebuilt, 99), (rebuilt.len(), 2));
+        // removed under a running run: the next event starts a new file
+        std::fs::remove_file(log.path()).unwrap();
+        log.append(&lines[3]).unwrap();
+        let restarted = std::fs::read(log.path()).unwrap();
+        assert_eq!(records_prefix(&restarted, 99), (restarted.len(), 2));
     }
 }

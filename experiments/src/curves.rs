@@ -80,17 +80,8 @@ fn run_curves(dir: &Path, label: &str) -> Result<Vec<Curve>> {
             MetricsLine::Eval(e) => push(4, at(e.iteration), e.test_acc),
             MetricsLine::Mask(m) => {
                 let x = (m.epoch + 1) as f64;
-                let weights: usize = m.layers.iter().map(|l| l.weights).sum();
-                let changed: usize = m.layers.iter().map(|l| l.changed).sum();
-                push(5, x, changed as f64 / weights.max(1) as f64);
-                let (mut kept, mut values) = (0u64, 0u64);
-                for l in &m.layers {
-                    for (k, &c) in l.kept_values.iter().enumerate() {
-                        kept += c;
-                        values += (k as u64 + 1) * c;
-                    }
-                }
-                push(6, x, values as f64 / kept.max(1) as f64);
+                push(5, x, m.changed_fraction());
+                push(6, x, m.kept_values_mean());
             }
             MetricsLine::Histograms(_) => {}
         }

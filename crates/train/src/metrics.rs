@@ -132,15 +132,10 @@ impl Histogram {
     /// `buckets` equal-width buckets over `[min, max]` of `values` (one bucket when they are all
     /// equal); sums in f64, in order.
     pub fn of(tag: String, values: &[f64], buckets: usize) -> Self {
-        let (min, max) = values
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
         let (min, max) = if values.is_empty() {
             (0.0, 0.0)
         } else {
-            (min, max)
+            range(values)
         };
         let n = if max > min { buckets.max(1) } else { 1 };
         let width = (max - min) / n as f64;
@@ -180,11 +175,7 @@ impl Histogram {
     /// Whole numbers (generations): one bucket per value from the least to the greatest, or 64
     /// equal-width buckets when they span more.
     pub fn of_integers(tag: String, values: &[f64]) -> Self {
-        let (min, max) = values
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
-            });
+        let (min, max) = range(values);
         if values.is_empty() || max - min > 64.0 {
             return Self::of(tag, values, 64);
         }
@@ -217,6 +208,36 @@ impl Histogram {
             bucket_limit,
             bucket,
         }
+    }
+}
+
+/// The least and greatest of `values` (±∞ reversed when there are none).
+fn range(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        })
+}
+
+impl MaskRecord {
+    /// Weights whose mask bit changed this epoch, over all masked weights.
+    pub fn changed_fraction(&self) -> f64 {
+        let weights: usize = self.layers.iter().map(|l| l.weights).sum();
+        let changed: usize = self.layers.iter().map(|l| l.changed).sum();
+        changed as f64 / weights.max(1) as f64
+    }
+
+    /// The mean number of values the kept weights of every layer have had.
+    pub fn kept_values_mean(&self) -> f64 {
+        let (mut kept, mut values) = (0u64, 0u64);
+        for l in &self.layers {
+            for (k, &c) in l.kept_values.iter().enumerate() {
+                kept += c;
+                values += (k as u64 + 1) * c;
+            }
+        }
+        values as f64 / kept.max(1) as f64
     }
 }
 

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use crate::dynamics::LayerDynamics;
 use crate::metrics::{Histogram, MaskRecord, MetricsLine};
 use crate::{Error, Result};
 
@@ -142,20 +141,11 @@ pub fn event_of(line: &MetricsLine, wall_time: f64) -> Event {
 /// Per layer and in total: the changed fraction and R's re-draws; the kept weights' mean number
 /// of values; per layer the histogram of that number.
 fn mask_values(m: &MaskRecord) -> Vec<Value> {
-    let total = |f: fn(&LayerDynamics) -> f64| m.layers.iter().map(f).sum::<f64>();
-    let weights = total(|l| l.weights as f64);
-    let kept = total(|l| l.kept_values.iter().sum::<u64>() as f64);
-    let values = total(|l| {
-        let k = l.kept_values.iter().enumerate();
-        k.map(|(k, &c)| (k as f64 + 1.0) * c as f64).sum()
-    });
+    let redrawn: u64 = m.layers.iter().map(|l| l.redrawn).sum();
     let mut out = vec![
-        scalar(
-            "mask/changed_fraction",
-            total(|l| l.changed as f64) / weights,
-        ),
-        scalar("rerand/redrawn", total(|l| l.redrawn as f64)),
-        scalar("rerand/kept_values_mean", values / kept.max(1.0)),
+        scalar("mask/changed_fraction", m.changed_fraction()),
+        scalar("rerand/redrawn", redrawn as f64),
+        scalar("rerand/kept_values_mean", m.kept_values_mean()),
     ];
     for l in &m.layers {
         let frac = l.changed as f64 / l.weights.max(1) as f64;

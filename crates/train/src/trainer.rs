@@ -606,6 +606,7 @@ impl<'a> Run<'a> {
         }
         self.pos.val_acc = Some(val_acc);
         let pos = &self.pos;
+        let seconds = pos.epoch_seconds + t0.elapsed().as_secs_f64();
         let record = EpochRecord {
             epoch,
             lr,
@@ -615,13 +616,9 @@ impl<'a> Run<'a> {
             kept_fraction: self.net.kept_now()? as f64 / self.counts.weights as f64,
             randomizations: pos.randomizations as u64,
             steps: pos.iteration,
-            seconds: pos.epoch_seconds + t0.elapsed().as_secs_f64(),
+            seconds,
             data_wait,
-            images_per_second: 0.0,
-        };
-        let record = EpochRecord {
-            images_per_second: pos.seen as f64 / record.seconds.max(1e-9),
-            ..record
+            images_per_second: pos.seen as f64 / seconds.max(1e-9),
         };
         self.reporter.epoch(&record, self.env.config.epochs);
         self.append(MetricsLine::Epoch(record))?;

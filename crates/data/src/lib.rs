@@ -33,6 +33,7 @@ pub use loader::{assemble, Batch, Batches, Loader};
 pub use registry::DatasetName;
 pub use source::{Example, Source, View};
 pub use split::{
-    batch_order, split_dataset, split_indices, split_off, Splits, VAL_FRACTION, VAL_SPLIT_SEED,
+    batch_order, drawn_split, split_dataset, split_indices, split_off, SplitDraw, Splits,
+    VAL_FRACTION, VAL_SPLIT_SEED,
 };
 pub use transform::{Compose, Key, Pad, Transform, Transforms};

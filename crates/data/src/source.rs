@@ -137,6 +137,11 @@ impl View {
         }
     }
 
+    /// Every example of the source this view and `other` both select from, when they do.
+    pub fn common_source(&self, other: &View) -> Option<View> {
+        Arc::ptr_eq(&self.source, &other.source).then(|| View::all(self.source.clone()))
+    }
+
     /// The source's index of example `j` of this view.
     pub fn source_index(&self, j: usize) -> usize {
         self.indices.as_ref().map_or(j, |ix| ix[j] as usize)

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use iterand_randomizer::{permutation, Purpose, Stream};
+use iterand_randomizer::{permutation, torch_randperm, Purpose, Stream, TORCH_RANDPERM_LIMIT};
+use serde::{Deserialize, Serialize};
 
 use crate::source::View;
 use crate::transform::{Compose, Pad, Transform, Transforms};
@@ -12,6 +13,28 @@ use crate::{Dataset, Error, Result};
 pub const VAL_FRACTION: f64 = 0.1;
 /// …with a permutation drawn from seed 777, whatever the run's seed.
 pub const VAL_SPLIT_SEED: u64 = 777;
+
+/// The generator that draws the train/validation split (always from seed 777).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitDraw {
+    /// Our Philox stream, as every other draw of a run.
+    #[default]
+    Philox,
+    /// The official code's `torch.randperm` under `manual_seed(777)`: a run trains and
+    /// validates on exactly the images it does. Every seed shares the split, so this is the
+    /// one data draw whose difference more seeds do not average away.
+    Torch,
+}
+
+impl std::fmt::Display for SplitDraw {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SplitDraw::Philox => "philox",
+            SplitDraw::Torch => "torch",
+        })
+    }
+}
 
 /// A dataset's three parts, and the transforms the dataset declares for them.
 #[derive(Clone, Debug)]
@@ -35,6 +58,30 @@ impl Splits {
             augmentation: None,
             eval_transform: Compose::default(),
         }
+    }
+
+    /// The same parts with the train/validation split drawn by `draw` (sizes unchanged).
+    pub fn with_split_draw(self, draw: SplitDraw) -> Result<Self> {
+        if draw == SplitDraw::Philox {
+            return Ok(self);
+        }
+        let n = self.train.len() + self.val.len();
+        let all = self
+            .train
+            .common_source(&self.val)
+            .filter(|all| all.len() == n && n < TORCH_RANDPERM_LIMIT)
+            .ok_or_else(|| Error::InvalidParameter {
+                name: "split",
+                value: format!("{draw} for {}", self.train.name()),
+                why: "its training and validation images are not one set split in two of \
+                      fewer than 214,748,364 images",
+            })?;
+        let (kept, held) = drawn_split(n, self.val.len(), VAL_SPLIT_SEED, draw);
+        Ok(Self {
+            train: all.select(&kept),
+            val: all.select(&held),
+            ..self
+        })
     }
 
     /// The run's pipelines: `pad` black pixels a side first (both), then the dataset's
@@ -81,7 +128,16 @@ pub fn split_dataset(data: Dataset, fraction: f64, seed: u64) -> (View, View) {
 /// The indices `split_off` keeps and holds out, in the order the two parts hold them.
 pub fn split_indices(n: usize, fraction: f64, seed: u64) -> (Vec<u32>, Vec<u32>) {
     let held = (n as f64 * fraction).floor() as usize;
-    let mut kept = permutation(n, &Stream::new(seed, Purpose::Split, 0, 0));
+    drawn_split(n, held, seed, SplitDraw::Philox)
+}
+
+/// `n` indices permuted by `draw` from `seed`: the first `n − held` train, the rest are held
+/// out (`random_split`'s order of parts).
+pub fn drawn_split(n: usize, held: usize, seed: u64, draw: SplitDraw) -> (Vec<u32>, Vec<u32>) {
+    let mut kept = match draw {
+        SplitDraw::Philox => permutation(n, &Stream::new(seed, Purpose::Split, 0, 0)),
+        SplitDraw::Torch => torch_randperm(n, seed),
+    };
     let out = kept.split_off(n - held);
     (kept, out)
 }
@@ -135,6 +191,36 @@ mod tests {
         let shape = t.train.output_shape(s.train.shape());
         assert_eq!((shape.height, shape.width), (32, 32));
     }
+
+    /// The official code's validation images: `torch.randperm(50000)[45000:]` under
+    /// `manual_seed(777)`, its first four printed by PyTorch 2.
+    #[test]
+    fn the_torch_split_holds_out_the_official_code_s_images() {
+        let (tr, va) = split_dataset(numbered(50_000), VAL_FRACTION, VAL_SPLIT_SEED);
+        let ours = Splits::plain(tr, va, View::from(numbered(3)));
+        let same = ours.clone().with_split_draw(SplitDraw::Philox).unwrap();
+        assert_eq!(values(&same.val), values(&ours.val));
+        let torch = ours.clone().with_split_draw(SplitDraw::Torch).unwrap();
+        assert_eq!((torch.train.len(), torch.val.len()), (45_000, 5_000));
+        assert_eq!(&values(&torch.val)[..4], TORCH_VAL_HEAD);
+        assert_eq!(values(&torch.test), values(&ours.test));
+        let mut all: Vec<f32> = values(&torch.train);
+        all.extend(values(&torch.val));
+        all.sort_by(f32::total_cmp);
+        assert!(all.iter().enumerate().all(|(i, &v)| v == i as f32));
+        let apart = Splits::plain(
+            View::from(numbered(9)),
+            View::from(numbered(1)),
+            View::from(numbered(1)),
+        );
+        let e = apart
+            .with_split_draw(SplitDraw::Torch)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("split") && e.contains("torch"), "{e}");
+    }
+
+    const TORCH_VAL_HEAD: [f32; 4] = [47409.0, 20746.0, 28217.0, 16632.0];
 
     #[test]
     fn batch_order_depends_on_seed_and_epoch() {

@@ -17,6 +17,7 @@ mod philox;
 mod rerand;
 mod schedule;
 mod stream;
+mod torch;
 
 pub use error::{Error, Result};
 pub use init::{draw, draw_into, InitMode};
@@ -26,3 +27,4 @@ pub use rerand::{coins, fresh_values, rerandomize};
 pub use rerand::{RerandMode, Rerandomizer};
 pub use schedule::{RerandSchedule, RerandUnit};
 pub use stream::{layer_key, permutation, Purpose, Stream};
+pub use torch::{torch_randperm, Mt19937, TORCH_RANDPERM_LIMIT};

@@ -60,7 +60,7 @@ impl std::fmt::Display for Method {
     }
 }
 
-pub use iterand_data::DatasetName;
+pub use iterand_data::{DatasetName, SplitDraw};
 
 /// Everything that determines a run. With the same config (seed included) a run is the same.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,6 +112,9 @@ pub struct TrainConfig {
     pub pad: usize,
     /// The official CIFAR-10 training augmentation (pad 4, random resized crop, flip).
     pub augment: bool,
+    /// Which generator draws the validation split from seed 777: ours (`philox`) or the
+    /// official code's `torch.randperm` (`torch`), which holds out exactly its images.
+    pub split: SplitDraw,
 }
 
 impl Default for TrainConfig {
@@ -149,6 +152,7 @@ impl Default for TrainConfig {
             limit_batches: None,
             pad: 0,
             augment: false,
+            split: SplitDraw::Philox,
         }
     }
 }
@@ -497,6 +501,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("epochs = \"ten\""), "{e}");
+        let torch = TrainConfig::resolve([&table("split = \"torch\"")]).unwrap();
+        assert_eq!(torch.split, SplitDraw::Torch);
+        let e = TrainConfig::resolve([&table("split = \"numpy\"")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("split = \"numpy\""), "{e}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod tensorboard;
 mod trainer;
 
 pub use checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, BEST, LAST, PREVIOUS};
-pub use config::{check, DatasetName, Method, TrainConfig};
+pub use config::{check, DatasetName, Method, SplitDraw, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use lr::CosineSchedule;

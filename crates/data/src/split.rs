@@ -27,6 +27,12 @@ pub enum SplitDraw {
     Torch,
 }
 
+impl SplitDraw {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 impl std::fmt::Display for SplitDraw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -114,6 +114,9 @@ pub struct TrainConfig {
     pub augment: bool,
     /// Which generator draws the validation split from seed 777: ours (`philox`) or the
     /// official code's `torch.randperm` (`torch`), which holds out exactly its images.
+    /// Written only when not the default, so configs (and the hashes that run folders and
+    /// checkpoints record) from before the key existed stay what they were.
+    #[serde(skip_serializing_if = "SplitDraw::is_default")]
     pub split: SplitDraw,
 }
 
@@ -503,6 +506,13 @@ mod tests {
         assert!(e.contains("epochs = \"ten\""), "{e}");
         let torch = TrainConfig::resolve([&table("split = \"torch\"")]).unwrap();
         assert_eq!(torch.split, SplitDraw::Torch);
+        assert!(torch.to_toml().unwrap().contains("split = \"torch\""));
+        assert_eq!(
+            TrainConfig::from_toml(&torch.to_toml().unwrap()).unwrap(),
+            torch
+        );
+        // a config from before the key existed keeps its text, so its hash
+        assert!(!TrainConfig::default().to_toml().unwrap().contains("split"));
         let e = TrainConfig::resolve([&table("split = \"numpy\"")])
             .unwrap_err()
             .to_string();

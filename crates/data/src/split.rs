@@ -78,9 +78,13 @@ impl Splits {
             .filter(|all| all.len() == n && n < TORCH_RANDPERM_LIMIT)
             .ok_or_else(|| Error::InvalidParameter {
                 name: "split",
-                value: format!("{draw} for {}", self.train.name()),
-                why: "its training and validation images are not one set split in two of \
-                      fewer than 214,748,364 images",
+                value: format!(
+                    "{draw} for {} ({n} training and validation images; torch's limit is \
+                     {TORCH_RANDPERM_LIMIT})",
+                    self.train.name()
+                ),
+                why: "its training and validation images must be one set split in two, \
+                      within torch's 32-bit randperm",
             })?;
         let (kept, held) = drawn_split(n, self.val.len(), VAL_SPLIT_SEED, draw);
         Ok(Self {

@@ -3,9 +3,11 @@
 Each RUN is one of our run folders (its summary.json) or a log of the official code (its last
 `Test Accuracy:` line). Prints each run's accuracy, then the mean with its standard error, the
 spread between runs and the median: a last step swings by points, so the median is the number
-one run cannot move.
+one run cannot move. With `vs` between two sets, also the difference of their means with its
+standard error (unpooled: the two codes need not spread alike) and of their medians.
 
   python3 last_steps.py RUN...
+  python3 last_steps.py OURS_RUN... vs OFFICIAL_RUN...
 """
 import json, os, re, statistics as st, sys
 
@@ -20,12 +22,28 @@ def final_accuracy(run):
     return round(100 * float(found[-1]), 2)
 
 
-if __name__ == '__main__':
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    accs = [final_accuracy(run) for run in sys.argv[1:]]
-    for run, acc in zip(sys.argv[1:], accs):
+def summary(runs):
+    """Prints each run's accuracy and the set's statistics; returns the accuracies."""
+    accs = [final_accuracy(run) for run in runs]
+    for run, acc in zip(runs, accs):
         print(f'{run}: {acc:.2f}')
     if len(accs) > 1:
         print(f'n {len(accs)}: mean {st.mean(accs):.2f} ± {st.stdev(accs) / len(accs) ** 0.5:.2f} '
               f'(s.e.), sd {st.stdev(accs):.2f}, median {st.median(accs):.2f}')
+    return accs
+
+
+if __name__ == '__main__':
+    args = sys.argv[1:]
+    if not args or args.count('vs') > 1 or args[0] == 'vs' or args[-1] == 'vs':
+        sys.exit(__doc__)
+    if 'vs' not in args:
+        summary(args)
+        sys.exit()
+    k = args.index('vs')
+    a, b = summary(args[:k]), summary(args[k + 1:])
+    if min(len(a), len(b)) < 2:
+        sys.exit('each side of `vs` needs at least two runs')
+    se = (st.variance(a) / len(a) + st.variance(b) / len(b)) ** 0.5
+    print(f'difference of means {st.mean(a) - st.mean(b):+.2f} ± {se:.2f} (s.e.), '
+          f'of medians {st.median(a) - st.median(b):+.2f}')

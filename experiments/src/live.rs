@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar};
 
 /// How often a non-terminal gets the running jobs' lines.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(30);
@@ -36,7 +36,7 @@ impl Live {
     pub fn add(&self, label: &str) -> Option<ProgressBar> {
         let multi = self.multi.as_ref()?;
         let bar = multi.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("{msg}").expect("static template"));
+        bar.set_style(iterand_train::job_line_style());
         bar.set_message(job_line(label, None));
         Some(bar)
     }

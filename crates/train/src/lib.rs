@@ -28,7 +28,7 @@ pub use metrics::{
     EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
     StepRecord, Summary,
 };
-pub use progress::{read_status, Progress, STATUS_FILE};
+pub use progress::{job_line_style, read_status, Progress, STATUS_FILE};
 pub use run_dir::{device_name, write_atomic, NetworkIo, Resume, RunDir, Session};
 pub use sgd::{Sgd, SgdConfig};
 pub use trainer::{evaluate, load_variables, train, train_with, RunOptions};

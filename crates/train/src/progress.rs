@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::io::IsTerminal;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::metrics::EpochRecord;
 
@@ -38,15 +38,8 @@ pub(crate) struct Reporter {
 
 impl Reporter {
     pub(crate) fn new(mode: Progress, total_steps: u64, out: Option<&std::path::Path>) -> Self {
-        let bar = (mode == Progress::Auto && std::io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::new(total_steps);
-            b.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:16}] ETA {eta} {msg}")
-                    .expect("static template")
-                    .progress_chars("=> "),
-            );
-            b
-        });
+        let bar = (mode == Progress::Auto && std::io::stderr().is_terminal())
+            .then(|| run_bar(total_steps, ProgressDrawTarget::stderr()));
         let log = mode != Progress::Quiet;
         let status = out
             .filter(|_| mode == Progress::Status)
@@ -123,6 +116,24 @@ impl Reporter {
             b.finish_and_clear();
         }
     }
+}
+
+/// A run's bar. Its text is cut at the terminal's width: a line that wraps is redrawn one
+/// terminal row too low, and the bar would leave a copy of itself on every redraw.
+fn run_bar(total_steps: u64, target: ProgressDrawTarget) -> ProgressBar {
+    let b = ProgressBar::with_draw_target(Some(total_steps), target);
+    b.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:16}] ETA {eta} {wide_msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    b
+}
+
+/// The style of a sweep's line per job (its text only, cut at the terminal's width, as a
+/// run's bar).
+pub fn job_line_style() -> ProgressStyle {
+    ProgressStyle::with_template("{wide_msg}").expect("static template")
 }
 
 /// Replace the status file (a temporary file and a rename, so a reader sees a whole line; not
@@ -202,6 +213,99 @@ mod tests {
         let quiet = tempfile::tempdir().unwrap();
         super::Reporter::new(super::Progress::Log, 4, Some(quiet.path())).step(8, 0.0, &at(1));
         assert!(super::read_status(quiet.path()).is_none());
+    }
+
+    /// A terminal of `width` columns that keeps what is written to it, line by line.
+    #[derive(Debug, Clone)]
+    struct Screen {
+        width: u16,
+        lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl Screen {
+        fn new(width: u16) -> Self {
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(vec![String::new()]));
+            Self { width, lines }
+        }
+        fn longest(&self) -> usize {
+            let lines = self.lines.lock().unwrap();
+            lines.iter().map(|l| l.chars().count()).max().unwrap_or(0)
+        }
+    }
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            self.width
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)?;
+            self.lines.lock().unwrap().push(String::new());
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            let mut lines = self.lines.lock().unwrap();
+            lines.last_mut().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.lines.lock().unwrap().push(String::new());
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn long_text() -> String {
+        let at = super::Where {
+            epoch: 10,
+            epochs: 100,
+            step: 1234,
+            steps: 5004,
+            loss: 1.5,
+            acc: 45.0,
+        };
+        format!("{} {}", at.message(), super::rate_message(2560, 9.0, 10.0))
+    }
+
+    #[test]
+    fn progress_lines_fit_an_80_column_terminal() {
+        let text = long_text();
+        // The bar's own part (time, bar, ETA) takes 41 columns.
+        assert!(41 + text.len() > 80, "{text}");
+        let screen = Screen::new(80);
+        let target = indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone()));
+        let bar = super::run_bar(5004, target);
+        bar.set_message(text.clone());
+        bar.inc(1234);
+        bar.abandon();
+        let drawn = screen.lines.lock().unwrap().join("\n");
+        assert!(drawn.contains("epoch 11/100 step 1234/5004"), "{drawn}");
+        assert_eq!(screen.longest(), 80, "{drawn}");
+
+        let screen = Screen::new(40);
+        let line = indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        line.set_style(super::job_line_style());
+        line.set_message(format!("conv6/w0.25/s1: {text}"));
+        line.abandon();
+        let drawn = screen.lines.lock().unwrap().join("\n");
+        assert!(drawn.contains("conv6/w0.25/s1: epoch 11"), "{drawn}");
+        assert!(screen.longest() <= 40, "{drawn}");
     }
 
     #[test]

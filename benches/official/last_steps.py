@@ -4,7 +4,9 @@ Each RUN is one of our run folders (its summary.json) or a log of the official c
 `Test Accuracy:` line). Prints each run's accuracy, then the mean with its standard error, the
 spread between runs and the median: a last step swings by points, so the median is the number
 one run cannot move. With `vs` between two sets, also the difference of their means with its
-standard error (unpooled: the two codes need not spread alike) and of their medians.
+standard error (unpooled: the two codes need not spread alike) and of their medians, and, where
+scipy is installed, a rank test (Mann–Whitney) and a test of equal spread (Brown–Forsythe):
+the last steps have a long left tail, which a mean weighs heavily and ranks do not.
 
   python3 last_steps.py RUN...
   python3 last_steps.py OURS_RUN... vs OFFICIAL_RUN...
@@ -33,6 +35,20 @@ def summary(runs):
     return accs
 
 
+def compare(a, b):
+    """Prints how two sets of accuracies differ: means, medians, ranks and spread."""
+    se = (st.variance(a) / len(a) + st.variance(b) / len(b)) ** 0.5
+    print(f'difference of means {st.mean(a) - st.mean(b):+.2f} ± {se:.2f} (s.e.), '
+          f'of medians {st.median(a) - st.median(b):+.2f}')
+    try:
+        from scipy import stats
+    except ImportError:
+        return
+    mw = stats.mannwhitneyu(a, b, alternative='two-sided')
+    bf = stats.levene(a, b, center='median')
+    print(f'Mann–Whitney p {mw.pvalue:.3f}; Brown–Forsythe (equal spread) p {bf.pvalue:.3f}')
+
+
 if __name__ == '__main__':
     args = sys.argv[1:]
     if not args or args.count('vs') > 1 or args[0] == 'vs' or args[-1] == 'vs':
@@ -44,6 +60,4 @@ if __name__ == '__main__':
     a, b = summary(args[:k]), summary(args[k + 1:])
     if min(len(a), len(b)) < 2:
         sys.exit('each side of `vs` needs at least two runs')
-    se = (st.variance(a) / len(a) + st.variance(b) / len(b)) ** 0.5
-    print(f'difference of means {st.mean(a) - st.mean(b):+.2f} ± {se:.2f} (s.e.), '
-          f'of medians {st.median(a) - st.median(b):+.2f}')
+    compare(a, b)

@@ -43,6 +43,7 @@ def compare(a, b):
     try:
         from scipy import stats
     except ImportError:
+        print('(no scipy: the rank and spread tests are skipped)')
         return
     mw = stats.mannwhitneyu(a, b, alternative='two-sided')
     bf = stats.levene(a, b, center='median')

@@ -1,5 +1,6 @@
 # run_official_sd.py, plus the test accuracy every EVAL_EVERY optimizer steps (default 22), the
-# official code's counterpart of our `--eval-every`. The evaluation saves and restores torch's
+# official code's counterpart of our `--eval-every`; EVAL_AT=1034,1055 evaluates at those steps
+# only. The evaluation saves and restores torch's
 # generator, so the run draws exactly what run_official.py's would and ends on the same model.
 # Copy it (with run_official_sd.py and run_official_ours.py) next to the official main.py and call
 # it as run_official.py is called; DRAWS=folder (and OURS) as for run_official_ours.py runs the
@@ -13,6 +14,7 @@ import torch
 wrapper = 'run_official_ours.py' if os.environ.get('DRAWS') else 'run_official_sd.py'
 exec(open(os.path.join(here, wrapper)).read().rsplit('sys.argv = ', 1)[0])
 every = int(os.environ.get('EVAL_EVERY', '22'))
+at = {int(x) for x in os.environ.get('EVAL_AT', '').split(',') if x}
 _train_sd = sl.SupervisedLearning.train
 _test = {}
 
@@ -36,7 +38,7 @@ def train_curve(self, epoch, total_iters, before_callback=None, after_callback=N
     def after(model, ep, it, per_epoch):
         if after_callback is not None:
             after_callback(model, ep, it, per_epoch)
-        if it % every == 0:
+        if (it in at) if at else (it % every == 0):
             print(f'eval epoch {ep + 1} iteration {it} test {test_accuracy(self):.4f}', flush=True)
     return _train_sd(self, epoch, total_iters, before_callback, after)
 sl.SupervisedLearning.train = train_curve

@@ -1,6 +1,6 @@
 # run_official_sd.py, plus the test accuracy every EVAL_EVERY optimizer steps (default 22), the
 # official code's counterpart of our `--eval-every`; EVAL_AT=1034,1055 evaluates at those steps
-# only. The evaluation saves and restores torch's
+# only (our `--eval-at 1034,1055`). The evaluation saves and restores torch's
 # generator, so the run draws exactly what run_official.py's would and ends on the same model.
 # Copy it (with run_official_sd.py and run_official_ours.py) next to the official main.py and call
 # it as run_official.py is called; DRAWS=folder (and OURS) as for run_official_ours.py runs the

@@ -262,6 +262,10 @@ pub struct RunFlags {
     /// (a curve; the summary's test accuracy stays the last model's).
     #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
     pub eval_every: Option<u64>,
+    /// Also evaluate after each of these optimizer steps (e.g. 1034,1055: 22 steps and one step
+    /// before a 3-epoch CIFAR run ends), alone or with --eval-every.
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = parse_at_least_one)]
+    pub eval_at: Vec<u64>,
     /// Stop with a checkpoint once N optimizer steps are done in all, as Ctrl-C would, and exit
     /// 0; `--resume auto` continues the run exactly. For looking at a run's state mid-way (the
     /// replay against the official code in benches/official does).
@@ -317,6 +321,7 @@ impl RunFlags {
             stop_at_iteration: self.stop_at_step,
             log_every: self.log_every,
             eval_every: self.eval_every,
+            eval_at: self.eval_at.clone(),
             loader: Loader {
                 workers: self.loader_workers,
                 ..Loader::default()
@@ -483,6 +488,15 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         use clap::Parser;
         Cli::try_parse_from(std::iter::once("test").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn eval_at_takes_a_comma_list_of_steps_and_refuses_zero() {
+        let c = parse(&["--eval-at", "1034,1055"]).unwrap();
+        assert_eq!(c.run.options(Path::new("o")).eval_at, [1034, 1055]);
+        assert!(parse(&[]).unwrap().run.eval_at.is_empty());
+        let e = parse(&["--eval-at", "5,0"]).unwrap_err().to_string();
+        assert!(e.contains("--eval-at") && e.contains('0'), "{e}");
     }
 
     /// Every variant is offered under its `name()`, that name means it on the command line,

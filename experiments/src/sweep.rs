@@ -457,6 +457,7 @@ fn worker(args: &[String]) -> Result<i32> {
         stop_at_iteration: None,
         log_every,
         eval_every: None,
+        eval_at: Vec::new(),
         loader: iterand_data::Loader::default(),
     };
     let device = device.open()?;

@@ -76,6 +76,9 @@ pub struct RunOptions {
     pub log_every: Option<u64>,
     /// Also write the validation and test accuracy to `metrics.jsonl` every this many steps.
     pub eval_every: Option<u64>,
+    /// And after each of these steps (points of a curve that `eval_every` would miss, such as
+    /// the step before an epoch's remainder batch).
+    pub eval_at: Vec<u64>,
     /// How batches are built (worker threads, prefetch); the batches are the same for any.
     pub loader: Loader,
 }
@@ -90,6 +93,7 @@ impl Default for RunOptions {
             stop_at_iteration: None,
             log_every: None,
             eval_every: None,
+            eval_at: Vec::new(),
             loader: Loader::default(),
         }
     }
@@ -560,7 +564,8 @@ impl<'a> Run<'a> {
             });
             self.append(line)?;
         }
-        if opts.eval_every.is_some_and(|k| self.pos.iteration % k == 0) {
+        let it = self.pos.iteration;
+        if opts.eval_every.is_some_and(|k| it % k == 0) || opts.eval_at.contains(&it) {
             let line = MetricsLine::Eval(EvalRecord {
                 epoch,
                 iteration: self.pos.iteration,

@@ -193,6 +193,34 @@ fn an_image_folder_run_resumes_bit_identically_with_other_loader_workers() {
     resumed_equals_uninterrupted(&cfg, &splits, &[7, 31], (1, 2));
 }
 
+/// Evaluations at chosen steps land at exactly those steps and change nothing the run computes.
+#[test]
+fn evaluations_at_chosen_steps_leave_the_run_unchanged() {
+    let (cfg, splits) = (config(Arch::Fc), digits::splits().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, probed) = (dir.path().join("plain"), dir.path().join("probed"));
+    let o = |out: &Path, at: Vec<u64>| RunOptions {
+        out: Some(out.to_path_buf()),
+        eval_at: at,
+        ..RunOptions::default()
+    };
+    let a = train_with(&cfg, &splits, &Device::Cpu, &o(&plain, vec![])).unwrap();
+    let b = train_with(&cfg, &splits, &Device::Cpu, &o(&probed, vec![13, 5, 99])).unwrap();
+    let at = |out: &Path| -> Vec<u64> {
+        metrics(out)
+            .into_iter()
+            .filter_map(|l| match l {
+                MetricsLine::Eval(e) => Some(e.iteration),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(at(&plain), Vec::<u64>::new());
+    assert_eq!(at(&probed), [5, 13]);
+    assert_eq!(timeless(a), timeless(b));
+    assert_eq!(final_bits(&plain), final_bits(&probed));
+}
+
 #[test]
 fn a_folder_is_continued_only_with_its_own_config() {
     let splits = digits::splits().unwrap();

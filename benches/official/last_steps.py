@@ -50,15 +50,20 @@ def compare(a, b):
     print(f'Mann–Whitney p {mw.pvalue:.3f}; Brown–Forsythe (equal spread) p {bf.pvalue:.3f}')
 
 
-if __name__ == '__main__':
-    args = sys.argv[1:]
+def sides(args, usage):
+    """`RUN... [vs RUN...]` as (first runs, second runs or None); exits with `usage` if malformed."""
     if not args or args.count('vs') > 1 or args[0] == 'vs' or args[-1] == 'vs':
-        sys.exit(__doc__)
+        sys.exit(usage)
     if 'vs' not in args:
-        summary(args)
-        sys.exit()
+        return args, None
     k = args.index('vs')
-    a, b = summary(args[:k]), summary(args[k + 1:])
-    if min(len(a), len(b)) < 2:
+    if min(k, len(args) - k - 1) < 2:
         sys.exit('each side of `vs` needs at least two runs')
-    compare(a, b)
+    return args[:k], args[k + 1:]
+
+
+if __name__ == '__main__':
+    first, second = sides(sys.argv[1:], __doc__)
+    a = summary(first)
+    if second is not None:
+        compare(a, summary(second))

@@ -14,7 +14,7 @@ import os, statistics as st, sys
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 from curve_means import points  # noqa: E402
-from last_steps import compare, final_accuracy  # noqa: E402
+from last_steps import compare, final_accuracy, sides  # noqa: E402
 
 STEPS = (1034, 1055)
 
@@ -53,16 +53,10 @@ def summary(runs):
 
 
 if __name__ == '__main__':
-    args = sys.argv[1:]
-    if not args or args.count('vs') > 1 or args[0] == 'vs' or args[-1] == 'vs':
-        sys.exit(__doc__)
-    if 'vs' not in args:
-        summary(args)
-        sys.exit()
-    k = args.index('vs')
-    a, b = summary(args[:k]), summary(args[k + 1:])
-    if min(len(a['at 1034']), len(b['at 1034'])) < 2:
-        sys.exit('each side of `vs` needs at least two runs')
-    for name in a:
-        print(f'{name}:')
-        compare(a[name], b[name])
+    first, second = sides(sys.argv[1:], __doc__)
+    a = summary(first)
+    if second is not None:
+        b = summary(second)
+        for name in a:
+            print(f'{name}:')
+            compare(a[name], b[name])

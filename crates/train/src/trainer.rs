@@ -568,7 +568,7 @@ impl<'a> Run<'a> {
         if opts.eval_every.is_some_and(|k| it % k == 0) || opts.eval_at.contains(&it) {
             let line = MetricsLine::Eval(EvalRecord {
                 epoch,
-                iteration: self.pos.iteration,
+                iteration: it,
                 val_acc: self.evaluate(&self.env.splits.val)?,
                 test_acc: self.evaluate(&self.env.splits.test)?,
             });

@@ -1,14 +1,24 @@
-# run_official_sd.py, but the official code runs on OUR initial weights and scores and OUR R draws
-# (coins and fresh values) from DRAWS/init.safetensors, written by
-# `cargo run -p experiments --example dump_draws` for the same seed, K_per and r. Its data
-# pipeline, optimizer, schedule, step and test stay the official code's own. R's formula is
-# rerandomize_'s, restated with our draws in place of torch.bernoulli and init_param_.
-# DRAWS=folder python run_official_ours.py train config.yaml EXPERIMENT ... (docs/results.md, issue 19)
-# OURS=init takes only our initial weights and scores (R draws torch's, as the official code
-# does); OURS=r only our R draws; the default, both.
+# run_official_sd.py, but the official code runs on OUR draws of one or more kinds, read from
+# DRAWS, which `cargo run -p experiments --example dump_draws` writes for the same seed, K_per
+# and r. OURS names the kinds (comma-separated; default init,r):
+# - init: our initial weights and scores. The official initialisation still runs first and is
+#   overwritten, so every later torch draw is the official run's own.
+# - r: our R draws (coins and fresh values, DRAWS/init.safetensors). R's formula is
+#   rerandomize_'s, restated with our draws in place of torch.bernoulli and init_param_. The
+#   official rerandomize still runs first and its result is discarded, so torch's generator
+#   draws what the official run's does and the data draws stay that run's own (before session
+#   35 they did not: torch's R draws were skipped, and the data draws after the first round
+#   differed from the official run's).
+# - data: our training batches (split, order, crop boxes and flips, DRAWS/x.f32 and y.u8) in
+#   place of the official loader's, batch for batch. The official loader still runs and its
+#   batches are discarded, so torch's generator again draws what the official run's does.
+# Everything else (step, optimizer, schedule, test) stays the official code's.
+# DRAWS=folder [OURS=init|r|data,...] python run_official_ours.py train config.yaml EXPERIMENT ...
+# (docs/results.md, issues 19 and 37)
 import os, sys, runpy
 sys.path.insert(0, os.getcwd())
 here = os.path.dirname(os.path.abspath(__file__))
+import numpy as np
 import torch
 from safetensors.torch import load_file
 exec(open(os.path.join(here, 'run_official_sd.py')).read().split('sys.argv = ')[0])
@@ -38,19 +48,69 @@ def init(self, *a, **k):
 convs.Conv6.__init__ = init
 
 
+_rerandomize = convs.Conv6.rerandomize
 def rerandomize(self, mode, la, mu):
     assert mode == 'bernoulli'
     self.rounds += 1
+    before = [m.weight.data.clone() for m in sparse(self)]
+    _rerandomize(self, mode, la, mu)  # torch's draws, as in the official run; result discarded
     with torch.no_grad():
-        for m in sparse(self):
+        for m, w in zip(sparse(self), before):
             mask = GetSubnet.apply(m.weight_score, m.sparsity * m.rerand_rate,
                                    m.weight_zeros, m.weight_ones)
             b = draws[f'{m.ours}.coin{self.rounds}'].reshape(mask.shape)
             rnd = draws[f'{m.ours}.fresh{self.rounds}'].reshape(mask.shape)
-            w = m.weight.data
             m.weight.data = w * mask + w * (1 - mask) * (1 - b) + rnd * (1 - mask) * b
 if 'r' in parts:
     convs.Conv6.rerandomize = rerandomize
+
+
+
+def our_batches(folder):
+    """Our training batches in order: (epoch, images NCHW float32 normalised, labels)."""
+    sizes = [tuple(map(int, l.split())) for l in open(f'{folder}/sizes.txt')]
+    xs = np.memmap(f'{folder}/x.f32', dtype=np.float32, mode='r')
+    ys = np.fromfile(f'{folder}/y.u8', dtype=np.uint8)
+    off = 0
+    for epoch, b in sizes:
+        x = np.array(xs[off * 3072:(off + b) * 3072]).reshape(b, 3, 32, 32)
+        yield epoch, torch.from_numpy(x), torch.from_numpy(ys[off:off + b].astype(np.int64))
+        off += b
+
+
+_train_set = []
+_learner_init = sl.SupervisedLearning.__init__
+def learner_init(self, *a, **k):
+    _learner_init(self, *a, **k)
+    _train_set.append(self.train_dataset)
+
+
+class OurLoader:
+    """The official DataLoader, iterated as the official code does (so torch draws the same),
+    with each training batch replaced by ours of the same size."""
+    _ours = None
+
+    def __init__(self, dataset, **kw):
+        self.inner = _DataLoader(dataset, **kw)
+        self.swap = any(dataset is t for t in _train_set)
+
+    def __len__(self):
+        return len(self.inner)
+
+    def __iter__(self):
+        if OurLoader._ours is None:
+            OurLoader._ours = our_batches(os.environ['DRAWS'])
+        for x, y in self.inner:
+            if not self.swap:
+                yield x, y
+                continue
+            _, xo, yo = next(OurLoader._ours)
+            assert xo.shape == x.shape, (xo.shape, x.shape)
+            yield xo, yo
+if 'data' in parts:
+    _DataLoader = sl.DataLoader
+    sl.SupervisedLearning.__init__ = learner_init
+    sl.DataLoader = OurLoader
 
 sys.argv = ["main.py"] + sys.argv[1:]
 runpy.run_path("main.py", run_name="__main__")

@@ -279,6 +279,11 @@ pub struct RunFlags {
     /// checkpoints are device-free, so a run resumes on any device.
     #[arg(long, default_value = "cpu")]
     pub device: crate::device::DeviceSpec,
+    /// Convolve by im2col + GEMM instead of Winograd: the same arithmetic up to float32
+    /// rounding, for measuring what rounding alone does to runs (docs/results.md, issue 37). A
+    /// run resumed must keep the same choice to stay bit-identical.
+    #[arg(long)]
+    pub no_winograd: bool,
     /// Debug output (per-layer shapes, R's rounds).
     #[arg(long, short)]
     pub verbose: bool,
@@ -393,6 +398,10 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
     );
     let device = flags.device.open()?;
     tracing::info!("device {}", flags.device);
+    if flags.no_winograd {
+        iterand_kernels::set_winograd(false);
+        tracing::info!("convolutions by im2col + GEMM (no Winograd)");
+    }
     match iterand_train::train_with(cfg, &splits, &device, &flags.options(out)) {
         Ok(summary) => {
             println!("{}", serde_json::to_string(&summary)?);
@@ -497,6 +506,12 @@ mod tests {
         assert!(parse(&[]).unwrap().run.eval_at.is_empty());
         let e = parse(&["--eval-at", "5,0"]).unwrap_err().to_string();
         assert!(e.contains("--eval-at") && e.contains('0'), "{e}");
+    }
+
+    #[test]
+    fn no_winograd_is_off_unless_typed() {
+        assert!(!parse(&[]).unwrap().run.no_winograd);
+        assert!(parse(&["--no-winograd"]).unwrap().run.no_winograd);
     }
 
     /// Every variant is offered under its `name()`, that name means it on the command line,

@@ -15,7 +15,9 @@
 # OFFICIAL: the official checkout with config.yaml set up as in
 # ../shared/reference/official-comparison/README.md and this folder's run_official_*.py copied
 # in; DATA: the folder mk_fm32.py wrote (bin/ and py/); BIN: where cifar10 and dump_draws are.
-# A job whose log already ends in a test accuracy is skipped, so the script can be re-run.
+# A job whose log already ends in a test accuracy is skipped, so the script can be re-run, and a
+# job that another instance has claimed (LOG.claim/) is skipped too, so that instances with
+# different CELLS can share the cores. After a crash, remove the stale OUT/*/*.claim folders.
 set -euo pipefail
 : "${OFFICIAL:?}" "${DATA:?}" "${OUT:?}" "${PY:?}" "${BIN:?}"
 CELLS=$1 SEEDS=$2
@@ -27,6 +29,7 @@ job() {
     local cell=$1 s=$2 log="$OUT/$1/s$2.log"
     mkdir -p "$OUT/$cell"
     if grep -qs 'Test Accuracy\|"test_acc"' "$log"; then return 0; fi
+    mkdir "$log.claim" 2> /dev/null || return 0 # another instance of this script runs it
     case $cell in
         b | c | d) draws "$s" ;;
     esac
@@ -38,6 +41,7 @@ job() {
         e) ours "$s" "$OUT/e/s$s" > "$log" 2>&1 ;;
         w) ours "$s" "$OUT/w/s$s" --no-winograd > "$log" 2>&1 ;;
     esac
+    rmdir "$log.claim"
     echo "$(date +%T) done $cell seed $s"
 }
 

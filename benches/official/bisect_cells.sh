@@ -13,8 +13,8 @@
 # usage: OFFICIAL=dir DATA=dir OUT=dir PY=python BIN=target/debug BBIN=benches/official \
 #            bisect_cells.sh "a b c d e w" "1 2 3 ..."
 # OFFICIAL: the official checkout with config.yaml set up as in
-# ../shared/reference/official-comparison/README.md and this folder's run_official_*.py copied
-# in; DATA: the folder mk_fm32.py wrote (bin/ and py/); BIN: where cifar10 and dump_draws are.
+# ../shared/reference/official-comparison/README.md and this folder's run_official_*.py and
+# replay.py copied in; DATA: the folder mk_fm32.py wrote (bin/ and py/); BIN: where cifar10 and dump_draws are.
 # A job whose log already ends in a test accuracy is skipped, so the script can be re-run, and a
 # job that another instance has claimed (LOG.claim/) is skipped too, so that instances with
 # different CELLS can share the cores. After a crash, remove the stale OUT/*/*.claim folders.

@@ -13,12 +13,14 @@
 #   place of the official loader's, batch for batch. The official loader still runs and its
 #   batches are discarded, so torch's generator again draws what the official run's does.
 # Everything else (step, optimizer, schedule, test) stays the official code's.
+# Needs replay.py beside it (copy it into the official checkout too).
 # DRAWS=folder [OURS=init|r|data,...] python run_official_ours.py train config.yaml EXPERIMENT ...
 # (docs/results.md, issues 19 and 37)
 import os, sys, runpy
 sys.path.insert(0, os.getcwd())
 here = os.path.dirname(os.path.abspath(__file__))
-import numpy as np
+sys.path.insert(0, here)
+import replay  # its batches(): our training batches from DRAWS, in order
 import torch
 from safetensors.torch import load_file
 exec(open(os.path.join(here, 'run_official_sd.py')).read().split('sys.argv = ')[0])
@@ -65,19 +67,6 @@ if 'r' in parts:
     convs.Conv6.rerandomize = rerandomize
 
 
-
-def our_batches(folder):
-    """Our training batches in order: (epoch, images NCHW float32 normalised, labels)."""
-    sizes = [tuple(map(int, l.split())) for l in open(f'{folder}/sizes.txt')]
-    xs = np.memmap(f'{folder}/x.f32', dtype=np.float32, mode='r')
-    ys = np.fromfile(f'{folder}/y.u8', dtype=np.uint8)
-    off = 0
-    for epoch, b in sizes:
-        x = np.array(xs[off * 3072:(off + b) * 3072]).reshape(b, 3, 32, 32)
-        yield epoch, torch.from_numpy(x), torch.from_numpy(ys[off:off + b].astype(np.int64))
-        off += b
-
-
 _train_set = []
 _learner_init = sl.SupervisedLearning.__init__
 def learner_init(self, *a, **k):
@@ -99,7 +88,7 @@ class OurLoader:
 
     def __iter__(self):
         if OurLoader._ours is None:
-            OurLoader._ours = our_batches(os.environ['DRAWS'])
+            OurLoader._ours = replay.batches(os.environ['DRAWS'])
         for x, y in self.inner:
             if not self.swap:
                 yield x, y

@@ -369,6 +369,10 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 /// JSON line: the tail every training binary shares. An interrupted run exits with status 130
 /// after saying how to continue it.
 pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::Result<()> {
+    // the data first: a run refused for its data leaves no folder behind
+    let splits = cfg
+        .open_data()
+        .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     iterand_train::RunDir::ensure_writable(out)?;
     let lock = crate::lock::RunLock::acquire(out)
         .with_context(|| format!("locking {}", crate::lock::lock_path(out).display()))?;
@@ -378,9 +382,6 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
             out.display()
         )
     })?;
-    let splits = cfg
-        .open_data()
-        .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     // what the network sees: the stored images through the training pipeline (an ImageFolder's
     // files have no one size)
     let input = iterand_data::Transform::output_shape(
@@ -440,27 +441,16 @@ pub fn init_logging(verbose: bool, quiet: bool, log_file: Option<&Path>) {
         .with_target(false)
         .with_filter(filter)
         .with_filter(filter_fn(|m| m.target() != FILE_ONLY));
-    let file = log_file.and_then(|p| {
-        if let Some(dir) = p.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(p)
-            .map_err(|e| eprintln!("warning: no log file {}: {e}", p.display()))
-            .ok()?;
-        Some(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::sync::Mutex::new(f))
-                .with_ansi(false)
-                .with_target(false)
-                .with_filter(if verbose {
-                    LevelFilter::DEBUG
-                } else {
-                    LevelFilter::INFO
-                }),
-        )
+    let file = log_file.map(|p| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(LazyLog::new(p)))
+            .with_ansi(false)
+            .with_target(false)
+            .with_filter(if verbose {
+                LevelFilter::DEBUG
+            } else {
+                LevelFilter::INFO
+            })
     });
     let _ = tracing_subscriber::registry()
         .with(stderr)
@@ -468,9 +458,74 @@ pub fn init_logging(verbose: bool, quiet: bool, log_file: Option<&Path>) {
         .try_init();
 }
 
+/// A log file opened (folder and all) at its first line, so that a run refused before it
+/// logs anything (bad data, a held lock) leaves no folder behind.
+struct LazyLog {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    failed: bool,
+}
+
+impl LazyLog {
+    fn new(path: &Path) -> Self {
+        LazyLog {
+            path: path.to_path_buf(),
+            file: None,
+            failed: false,
+        }
+    }
+
+    /// The open file; warns once and drops the lines if it cannot be opened.
+    fn file(&mut self) -> Option<&mut std::fs::File> {
+        if self.file.is_none() && !self.failed {
+            if let Some(dir) = self.path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let opened = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path);
+            match opened {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    eprintln!("warning: no log file {}: {e}", self.path.display());
+                    self.failed = true;
+                }
+            }
+        }
+        self.file.as_mut()
+    }
+}
+
+impl std::io::Write for LazyLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.file() {
+            Some(f) => f.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The log file and its folder appear with the first line, not before.
+    #[test]
+    fn lazy_log_creates_nothing_until_written() {
+        use std::io::Write as _;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("run").join("train.log");
+        let mut log = LazyLog::new(&path);
+        log.flush().unwrap();
+        assert!(!d.path().join("run").exists());
+        log.write_all(b"line\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "line\n");
+    }
 
     #[test]
     fn parsers_accept_and_reject() {

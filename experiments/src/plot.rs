@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -46,10 +47,8 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> Result<()>
-where
-    DB::ErrorType: 'static,
-{
+/// The plotted area: every point's x (through the axis transform) and mean ± std, padded.
+fn bounds(c: &Chart) -> Result<((f64, f64), (f64, f64))> {
     let pts = || c.series.iter().flat_map(|s| s.points.iter());
     let tx = |x: f64| if c.log_x { x.log2() } else { x };
     let (mut x0, mut x1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| {
@@ -70,6 +69,16 @@ where
     };
     pad(&mut x0, &mut x1, 0.05);
     pad(&mut y0, &mut y1, 0.08);
+    Ok(((x0, x1), (y0, y1)))
+}
+
+type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let ((x0, x1), (y0, y1)) = bounds(c)?;
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(c.title, ("sans-serif", 24))
@@ -93,61 +102,11 @@ where
         .draw()
         .map_err(|e| anyhow!("{e:?}"))?;
     for (i, s) in c.series.iter().enumerate() {
-        let color = COLORS[i % COLORS.len()];
-        let line: Vec<(f64, f64)> = s.points.iter().map(|p| (tx(p.x), p.mean)).collect();
-        let legend = move |(x, y): (i32, i32)| {
-            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-        };
-        if s.reference {
-            chart
-                .draw_series(DashedLineSeries::new(line, 8, 5, color.stroke_width(2)))
-                .map_err(|e| anyhow!("{e:?}"))?
-                .label(s.name.as_str())
-                .legend(legend);
-            continue;
-        }
-        chart
-            .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
-            .map_err(|e| anyhow!("{e:?}"))?
-            .label(s.name.as_str())
-            .legend(legend);
-        chart
-            .draw_series(
-                line.iter()
-                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
-            )
-            .map_err(|e| anyhow!("{e:?}"))?;
-        if s.points.iter().any(|p| p.std > 0.0) {
-            chart
-                .draw_series(s.points.iter().map(|p| {
-                    ErrorBar::new_vertical(
-                        tx(p.x),
-                        p.mean - p.std,
-                        p.mean,
-                        p.mean + p.std,
-                        color.stroke_width(1),
-                        8,
-                    )
-                }))
-                .map_err(|e| anyhow!("{e:?}"))?;
-        }
+        draw_one(&mut chart, s, COLORS[i % COLORS.len()], c.log_x)?;
     }
-    // the legend goes where the curves end up away from: falling curves leave the upper right free
-    let (first, last): (Vec<f64>, Vec<f64>) = c
-        .series
-        .iter()
-        .filter(|s| !s.reference && s.points.len() > 1)
-        .map(|s| (s.points[0].mean, s.points[s.points.len() - 1].mean))
-        .unzip();
-    let falling = last.iter().sum::<f64>() < first.iter().sum::<f64>();
-    let corner = if falling {
-        SeriesLabelPosition::UpperRight
-    } else {
-        SeriesLabelPosition::LowerRight
-    };
     chart
         .configure_series_labels()
-        .position(corner)
+        .position(legend_corner(c))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 16))
@@ -155,6 +114,68 @@ where
         .map_err(|e| anyhow!("{e:?}"))?;
     root.present().map_err(|e| anyhow!("{e:?}"))?;
     Ok(())
+}
+
+/// One series: a dashed line for a reference, else a line with markers and, where the points
+/// have a spread, error bars.
+fn draw_one<DB: DrawingBackend>(
+    chart: &mut Plane<DB>,
+    s: &Series,
+    color: RGBColor,
+    log_x: bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let tx = |x: f64| if log_x { x.log2() } else { x };
+    let line: Vec<(f64, f64)> = s.points.iter().map(|p| (tx(p.x), p.mean)).collect();
+    let legend = move |(x, y): (i32, i32)| {
+        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+    };
+    if s.reference {
+        chart
+            .draw_series(DashedLineSeries::new(line, 8, 5, color.stroke_width(2)))
+            .map_err(|e| anyhow!("{e:?}"))?
+            .label(s.name.as_str())
+            .legend(legend);
+        return Ok(());
+    }
+    chart
+        .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
+        .map_err(|e| anyhow!("{e:?}"))?
+        .label(s.name.as_str())
+        .legend(legend);
+    chart
+        .draw_series(
+            line.iter()
+                .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+        )
+        .map_err(|e| anyhow!("{e:?}"))?;
+    if s.points.iter().any(|p| p.std > 0.0) {
+        let bar = |p: &crate::stats::Point| {
+            let (lo, hi) = (p.mean - p.std, p.mean + p.std);
+            ErrorBar::new_vertical(tx(p.x), lo, p.mean, hi, color.stroke_width(1), 8)
+        };
+        chart
+            .draw_series(s.points.iter().map(bar))
+            .map_err(|e| anyhow!("{e:?}"))?;
+    }
+    Ok(())
+}
+
+/// The legend goes where the curves end up away from: falling curves leave the upper right free.
+fn legend_corner(c: &Chart) -> SeriesLabelPosition {
+    let (first, last): (Vec<f64>, Vec<f64>) = c
+        .series
+        .iter()
+        .filter(|s| !s.reference && s.points.len() > 1)
+        .map(|s| (s.points[0].mean, s.points[s.points.len() - 1].mean))
+        .unzip();
+    if last.iter().sum::<f64>() < first.iter().sum::<f64>() {
+        SeriesLabelPosition::UpperRight
+    } else {
+        SeriesLabelPosition::LowerRight
+    }
 }
 
 /// Write `<stem>.png` and `<stem>.svg`. Each is drawn to a temporary name and renamed, so an

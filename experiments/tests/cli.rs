@@ -23,8 +23,13 @@ fn invalid_values_exit_non_zero_naming_the_flag() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(flag), "{args:?}: {err}");
     }
+    // a run refused for its data leaves no run folder (no lock, no empty train.log)
+    let dir = tempfile::tempdir().unwrap();
+    let refused = dir.path().join("refused");
     let out = train()
         .args(["--dataset", "cifar10", "--data", "/nonexistent/cifar"])
+        .arg("--out")
+        .arg(&refused)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -32,6 +37,11 @@ fn invalid_values_exit_non_zero_naming_the_flag() {
     assert!(
         err.contains("/nonexistent/cifar") && err.contains("data_batch_1.bin"),
         "{err}"
+    );
+    assert!(
+        !refused.exists(),
+        "a refused run left {}",
+        refused.display()
     );
 }
 
@@ -319,6 +329,8 @@ fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
             "--data",
         ])
         .arg(dir.path().join("nowhere"))
+        .arg("--out")
+        .arg(dir.path().join("refused"))
         .output()
         .unwrap();
     assert!(!missing.status.success());
@@ -327,6 +339,7 @@ fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
         err.contains("nowhere") && err.contains("cifar-10-binary") && err.contains("--data hub"),
         "{err}"
     );
+    assert!(!dir.path().join("refused").exists());
 }
 
 /// `--data hub` goes to the hub cache under HF_HOME; offline and empty, the error says where
@@ -343,6 +356,8 @@ fn cifar10_hub_source_is_wired_and_offline_safe() {
             "--data",
             "hub",
         ])
+        .arg("--out")
+        .arg(home.path().join("refused"))
         .env("HF_HOME", home.path())
         .env("HF_HUB_OFFLINE", "1")
         .output()
@@ -354,6 +369,7 @@ fn cifar10_hub_source_is_wired_and_offline_safe() {
         err.contains(&cache.display().to_string()) && err.contains("HF_HUB_OFFLINE"),
         "{err}"
     );
+    assert!(!home.path().join("refused").exists());
 }
 
 const SWEEP_FILE: &str = r#"

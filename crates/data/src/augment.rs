@@ -186,6 +186,20 @@ impl ResizeCrop {
     }
 }
 
+impl Transform for Augment {
+    fn output_shape(&self, s: ImageShape) -> ImageShape {
+        ImageShape {
+            channels: s.channels,
+            height: self.size,
+            width: self.size,
+        }
+    }
+
+    fn apply(&self, ex: &crate::Example<'_>, black: &[f32], key: Key, out: &mut Vec<f32>) {
+        self.apply_to(&ex.pixels, ex.shape, black, key, out);
+    }
+}
+
 impl Transform for ResizeCrop {
     fn output_shape(&self, s: ImageShape) -> ImageShape {
         ImageShape {

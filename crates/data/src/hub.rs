@@ -26,8 +26,16 @@ use std::path::{Path, PathBuf};
 use candle_core::Tensor;
 use candle_datasets::vision;
 
-use crate::registry::DatasetName;
-use crate::{cifar, idx, Dataset, Error, Result, Splits};
+use crate::{cifar, idx, Dataset, Error, Result};
+
+/// The sets the hub source serves. The registry maps its dataset names onto these and builds
+/// the splits, so this module knows nothing of the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HubSet {
+    Mnist,
+    FashionMnist,
+    Cifar10,
+}
 
 /// Where candle-datasets 0.11.1 reads a set: `CONFIG/{train,test}/0000.parquet` of a dataset
 /// repository's parquet conversion. Used only to check the cache offline.
@@ -39,19 +47,18 @@ pub struct HubFiles {
 }
 
 impl HubFiles {
-    /// The files of `name`, or `None` for a set the hub source does not serve.
-    pub fn of(name: DatasetName) -> Option<HubFiles> {
-        let (repo, config) = match name {
-            DatasetName::Mnist => ("ylecun/mnist", "mnist"),
-            DatasetName::FashionMnist => ("zalando-datasets/fashion_mnist", "fashion_mnist"),
-            DatasetName::Cifar10 => ("cifar10", "plain_text"),
-            DatasetName::Digits | DatasetName::Imagenet => return None,
+    /// The files of `set`.
+    pub fn of(set: HubSet) -> HubFiles {
+        let (repo, config) = match set {
+            HubSet::Mnist => ("ylecun/mnist", "mnist"),
+            HubSet::FashionMnist => ("zalando-datasets/fashion_mnist", "fashion_mnist"),
+            HubSet::Cifar10 => ("cifar10", "plain_text"),
         };
-        Some(HubFiles {
+        HubFiles {
             repo,
             revision: "refs/convert/parquet",
             config,
-        })
+        }
     }
 
     /// The parquet file of a split (`train` or `test`).
@@ -72,27 +79,21 @@ pub fn offline() -> bool {
         .is_ok_and(|v| ["1", "true", "yes", "on"].contains(&v.trim().to_ascii_lowercase().as_str()))
 }
 
-/// Train, validation (10 %, seed 777) and test sets of `name` from the hub.
-pub fn load(name: DatasetName) -> Result<Splits> {
-    let files = HubFiles::of(name).ok_or_else(|| Error::InvalidParameter {
-        name: "data",
-        value: format!("{} for {name}", crate::registry::HUB),
-        why: "the Hugging Face hub serves mnist, fashion-mnist and cifar10",
-    })?;
+/// The training and test sets of `set` from the hub, as the file readers would return them;
+/// `name` is what messages call the set.
+pub fn load(set: HubSet, name: &str) -> Result<(Dataset, Dataset)> {
+    let files = HubFiles::of(set);
     for split in ["train", "test"] {
         check_parquet(&locate(&files, &files.file(split))?)?;
     }
-    let raw = fetch(name, &files)?;
+    let raw = fetch(set, name, &files)?;
     let tensors = |e: candle_core::Error| Error::Format {
         path: files.cache_folder(),
         what: format!("candle-datasets returned unexpected tensors: {e}"),
     };
-    let train = convert(name, &raw.train_images, &raw.train_labels).map_err(tensors)?;
-    let test = convert(name, &raw.test_images, &raw.test_labels).map_err(tensors)?;
-    Ok(match name {
-        DatasetName::Cifar10 => cifar::splits(train, test),
-        _ => idx::splits(train, test),
-    })
+    let train = convert(set, &raw.train_images, &raw.train_labels).map_err(tensors)?;
+    let test = convert(set, &raw.test_images, &raw.test_labels).map_err(tensors)?;
+    Ok((train, test))
 }
 
 /// The cached path of `file`, downloaded first when it is missing and the hub is allowed (the
@@ -162,11 +163,11 @@ pub fn check_parquet(path: &Path) -> Result<()> {
 }
 
 /// candle-datasets' reader, its errors and panics turned into ours.
-fn fetch(name: DatasetName, files: &HubFiles) -> Result<vision::Dataset> {
-    let read = AssertUnwindSafe(|| match name {
-        DatasetName::Mnist => vision::mnist::load(),
-        DatasetName::FashionMnist => vision::fashion_mnist::load(),
-        _ => vision::cifar::load(),
+fn fetch(set: HubSet, name: &str, files: &HubFiles) -> Result<vision::Dataset> {
+    let read = AssertUnwindSafe(|| match set {
+        HubSet::Mnist => vision::mnist::load(),
+        HubSet::FashionMnist => vision::fashion_mnist::load(),
+        HubSet::Cifar10 => vision::cifar::load(),
     });
     let folder = files.cache_folder();
     match catch_unwind(read) {
@@ -197,9 +198,9 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Our dataset from candle-datasets' tensors: pixels in [0, 1] (MNIST-like: `(n, 784)`;
 /// CIFAR-10: `(n, 3, 32, 32)` with height and width swapped) and `u8` labels.
-fn convert(name: DatasetName, images: &Tensor, labels: &Tensor) -> candle_core::Result<Dataset> {
+fn convert(set: HubSet, images: &Tensor, labels: &Tensor) -> candle_core::Result<Dataset> {
     let labels: Vec<u8> = labels.to_vec1()?;
-    let per_image = if name == DatasetName::Cifar10 {
+    let per_image = if set == HubSet::Cifar10 {
         3 * 32 * 32
     } else {
         28 * 28
@@ -210,16 +211,17 @@ fn convert(name: DatasetName, images: &Tensor, labels: &Tensor) -> candle_core::
     if let Some(bad) = labels.iter().find(|&&l| l >= 10) {
         candle_core::bail!("label {bad} is out of range (0..10)");
     }
-    Ok(match name {
-        DatasetName::Cifar10 => cifar::dataset(as_files_do(&images.transpose(2, 3)?)?, labels),
-        _ => {
-            let kind = match name {
-                DatasetName::Mnist => idx::Kind::Mnist,
-                _ => idx::Kind::FashionMnist,
-            };
-            idx::dataset(kind, as_files_do(images)?, labels, 28, 28)
+    let kind = match set {
+        HubSet::Cifar10 => {
+            return Ok(cifar::dataset(
+                as_files_do(&images.transpose(2, 3)?)?,
+                labels,
+            ))
         }
-    })
+        HubSet::Mnist => idx::Kind::Mnist,
+        HubSet::FashionMnist => idx::Kind::FashionMnist,
+    };
+    Ok(idx::dataset(kind, as_files_do(images)?, labels, 28, 28))
 }
 
 /// Pixels in [0, 1] as the file readers compute them, `byte / 255`. candle-datasets multiplies

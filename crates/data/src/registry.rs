@@ -43,6 +43,18 @@ impl DatasetName {
         }
     }
 
+    /// The set of the hub source with this name, if it serves one.
+    #[cfg(feature = "hub")]
+    pub fn hub_set(self) -> Option<crate::hub::HubSet> {
+        use crate::hub::HubSet;
+        match self {
+            DatasetName::Mnist => Some(HubSet::Mnist),
+            DatasetName::FashionMnist => Some(HubSet::FashionMnist),
+            DatasetName::Cifar10 => Some(HubSet::Cifar10),
+            DatasetName::Digits | DatasetName::Imagenet => None,
+        }
+    }
+
     /// Where the dataset is read from when no folder is given (`None`: embedded).
     pub fn default_folder(self) -> Option<PathBuf> {
         match self {
@@ -157,7 +169,16 @@ fn imagenet(root: &Path, size: usize) -> Result<Splits> {
 
 #[cfg(feature = "hub")]
 fn hub(name: DatasetName) -> Result<Splits> {
-    crate::hub::load(name)
+    let set = name.hub_set().ok_or_else(|| Error::InvalidParameter {
+        name: "data",
+        value: format!("{HUB} for {name}"),
+        why: "the Hugging Face hub serves mnist, fashion-mnist and cifar10",
+    })?;
+    let (train, test) = crate::hub::load(set, name.name())?;
+    Ok(match set {
+        crate::hub::HubSet::Cifar10 => cifar::splits(train, test),
+        _ => idx::splits(train, test),
+    })
 }
 
 #[cfg(not(feature = "hub"))]

@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::source::Example;
-use crate::{Augment, ImageShape};
+use crate::ImageShape;
 
 /// What a transform's random draws may depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,20 +53,6 @@ impl Transform for Pad {
             }
             out.extend(std::iter::repeat_n(fill, p * w));
         }
-    }
-}
-
-impl Transform for Augment {
-    fn output_shape(&self, s: ImageShape) -> ImageShape {
-        ImageShape {
-            channels: s.channels,
-            height: self.size,
-            width: self.size,
-        }
-    }
-
-    fn apply(&self, ex: &Example<'_>, black: &[f32], key: Key, out: &mut Vec<f32>) {
-        self.apply_to(&ex.pixels, ex.shape, black, key, out);
     }
 }
 

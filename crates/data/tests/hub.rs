@@ -120,7 +120,7 @@ const TEST_FIRST: usize = 1000;
 
 /// The set's two files in a hub cache at `cache`, as `huggingface_hub` lays them out.
 fn cache_set(cache: &Path, name: DatasetName, corrupt: bool) {
-    let files = HubFiles::of(name).unwrap();
+    let files = HubFiles::of(name.hub_set().unwrap());
     let repo = cache.join(format!("datasets--{}", files.repo.replace('/', "--")));
     let refs = repo.join("refs").join(files.revision);
     std::fs::create_dir_all(refs.parent().unwrap()).unwrap();
@@ -269,7 +269,7 @@ fn a_missing_set_online_and_a_corrupt_image_are_typed_errors() {
 fn cached_train_file(cache: &Path) -> PathBuf {
     let name = DatasetName::FashionMnist;
     cache_set(cache, name, false);
-    let files = HubFiles::of(name).unwrap();
+    let files = HubFiles::of(name.hub_set().unwrap());
     cache
         .join(format!("datasets--{}", files.repo.replace('/', "--")))
         .join("snapshots")

@@ -6,6 +6,7 @@
 //! count. Width factors scale every hidden channel count with `int(c·w)`. BatchNorm (ResNets)
 //! follows the official code: non-affine with running statistics in score modes.
 
+mod build;
 mod conv;
 mod counts;
 mod error;
@@ -13,10 +14,13 @@ mod fc;
 mod network;
 pub mod norm;
 mod resnet;
+mod stem;
 
+pub use build::build;
 pub use conv::ConvNet;
 pub use counts::ParamCounts;
 pub use error::{Error, Result};
 pub use fc::Fc;
-pub use network::{build, Arch, InputShape, ModelSpec, Network};
-pub use resnet::{ResNet, Stem};
+pub use network::{Arch, InputShape, ModelSpec, Network};
+pub use resnet::ResNet;
+pub use stem::Stem;

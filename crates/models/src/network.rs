@@ -1,16 +1,11 @@
-//! The model interface and the factory from a spec.
-
-use std::collections::HashMap;
+//! The model interface: the spec of a network and the trait every architecture implements.
 
 use candle_core::Tensor;
-use iterand_masking::{Builder, MaskConfig, MaskedWeight};
+use iterand_masking::MaskedWeight;
 use iterand_randomizer::Rerandomizer;
 use serde::{Deserialize, Serialize};
 
-use crate::conv::ConvNet;
 use crate::counts::ParamCounts;
-use crate::fc::Fc;
-use crate::resnet::ResNet;
 use crate::{Error, Result};
 
 /// Architectures by their command-line names.
@@ -41,7 +36,7 @@ impl Arch {
         Arch::Resnet101,
     ];
 
-    /// Whether this is one of the ResNets, the only architectures with a [`crate::Stem`].
+    /// Whether this is one of the ResNets, the only architectures with a [`crate::stem::Stem`].
     pub fn is_resnet(self) -> bool {
         matches!(
             self,
@@ -102,8 +97,8 @@ pub struct ModelSpec {
     pub input: InputShape,
     pub classes: usize,
     /// The ResNets' stem; `None` chooses by input size as the official code
-    /// ([`crate::Stem::for_height`]). Other architectures have none.
-    pub stem: Option<crate::Stem>,
+    /// ([`crate::stem::Stem::for_height`]). Other architectures have none.
+    pub stem: Option<crate::stem::Stem>,
     /// BatchNorm statistics over this many torch.chunk pieces of each batch, as DataParallel
     /// on that many devices (the official `num_gpus`); 1 is the whole batch. Only the ResNets
     /// have BatchNorm.
@@ -145,48 +140,4 @@ pub trait Network: Send + Sync {
         }
         Ok(kept)
     }
-}
-
-/// Build `spec` under `b` with the masked-layer settings `mask`.
-pub fn build(spec: &ModelSpec, mask: MaskConfig, b: &Builder) -> Result<Box<dyn Network>> {
-    if !(spec.width > 0.0 && spec.width.is_finite()) {
-        return Err(Error::InvalidParameter {
-            name: "width",
-            value: spec.width.to_string(),
-            why: "the width factor must be a positive number".into(),
-        });
-    }
-    if spec.classes < 2 {
-        return Err(Error::InvalidParameter {
-            name: "classes",
-            value: spec.classes.to_string(),
-            why: "a classifier needs at least two classes".into(),
-        });
-    }
-    let net: Box<dyn Network> = match spec.arch {
-        Arch::Fc => Box::new(Fc::new(spec, mask, b)?),
-        Arch::Conv2 | Arch::Conv4 | Arch::Conv6 | Arch::Conv8 => {
-            Box::new(ConvNet::new(spec, mask, b)?)
-        }
-        Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50 | Arch::Resnet101 => {
-            Box::new(ResNet::new(spec, mask, b)?)
-        }
-    };
-    check_keys(net.as_ref())?;
-    Ok(net)
-}
-
-/// Two layers with one random-stream key would draw identical weights: refuse such a model.
-fn check_keys(net: &dyn Network) -> Result<()> {
-    let mut seen: HashMap<u32, &str> = HashMap::new();
-    for m in net.masked() {
-        if let Some(other) = seen.insert(m.key(), m.path()) {
-            return Err(iterand_masking::Error::KeyCollision {
-                a: other.to_string(),
-                b: m.path().to_string(),
-            }
-            .into());
-        }
-    }
-    Ok(())
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::run_dir::write_atomic;
+use crate::files::write_atomic;
 use crate::{Error, Result};
 
 /// Bumped when the layout changes; older checkpoints are refused by name.
@@ -94,7 +94,7 @@ impl CheckpointInfo {
             checksum: None,
             ..self.clone()
         };
-        Ok(crate::sha256_hex(to_json(&bare, false)?.as_bytes()))
+        Ok(crate::files::sha256_hex(to_json(&bare, false)?.as_bytes()))
     }
 }
 
@@ -254,7 +254,7 @@ impl Checkpointer {
         let path = self.dir.join(&info.tensors);
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         if let Some(recorded) = &info.tensors_sha256 {
-            check_sum(&path, recorded, &crate::sha256_hex(&bytes))?;
+            check_sum(&path, recorded, &crate::files::sha256_hex(&bytes))?;
         }
         let tensors =
             candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| Error::Corrupt {
@@ -276,7 +276,7 @@ impl Checkpointer {
             std::fs::read(self.dir.join(&info.tensors)),
             &info.tensors_sha256,
         ) {
-            (Ok(bytes), Some(sha)) => crate::sha256_hex(&bytes) == *sha,
+            (Ok(bytes), Some(sha)) => crate::files::sha256_hex(&bytes) == *sha,
             (Ok(_), None) => true,
             (Err(_), _) => false,
         }
@@ -341,7 +341,7 @@ fn write_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<Strin
         .and_then(|f| f.sync_all())
         .map_err(io(path))?;
     let bytes = std::fs::read(path).map_err(io(path))?;
-    Ok(crate::sha256_hex(&bytes))
+    Ok(crate::files::sha256_hex(&bytes))
 }
 
 /// A sound run never saves a NaN or an infinity (a non-finite loss stops it first), so one in a

@@ -424,7 +424,7 @@ impl TrainConfig {
     /// `sha256:<hex>` of the resolved TOML: the run's identity. Two configs with the same hash
     /// run the same computation.
     pub fn hash(&self) -> Result<String> {
-        Ok(crate::sha256_hex(self.to_toml()?.as_bytes()))
+        Ok(crate::files::sha256_hex(self.to_toml()?.as_bytes()))
     }
 
     /// The keys whose values differ between `self` and `other`, as `key: a → b`, sorted.

@@ -11,6 +11,7 @@ mod config;
 mod data_source;
 pub mod dynamics;
 mod error;
+mod files;
 mod lr;
 mod metrics;
 mod progress;
@@ -23,22 +24,13 @@ pub use checkpoint::{CheckpointInfo, Checkpointer, Position, Streams, BEST, LAST
 pub use config::{check, DatasetName, Method, SplitDraw, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
+pub use files::{sha256_hex, write_atomic};
 pub use lr::CosineSchedule;
 pub use metrics::{
     EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
     StepRecord, Summary,
 };
 pub use progress::{job_line_style, read_status, Progress, STATUS_FILE};
-pub use run_dir::{device_name, write_atomic, NetworkIo, Resume, RunDir, Session};
+pub use run_dir::{device_name, NetworkIo, Resume, RunDir, Session};
 pub use sgd::{Sgd, SgdConfig};
 pub use trainer::{evaluate, load_variables, train, train_with, RunOptions};
-
-/// `sha256:<hex>` of `bytes`: how the run folder names contents (configs, checkpoints).
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
-}

@@ -10,36 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::TrainConfig;
+use crate::files::write_atomic;
 use crate::metrics::{MetricsLine, Summary};
 use crate::tensorboard::EventLog;
 use crate::{Error, Result};
-
-/// Write `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = written {
-        // a full disk: leave nothing half-written behind
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    std::fs::rename(&tmp, path).map_err(io)
-}
 
 fn to_json<T: Serialize>(v: &T, what: &'static str) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Serialise {
@@ -275,24 +249,5 @@ impl RunDir {
             why: e.to_string(),
         })?;
         write_atomic(&self.file(SUMMARY), json.as_bytes())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("a.json");
-        write_atomic(&p, b"first").unwrap();
-        write_atomic(&p, b"second").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "second");
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
-        let e = write_atomic(&d.path().join("no/such/dir/x"), b"x")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("no/such/dir"), "{e}");
     }
 }

@@ -262,7 +262,7 @@ impl EventLog {
             step: 0,
             what: Some(What::FileVersion("brain.Event:2".into())),
         };
-        crate::run_dir::write_atomic(&self.path, &record(&version))
+        crate::files::write_atomic(&self.path, &record(&version))
     }
 
     /// Append the event of `line` (to a new file if the old one was removed: the event file is
@@ -296,7 +296,7 @@ impl EventLog {
         for line in &lines[count.max(1) - 1..] {
             out.extend(record(&event_of(line, now())));
         }
-        crate::run_dir::write_atomic(&self.path, &out)
+        crate::files::write_atomic(&self.path, &out)
     }
 }
 

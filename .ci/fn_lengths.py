@@ -1,9 +1,12 @@
-# Lists every function in crates/ longer than N lines (default 80), by brace counting:
+# Lists every function of the workspace longer than N lines (default 60), by brace counting;
+# the tests/ folders are skipped (unit-test modules inside src/ are counted):
 #   python3 .ci/fn_lengths.py [N]
-# Not part of .ci/run; issue 12 asks that it print nothing.
+# Not yet part of .ci/run: issue 38 asks that it print nothing over the workspace at 60 lines,
+# and then CI runs it.
 import re,sys,glob
-limit=int(sys.argv[1]) if len(sys.argv)>1 else 80
-for f in sorted(glob.glob('crates/**/*.rs',recursive=True)):
+limit=int(sys.argv[1]) if len(sys.argv)>1 else 60
+for f in sorted(glob.glob('**/*.rs',recursive=True)):
+    if f.startswith('target/') or '/tests/' in f or '/target/' in f: continue
     lines=open(f).read().split('\n')
     i=0
     while i<len(lines):

@@ -183,27 +183,23 @@ fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
         cfg.mask_config()?.effective_sparsity(),
         thousands(c.kept)
     );
+    print_schedule(cfg, facts)
+}
+
+/// The dry run's schedule lines: iterations, learning rate and how often R fires.
+fn print_schedule(cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
     let steps = facts.train_images.div_ceil(cfg.batch_size);
     let limited = cfg.limit_batches.map_or(steps, |l| l.min(steps));
     let rerand = cfg.rerandomization()?;
     let fires = rerand.map_or(0, |(_, s)| s.count(cfg.epochs as u64, limited as u64));
-    let mut lr = format!("cosine lr {}", cfg.lr);
-    if cfg.warmup_epochs > 0 {
-        lr = format!("{} warm-up epochs, {lr}", cfg.warmup_epochs);
-    }
-    if cfg.finetune_epochs > 0 {
-        lr = format!(
-            "{lr}, {} fine-tune epochs at {}",
-            cfg.finetune_epochs, cfg.finetune_lr
-        );
-    }
     println!(
-        "schedule: {} epochs × {} steps = {} iterations (batch {}, {} train images), {lr}, wd {}",
+        "schedule: {} epochs × {} steps = {} iterations (batch {}, {} train images), {}, wd {}",
         cfg.epochs,
         limited,
         limited * cfg.epochs,
         cfg.batch_size,
         facts.train_images,
+        lr_text(cfg),
         cfg.weight_decay
     );
     if let (Method::Iterand, Some((_, k))) = (cfg.method, rerand) {
@@ -218,6 +214,21 @@ fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
         println!("randomizations: 0 ({})", cfg.method);
     }
     Ok(())
+}
+
+/// The learning-rate plan in words: warm-up, cosine, fine-tuning.
+fn lr_text(cfg: &TrainConfig) -> String {
+    let mut lr = format!("cosine lr {}", cfg.lr);
+    if cfg.warmup_epochs > 0 {
+        lr = format!("{} warm-up epochs, {lr}", cfg.warmup_epochs);
+    }
+    if cfg.finetune_epochs > 0 {
+        lr = format!(
+            "{lr}, {} fine-tune epochs at {}",
+            cfg.finetune_epochs, cfg.finetune_lr
+        );
+    }
+    lr
 }
 
 /// `--preview`: both preset datasets are normalised with the ImageNet statistics, as the

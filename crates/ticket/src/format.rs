@@ -145,26 +145,7 @@ impl Ticket {
             path: path.to_path_buf(),
             why,
         };
-        if bytes.len() < MAGIC.len() + 12 + CHECKSUM_LEN || &bytes[..8] != MAGIC {
-            return Err(not("no IRTICKET magic".into()));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-        if version != VERSION {
-            return Err(Error::Version {
-                path: path.to_path_buf(),
-                found: version,
-                supported: VERSION,
-            });
-        }
-        let (body, stored) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-        let computed = Sha256::digest(body);
-        if computed.as_slice() != stored {
-            return Err(Error::Checksum {
-                path: path.to_path_buf(),
-                stored: hex(stored),
-                computed: hex(&computed),
-            });
-        }
+        let body = verified_body(bytes, path)?;
         let hlen = u64::from_le_bytes(body[12..20].try_into().unwrap());
         if hlen > MAX_HEADER || 20 + hlen > body.len() as u64 {
             return Err(not(format!("header length {hlen} past the file's end")));
@@ -271,4 +252,33 @@ fn inflate(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The file's bytes before the checksum, once the magic, the version and the checksum hold:
+/// nothing after them is parsed from a file that fails any of the three.
+fn verified_body<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a [u8]> {
+    if bytes.len() < MAGIC.len() + 12 + CHECKSUM_LEN || &bytes[..8] != MAGIC {
+        return Err(Error::NotATicket {
+            path: path.to_path_buf(),
+            why: "no IRTICKET magic".into(),
+        });
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+    if version != VERSION {
+        return Err(Error::Version {
+            path: path.to_path_buf(),
+            found: version,
+            supported: VERSION,
+        });
+    }
+    let (body, stored) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+    let computed = Sha256::digest(body);
+    if computed.as_slice() != stored {
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            stored: hex(stored),
+            computed: hex(&computed),
+        });
+    }
+    Ok(body)
 }

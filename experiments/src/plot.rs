@@ -34,6 +34,17 @@ pub struct Chart<'a> {
     pub series: &'a [Series],
 }
 
+impl Chart<'_> {
+    /// Where `x` sits on the plotted axis: its log2 on a log axis.
+    fn axis_x(&self, x: f64) -> f64 {
+        if self.log_x {
+            x.log2()
+        } else {
+            x
+        }
+    }
+}
+
 const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -50,7 +61,7 @@ const COLORS: [RGBColor; 10] = [
 /// The plotted area: every point's x (through the axis transform) and mean ± std, padded.
 fn bounds(c: &Chart) -> Result<((f64, f64), (f64, f64))> {
     let pts = || c.series.iter().flat_map(|s| s.points.iter());
-    let tx = |x: f64| if c.log_x { x.log2() } else { x };
+    let tx = |x: f64| c.axis_x(x);
     let (mut x0, mut x1) = pts().fold((f64::MAX, f64::MIN), |(a, b), p| {
         (a.min(tx(p.x)), b.max(tx(p.x)))
     });
@@ -102,7 +113,7 @@ where
         .draw()
         .map_err(|e| anyhow!("{e:?}"))?;
     for (i, s) in c.series.iter().enumerate() {
-        draw_one(&mut chart, s, COLORS[i % COLORS.len()], c.log_x)?;
+        draw_one(&mut chart, c, s, COLORS[i % COLORS.len()])?;
     }
     chart
         .configure_series_labels()
@@ -120,14 +131,14 @@ where
 /// have a spread, error bars.
 fn draw_one<DB: DrawingBackend>(
     chart: &mut Plane<DB>,
+    c: &Chart,
     s: &Series,
     color: RGBColor,
-    log_x: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let tx = |x: f64| if log_x { x.log2() } else { x };
+    let tx = |x: f64| c.axis_x(x);
     let line: Vec<(f64, f64)> = s.points.iter().map(|p| (tx(p.x), p.mean)).collect();
     let legend = move |(x, y): (i32, i32)| {
         PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))

@@ -331,7 +331,7 @@ fn t2_inset(ctx: &Ctx, slopes: &[(usize, f64)]) -> Result<()> {
     )
 }
 
-/// E3's grid of n per R: the quick grid is a prefix-sized subset of the figure's.
+/// E3's grid of n per R: fewer and smaller n at quick sizes.
 fn e3_grid(sizes: Sizes) -> Vec<(usize, Vec<usize>)> {
     if sizes.quick {
         vec![

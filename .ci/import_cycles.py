@@ -37,7 +37,10 @@ def targets(text, here, modules, names):
     """The modules this file's text refers to."""
     firsts = re.findall(r'\bcrate::(\w+)', text)
     for group in re.findall(r'\bcrate::\{([^;]*)\}', text):
-        firsts += re.findall(r'(?:^|[,{]\s*)(\w+)', group)
+        # only the first segment of each path in the group: drop nested `{...}` lists first
+        while re.search(r'\{[^{}]*\}', group):
+            group = re.sub(r'\{[^{}]*\}', '', group)
+        firsts += re.findall(r'(?:^|,)\s*(\w+)', group)
     parent = here.rsplit('::', 1)[0] if '::' in here else ''
     firsts += [f'{parent}::{n}' if parent else n for n in re.findall(r'\bsuper::(\w+)', text)]
     out = set()

@@ -12,14 +12,16 @@
 //! training set holds them). 3 epochs are 1.7 GB.
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
-use iterand_data::{batch_order, split_indices, Augment, Source, VAL_FRACTION, VAL_SPLIT_SEED};
+use iterand_data::{
+    batch_order, split_indices, Augment, Source, Splits, VAL_FRACTION, VAL_SPLIT_SEED,
+};
 use iterand_models::InputShape;
 use iterand_randomizer::{coins, fresh_values};
-use iterand_train::load_splits;
+use iterand_train::{load_splits, TrainConfig};
 
 fn main() -> Result<()> {
     let a: Vec<String> = std::env::args().collect();
@@ -39,6 +41,19 @@ fn main() -> Result<()> {
     let splits = load_splits(cfg.dataset, Some(&data))?;
     let n = splits.train.len();
     let steps = n.div_ceil(cfg.batch_size) * epochs;
+    let init = init_draws(&cfg, (steps / freq) as u32, lambda)?;
+    candle_core::safetensors::save(&init, out.join("init.safetensors"))?;
+    let orders = write_batches(&cfg, &splits, epochs as u64, &out)?;
+    let le = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    std::fs::write(out.join("order.u32"), le(&orders))?;
+    let (kept, _) = split_indices(n + splits.val.len(), VAL_FRACTION, VAL_SPLIT_SEED);
+    std::fs::write(out.join("split.u32"), le(&kept))?;
+    Ok(())
+}
+
+/// Each masked layer's initial weights and scores, and R's fresh values and coins for every
+/// round the run reaches.
+fn init_draws(cfg: &TrainConfig, rounds: u32, lambda: f64) -> Result<HashMap<String, Tensor>> {
     let dev = Device::Cpu;
     let input = InputShape {
         channels: 3,
@@ -50,16 +65,11 @@ fn main() -> Result<()> {
     for m in net.masked() {
         let (p, k) = (m.path(), m.numel());
         t.insert(format!("{p}.weight"), m.weight().as_tensor().clone());
-        t.insert(
-            format!("{p}.scores"),
-            m.scores()
-                .context("a score-mode layer")?
-                .as_tensor()
-                .clone(),
-        );
-        for round in 1..=(steps / freq) as u32 {
-            let fresh = fresh_values(cfg.init_mode, m.fan_in(), seed, m.key(), round, k)?;
-            let heads = coins(seed, m.key(), round, lambda, k);
+        let scores = m.scores().context("a score-mode layer")?;
+        t.insert(format!("{p}.scores"), scores.as_tensor().clone());
+        for round in 1..=rounds {
+            let fresh = fresh_values(cfg.init_mode, m.fan_in(), cfg.seed, m.key(), round, k)?;
+            let heads = coins(cfg.seed, m.key(), round, lambda, k);
             t.insert(
                 format!("{p}.fresh{round}"),
                 Tensor::from_vec(fresh, k, &dev)?,
@@ -70,16 +80,25 @@ fn main() -> Result<()> {
             );
         }
     }
-    candle_core::safetensors::save(&t, out.join("init.safetensors"))?;
+    Ok(t)
+}
+
+/// Every augmented training batch in order (x.f32, y.u8, sizes.txt); returns each epoch's
+/// example order, concatenated.
+fn write_batches(cfg: &TrainConfig, splits: &Splits, epochs: u64, out: &Path) -> Result<Vec<u32>> {
     let aug = Augment {
         size: 32,
         ..Augment::cifar10()
     };
-    let mut xs = std::io::BufWriter::new(std::fs::File::create(out.join("x.f32"))?);
-    let mut ys = std::io::BufWriter::new(std::fs::File::create(out.join("y.u8"))?);
-    let mut sizes = std::io::BufWriter::new(std::fs::File::create(out.join("sizes.txt"))?);
+    let create = |name: &str| -> Result<_> {
+        Ok(std::io::BufWriter::new(std::fs::File::create(
+            out.join(name),
+        )?))
+    };
+    let (mut xs, mut ys, mut sizes) = (create("x.f32")?, create("y.u8")?, create("sizes.txt")?);
+    let (seed, n) = (cfg.seed, splits.train.len());
     let mut orders = Vec::new();
-    for epoch in 0..epochs as u64 {
+    for epoch in 0..epochs {
         let order = batch_order(n, seed, epoch);
         orders.extend_from_slice(&order);
         for idx in order.chunks(cfg.batch_size) {
@@ -93,9 +112,5 @@ fn main() -> Result<()> {
             writeln!(sizes, "{epoch} {}", idx.len())?;
         }
     }
-    let le = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
-    std::fs::write(out.join("order.u32"), le(&orders))?;
-    let (kept, _) = split_indices(n + splits.val.len(), VAL_FRACTION, VAL_SPLIT_SEED);
-    std::fs::write(out.join("split.u32"), le(&kept))?;
-    Ok(())
+    Ok(orders)
 }

@@ -365,10 +365,57 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
     .clone()
 }
 
+/// What to type for an error the libraries state in keys: the one place that maps them to this
+/// command line's flags.
+pub fn flag_hint(e: &anyhow::Error) -> Option<&'static str> {
+    use iterand_train::Error as T;
+    e.chain().find_map(|cause| {
+        let Some(t) = cause.downcast_ref::<T>() else {
+            return cause
+                .downcast_ref::<iterand_data::Error>()
+                .and_then(data_hint);
+        };
+        match t {
+            T::NonFiniteLoss { .. } => Some("try a smaller --lr"),
+            T::Interrupted { .. } => Some("run the same command with --resume auto"),
+            T::ConfigMismatch { .. } => {
+                Some("use another --out, or start over with --resume never")
+            }
+            T::RunExists { .. } => {
+                Some("continue it with --resume auto, or start over with --resume never")
+            }
+            T::Data(d) => data_hint(d),
+            _ => None,
+        }
+    })
+}
+
+fn data_hint(e: &iterand_data::Error) -> Option<&'static str> {
+    match e {
+        iterand_data::Error::NotFound(_) => Some(
+            "pass the dataset's folder with --data DIR (mnist, fashion-mnist and cifar10 also \
+             --data hub)",
+        ),
+        _ => None,
+    }
+}
+
+/// `e` with the flags that mend it, as the context a user reads first.
+pub fn with_flags(e: anyhow::Error) -> anyhow::Error {
+    match flag_hint(&e) {
+        Some(hint) => e.context(hint),
+        None => e,
+    }
+}
+
 /// Load the data of `cfg`, train one run into the folder `out`, and print its summary as one
 /// JSON line: the tail every training binary shares. An interrupted run exits with status 130
 /// after saying how to continue it.
 pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::Result<()> {
+    train_and_print(cfg, out, flags).map_err(with_flags)
+}
+
+fn train_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::Result<()> {
     // the data first: a run refused for its data leaves no folder behind
     let splits = cfg
         .open_data()
@@ -409,7 +456,7 @@ pub fn run_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow:
             Ok(())
         }
         Err(e @ iterand_train::Error::Interrupted { iteration, .. }) => {
-            eprintln!("{e}");
+            eprintln!("{:#}", with_flags(e.into()));
             if flags.stop_at_step == Some(iteration) {
                 return Ok(());
             }
@@ -515,6 +562,40 @@ mod tests {
     use super::*;
 
     /// The log file and its folder appear with the first line, not before.
+    /// The libraries speak of keys; the binaries say which flag to type, through any context.
+    #[test]
+    fn library_errors_in_keys_get_their_flags() {
+        use iterand_train::Error as T;
+        let path = std::path::PathBuf::from("/r");
+        let cases: [(anyhow::Error, &str); 4] = [
+            (T::RunExists { path: path.clone() }.into(), "--resume auto"),
+            (
+                T::Interrupted { path, iteration: 3 }.into(),
+                "--resume auto",
+            ),
+            (
+                T::NonFiniteLoss {
+                    value: f32::NAN,
+                    epoch: 0,
+                    step: 1,
+                }
+                .into(),
+                "--lr",
+            ),
+            (
+                T::Data(iterand_data::Error::NotFound("x".into())).into(),
+                "--data DIR",
+            ),
+        ];
+        for (e, flag) in cases {
+            assert!(!e.to_string().contains("--"), "{e}");
+            let e = with_flags(e.context("training into /r"));
+            assert!(e.to_string().contains(flag), "{e:#}");
+        }
+        let plain = with_flags(anyhow::anyhow!("other"));
+        assert_eq!(plain.to_string(), "other");
+    }
+
     #[test]
     fn lazy_log_creates_nothing_until_written() {
         use std::io::Write as _;

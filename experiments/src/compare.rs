@@ -2,19 +2,19 @@
 //! summarised as a table, a CSV and a plot. `quickstart` is this on the embedded digits;
 //! `compare` exposes every knob.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use iterand_models::Arch;
-use iterand_train::{load_splits, train, write_atomic, DatasetName, Method, Progress, TrainConfig};
+use iterand_train::{load_splits, train, DatasetName, Method, Progress, TrainConfig};
 
 use crate::cli::{
     parse_at_least_one, parse_positive_f64, parse_probability, parse_sparsity, parse_width,
 };
 use crate::device::DeviceSpec;
-use crate::plot::{write_chart, Chart};
+use crate::plot::{write_figure, Chart};
 use crate::stats::{group, to_csv, to_markdown, Series};
 
 /// The grid and the shared recipe of a comparison.
@@ -106,6 +106,31 @@ fn method(name: &str) -> Method {
         .expect("clap restricts the names")
 }
 
+/// The recipe every run of a comparison shares; only method, width and seed vary.
+fn recipe(
+    dataset: DatasetName,
+    data: Option<&PathBuf>,
+    model: Arch,
+    args: &CompareArgs,
+) -> Result<TrainConfig> {
+    let need = |v: Option<u64>, flag: &str| v.with_context(|| format!("{flag} is required"));
+    if args.widths.is_empty() || args.seeds.is_empty() {
+        anyhow::bail!("--widths and --seeds need at least one value each");
+    }
+    Ok(TrainConfig {
+        dataset,
+        data: data.cloned(),
+        model,
+        sparsity: args.sparsity,
+        epochs: need(args.epochs, "--epochs")? as usize,
+        batch_size: need(args.batch_size, "--batch-size")? as usize,
+        weight_decay: args.weight_decay,
+        rerand_freq: need(args.rerand_freq, "--rerand-freq")?,
+        rerand_lambda: args.rerand_lambda,
+        ..TrainConfig::default()
+    })
+}
+
 /// Run every (width, method, seed) of `args` on `dataset` with `model`, then write
 /// `<plots>/<name>.{png,svg,csv,md}`.
 pub fn compare(
@@ -116,53 +141,37 @@ pub fn compare(
     name: &str,
     title: &str,
 ) -> Result<Comparison> {
-    let splits =
-        load_splits(dataset, data).with_context(|| format!("loading {}", dataset.name()))?;
+    let splits = load_splits(dataset, data)
+        .with_context(|| format!("loading {}", dataset.name()))
+        .map_err(crate::cli::with_flags)?;
     let device = args.device.open()?;
-    let start = Instant::now();
-    let need = |v: Option<u64>, flag: &str| v.with_context(|| format!("{flag} is required"));
-    let (epochs, batch_size) = (
-        need(args.epochs, "--epochs")?,
-        need(args.batch_size, "--batch-size")?,
-    );
-    let rerand_freq = need(args.rerand_freq, "--rerand-freq")?;
+    let base = recipe(dataset, data, model, args)?;
     let runs = args.runs.clone().context("--runs is required")?;
-    if args.widths.is_empty() || args.seeds.is_empty() {
-        anyhow::bail!("--widths and --seeds need at least one value each");
-    }
     let methods: Vec<Method> = args.methods.iter().map(|m| method(m)).collect();
     let total = methods.len() * args.widths.len() * args.seeds.len();
+    let start = Instant::now();
     let mut obs = Vec::new();
-    let mut done = 0;
     for &width in &args.widths {
         for &m in &methods {
             for &seed in &args.seeds {
+                let lr = if m == Method::Sgd {
+                    args.lr_sgd
+                } else {
+                    args.lr_scores
+                };
                 let cfg = TrainConfig {
-                    dataset,
-                    data: data.cloned(),
-                    model,
                     method: m,
                     width,
-                    sparsity: args.sparsity,
-                    epochs: epochs as usize,
-                    batch_size: batch_size as usize,
-                    lr: if m == Method::Sgd {
-                        args.lr_sgd
-                    } else {
-                        args.lr_scores
-                    },
-                    weight_decay: args.weight_decay,
-                    rerand_freq,
-                    rerand_lambda: args.rerand_lambda,
+                    lr,
                     seed,
-                    ..TrainConfig::default()
+                    ..base.clone()
                 };
                 let out = runs.join(format!("{m}-w{width}-s{seed}"));
                 let s = train(&cfg, &splits, &device, Some(&out), Progress::Quiet)
                     .with_context(|| format!("run {}", out.display()))?;
-                done += 1;
                 eprintln!(
-                    "[{done:>2}/{total}] width {width:<8} {m:<10} seed {seed}: test {:.2}%  ({:.1}s, {:.0}s so far)",
+                    "[{:>2}/{total}] width {width:<8} {m:<10} seed {seed}: test {:.2}%  ({:.1}s, {:.0}s so far)",
+                    obs.len() + 1,
                     s.test_acc,
                     s.seconds,
                     start.elapsed().as_secs_f64()
@@ -171,29 +180,23 @@ pub fn compare(
             }
         }
     }
-    let series = group(&obs);
-    let table = to_markdown(&series, "width");
-    let stem = args.plots.join(name);
-    std::fs::create_dir_all(&args.plots)
-        .with_context(|| format!("creating {}", args.plots.display()))?;
-    write_atomic(
-        &stem.with_extension("csv"),
-        to_csv(&series, "width").as_bytes(),
-    )?;
-    write_atomic(&stem.with_extension("md"), table.as_bytes())?;
-    write_chart(
-        &stem,
-        &Chart {
-            title,
-            x_label: "width factor w (log scale)",
-            y_label: "test accuracy (%)",
-            log_x: true,
-            series: &series,
-        },
-    )?;
-    Ok(Comparison {
+    report(&group(&obs), &args.plots.join(name), title)
+}
+
+/// The comparison's table, CSV and chart under `stem`.
+fn report(series: &[Series], stem: &Path, title: &str) -> Result<Comparison> {
+    let table = to_markdown(series, "width");
+    let chart = Chart {
+        title,
+        x_label: "width factor w (log scale)",
+        y_label: "test accuracy (%)",
+        log_x: true,
         series,
+    };
+    write_figure(stem, &chart, &to_csv(series, "width"), Some(&table))?;
+    Ok(Comparison {
+        series: series.to_vec(),
         table,
-        stem,
+        stem: stem.to_path_buf(),
     })
 }

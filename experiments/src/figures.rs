@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::plot::{write_chart, Chart};
+use crate::plot::{write_figure, Chart};
 use crate::stats::{group, to_csv, to_markdown, Series};
 use crate::sweep::{read_results, ResultRow};
 
@@ -80,23 +80,16 @@ struct Plot<'a> {
 }
 
 fn emit(p: Plot, drawn: &mut Drawn) -> Result<()> {
-    write_chart(
-        &p.stem,
-        &Chart {
-            title: &p.title,
-            x_label: p.x_label,
-            y_label: "test accuracy (%)",
-            log_x: p.log_x,
-            series: &p.series,
-        },
-    )?;
+    let chart = Chart {
+        title: &p.title,
+        x_label: p.x_label,
+        y_label: "test accuracy (%)",
+        log_x: p.log_x,
+        series: &p.series,
+    };
     let x = p.x_label.split(' ').next().unwrap_or("x");
     let table = to_markdown(&p.series, x);
-    for (ext, text) in [("csv", &to_csv(&p.series, x)), ("md", &table)] {
-        let path = p.stem.with_extension(ext);
-        iterand_train::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_figure(&p.stem, &chart, &to_csv(&p.series, x), Some(&table))?;
     drawn.tables.push((p.title.clone(), table));
     drawn.charts.push(p.stem);
     Ok(())
@@ -113,99 +106,109 @@ fn models(rows: &[&ResultRow]) -> Vec<String> {
     out
 }
 
+/// Where the figures go and how they are named: file names start with `prefix`, titles carry
+/// `what` after the figure's number.
+struct Target<'a> {
+    out: &'a Path,
+    prefix: &'a str,
+    what: &'a str,
+}
+
 /// Draw every figure the rows allow into `out`, file names starting with `prefix`
 /// (`figure1_r`, `figure2_<model>_width`, `figure2_<model>_params`, `figure3_params`).
 pub fn draw_all(rows: &[ResultRow], out: &Path, prefix: &str, what: &str) -> Result<Drawn> {
     let mut drawn = Drawn::default();
     let of = |f: u32| rows.iter().filter(|r| r.figure == f).collect::<Vec<_>>();
+    let t = Target { out, prefix, what };
+    figure1(&of(1), &t, &mut drawn)?;
+    figure2(&of(2), &t, &mut drawn)?;
+    figure3(&of(3), &t, &mut drawn)?;
+    Ok(drawn)
+}
 
-    let fig1 = of(1);
-    if fig1.is_empty() {
-        drawn.missing.push(format!(
-            "Figure 1: no results (sweep {prefix}figure1 first)"
-        ));
-    } else {
-        let obs: Vec<(String, f64, f64)> = fig1
-            .iter()
-            .map(|r| {
-                (
-                    format!("{} ×{}", r.model, r.width),
-                    r.rerand_lambda,
-                    r.test_acc,
-                )
-            })
-            .collect();
-        emit(
-            Plot {
-                stem: out.join(format!("{prefix}figure1_r")),
-                title: format!("Figure 1{what}: accuracy against r"),
-                x_label: "r (probability of re-drawing a pruned weight)",
-                log_x: false,
-                series: group(&obs),
-            },
-            &mut drawn,
-        )?;
+/// Figure 1: accuracy against r, a series per model and width.
+fn figure1(rows: &[&ResultRow], t: &Target, drawn: &mut Drawn) -> Result<()> {
+    if rows.is_empty() {
+        let line = format!("Figure 1: no results (sweep {}figure1 first)", t.prefix);
+        drawn.missing.push(line);
+        return Ok(());
     }
+    let obs: Vec<(String, f64, f64)> = rows
+        .iter()
+        .map(|r| {
+            let series = format!("{} ×{}", r.model, r.width);
+            (series, r.rerand_lambda, r.test_acc)
+        })
+        .collect();
+    let plot = Plot {
+        stem: t.out.join(format!("{}figure1_r", t.prefix)),
+        title: format!("Figure 1{}: accuracy against r", t.what),
+        x_label: "r (probability of re-drawing a pruned weight)",
+        log_x: false,
+        series: group(&obs),
+    };
+    emit(plot, drawn)
+}
 
-    let fig2 = of(2);
-    if fig2.is_empty() {
-        drawn.missing.push(format!(
-            "Figure 2: no results (sweep the {prefix}figure2 files first)"
-        ));
+/// Figure 2: per model, accuracy against the width factor and against kept parameters.
+fn figure2(rows: &[&ResultRow], t: &Target, drawn: &mut Drawn) -> Result<()> {
+    if rows.is_empty() {
+        let line = format!(
+            "Figure 2: no results (sweep the {}figure2 files first)",
+            t.prefix
+        );
+        drawn.missing.push(line);
     }
-    for model in models(&fig2) {
-        let rows: Vec<&&ResultRow> = fig2.iter().filter(|r| r.model == model).collect();
-        for (suffix, x_label, x) in [
-            (
-                "width",
-                "width factor",
-                (|r: &ResultRow| r.width) as fn(&ResultRow) -> f64,
-            ),
-            ("params", "kept parameters", |r: &ResultRow| {
-                r.kept_params as f64
-            }),
-        ] {
-            let obs: Vec<(String, f64, f64)> = rows
+    type X = fn(&ResultRow) -> f64;
+    let axes: [(&str, &str, X); 2] = [
+        ("width", "width factor", |r| r.width),
+        ("params", "kept parameters", |r| r.kept_params as f64),
+    ];
+    for model in models(rows) {
+        let of_model: Vec<&&ResultRow> = rows.iter().filter(|r| r.model == model).collect();
+        for (suffix, x_label, x) in axes {
+            let obs: Vec<(String, f64, f64)> = of_model
                 .iter()
                 .map(|r| (method_label(r), x(r), r.test_acc))
                 .collect();
-            emit(
-                Plot {
-                    stem: out.join(format!("{prefix}figure2_{model}_{suffix}")),
-                    title: format!("Figure 2{what}: {model}, accuracy against {x_label}"),
-                    x_label,
-                    log_x: true,
-                    series: ordered(group(&obs)),
-                },
-                &mut drawn,
-            )?;
+            let plot = Plot {
+                stem: t.out.join(format!("{}figure2_{model}_{suffix}", t.prefix)),
+                title: format!("Figure 2{}: {model}, accuracy against {x_label}", t.what),
+                x_label,
+                log_x: true,
+                series: ordered(group(&obs)),
+            };
+            emit(plot, drawn)?;
         }
     }
+    Ok(())
+}
 
-    let fig3 = of(3);
-    if fig3.is_empty() {
-        drawn.missing.push(if prefix.is_empty() {
+/// Figure 3: ImageNet accuracy against kept parameters.
+fn figure3(rows: &[&ResultRow], t: &Target, drawn: &mut Drawn) -> Result<()> {
+    if rows.is_empty() {
+        drawn.missing.push(if t.prefix.is_empty() {
             "Figure 3: no results (sweep figure3 first; needs ImageNet)".to_string()
         } else {
             "Figure 3: ImageNet only, no CPU-sized version".to_string()
         });
-    } else {
-        let obs: Vec<(String, f64, f64)> = fig3
-            .iter()
-            .map(|r| (method_label(r), r.kept_params as f64, r.test_acc))
-            .collect();
-        emit(
-            Plot {
-                stem: out.join(format!("{prefix}figure3_params")),
-                title: format!("Figure 3{what}: ImageNet accuracy against kept parameters"),
-                x_label: "kept parameters",
-                log_x: true,
-                series: ordered(group(&obs)),
-            },
-            &mut drawn,
-        )?;
+        return Ok(());
     }
-    Ok(drawn)
+    let obs: Vec<(String, f64, f64)> = rows
+        .iter()
+        .map(|r| (method_label(r), r.kept_params as f64, r.test_acc))
+        .collect();
+    let plot = Plot {
+        stem: t.out.join(format!("{}figure3_params", t.prefix)),
+        title: format!(
+            "Figure 3{}: ImageNet accuracy against kept parameters",
+            t.what
+        ),
+        x_label: "kept parameters",
+        log_x: true,
+        series: ordered(group(&obs)),
+    };
+    emit(plot, drawn)
 }
 
 #[cfg(test)]

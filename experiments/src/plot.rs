@@ -189,6 +189,20 @@ fn legend_corner(c: &Chart) -> SeriesLabelPosition {
     }
 }
 
+/// The one writer of a figure's files: the chart as `<stem>.png` and `<stem>.svg`, its data as
+/// `<stem>.csv`, and its table as `<stem>.md` when there is one, each written atomically.
+/// (`curves` alone keeps one CSV for several charts, and calls [`write_chart`] itself.)
+pub fn write_figure(stem: &Path, chart: &Chart, csv: &str, md: Option<&str>) -> Result<()> {
+    write_chart(stem, chart)?;
+    let files = [("csv", Some(csv)), ("md", md)];
+    for (ext, text) in files.iter().filter_map(|(e, t)| Some((e, (*t)?))) {
+        let path = stem.with_extension(ext);
+        iterand_train::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Write `<stem>.png` and `<stem>.svg`. Each is drawn to a temporary name and renamed, so an
 /// interrupted run leaves no half-drawn plot.
 pub fn write_chart(stem: &Path, chart: &Chart) -> Result<()> {

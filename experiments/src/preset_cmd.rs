@@ -14,37 +14,6 @@ use crate::cli::{
 };
 use crate::presets;
 
-/// What the dry run needs to know of a dataset without reading it.
-#[derive(Clone, Copy, Debug)]
-pub struct DatasetFacts {
-    pub dataset: DatasetName,
-    /// As the paper writes it.
-    pub title: &'static str,
-    /// Training images after the official validation hold-out.
-    pub train_images: usize,
-    pub classes: usize,
-    /// The side of the network's input at the official image size.
-    pub image_size: usize,
-}
-
-/// CIFAR-10: 50,000 training images, 10 % held out.
-pub const CIFAR10: DatasetFacts = DatasetFacts {
-    dataset: DatasetName::Cifar10,
-    title: "CIFAR-10",
-    train_images: 45_000,
-    classes: 10,
-    image_size: 32,
-};
-
-/// ILSVRC-2012: 1,281,167 training images, 1 % held out (1,268,356 / 12,811).
-pub const IMAGENET: DatasetFacts = DatasetFacts {
-    dataset: DatasetName::Imagenet,
-    title: "ImageNet",
-    train_images: 1_268_356,
-    classes: 1000,
-    image_size: 224,
-};
-
 /// The flags of a preset command.
 #[derive(Args, Debug)]
 pub struct PresetArgs {
@@ -101,9 +70,9 @@ fn thousands(n: usize) -> String {
     out
 }
 
-/// Every preset of `facts.dataset`, one line each.
-fn list(facts: DatasetFacts) {
-    for p in presets::of(facts.dataset) {
+/// Every preset of `dataset`, one line each.
+fn list(dataset: DatasetName) {
+    for p in presets::of(dataset) {
         let c = &p.config;
         println!(
             "{:<32} {:<9} {:<10} init {:<15} lr {:<5} wd {:<7} p {:<4} K_per {} r {}  grid: {}",
@@ -124,11 +93,11 @@ fn list(facts: DatasetFacts) {
 /// The preset's config with the flags' grid values and overrides.
 fn config(
     args: &PresetArgs,
-    facts: DatasetFacts,
+    dataset: DatasetName,
     extra: &toml::Table,
 ) -> Result<(String, TrainConfig)> {
     let name = args.preset.clone().unwrap_or_default();
-    let Some(preset) = presets::find_in(facts.dataset, &name) else {
+    let Some(preset) = presets::find_in(dataset, &name) else {
         bail!("unknown preset `{name}` for --preset; --list-presets prints the names");
     };
     let mut cfg = preset.config;
@@ -154,17 +123,18 @@ fn config(
 }
 
 /// The model and the planned schedule, without data.
-fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
-    let side = cfg.image_size.unwrap_or(facts.image_size);
+fn dry_run(name: &str, cfg: &TrainConfig, dataset: DatasetName) -> Result<()> {
+    let info = dataset.info();
+    let side = cfg.image_size.unwrap_or(info.image_size);
     let input = InputShape {
-        channels: 3,
+        channels: info.channels,
         height: side,
         width: side,
     };
-    let (_store, net) = cfg.build_network(input, facts.classes, &Device::Cpu)?;
+    let (_store, net) = cfg.build_network(input, info.classes, &Device::Cpu)?;
     println!(
         "{name}: {} ×{} on {}, {} ({}), seed {}",
-        cfg.model, cfg.width, facts.title, cfg.method, cfg.init_mode, cfg.seed
+        cfg.model, cfg.width, info.title, cfg.method, cfg.init_mode, cfg.seed
     );
     println!(
         "{:<28} {:>20} {:>12} {:>12}",
@@ -183,12 +153,13 @@ fn dry_run(name: &str, cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
         cfg.mask_config()?.effective_sparsity(),
         thousands(c.kept)
     );
-    print_schedule(cfg, facts)
+    print_schedule(cfg, dataset)
 }
 
 /// The dry run's schedule lines: iterations, learning rate and how often R fires.
-fn print_schedule(cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
-    let steps = facts.train_images.div_ceil(cfg.batch_size);
+fn print_schedule(cfg: &TrainConfig, dataset: DatasetName) -> Result<()> {
+    let train_images = dataset.info().train_images();
+    let steps = train_images.div_ceil(cfg.batch_size);
     let limited = cfg.limit_batches.map_or(steps, |l| l.min(steps));
     let rerand = cfg.rerandomization()?;
     let fires = rerand.map_or(0, |(_, s)| s.count(cfg.epochs as u64, limited as u64));
@@ -198,7 +169,7 @@ fn print_schedule(cfg: &TrainConfig, facts: DatasetFacts) -> Result<()> {
         limited,
         limited * cfg.epochs,
         cfg.batch_size,
-        facts.train_images,
+        train_images,
         lr_text(cfg),
         cfg.weight_decay
     );
@@ -243,20 +214,20 @@ fn preview(cfg: &TrainConfig, n: usize, out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// List, dry-run or train the preset `args` names, on `facts.dataset`; `extra` holds config
+/// List, dry-run or train the preset `args` names, on `dataset`; `extra` holds config
 /// keys of the binary's own flags (such as `image_size`).
-pub fn main(args: PresetArgs, facts: DatasetFacts, extra: &toml::Table) -> Result<()> {
+pub fn main(args: PresetArgs, dataset: DatasetName, extra: &toml::Table) -> Result<()> {
     iterand_kernels::retain_freed_memory();
     if args.list_presets || args.dry_run {
         init_logging(args.run.verbose, args.run.quiet, None);
     }
     if args.list_presets {
-        list(facts);
+        list(dataset);
         return Ok(());
     }
-    let (name, cfg) = config(&args, facts, extra)?;
+    let (name, cfg) = config(&args, dataset, extra)?;
     if args.dry_run {
-        return dry_run(&name, &cfg, facts);
+        return dry_run(&name, &cfg, dataset);
     }
     let out = args
         .out

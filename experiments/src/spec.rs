@@ -169,27 +169,19 @@ impl ExperimentFile {
     /// Parse the text of the file called `name`.
     pub fn parse(name: &str, text: &str) -> Result<Self> {
         let doc: toml::Table = text.parse().map_err(|e| anyhow!("{e}"))?;
+        let mut file = Self {
+            name: name.to_string(),
+            description: String::new(),
+            figure: None,
+            experiments: vec![],
+        };
         let mut base = toml::Table::new();
         let mut grid = vec![];
-        let mut description = String::new();
-        let mut figure = None;
         let mut experiments = BTreeMap::new();
         for (k, v) in &doc {
             match k.as_str() {
-                "description" => {
-                    description = v
-                        .as_str()
-                        .ok_or_else(|| anyhow!("`description` must be a string"))?
-                        .to_string()
-                }
-                "figure" => {
-                    figure = Some(
-                        v.as_integer()
-                            .filter(|f| (1..=3).contains(f))
-                            .ok_or_else(|| anyhow!("`figure` must be 1, 2 or 3, not {v}"))?
-                            as u32,
-                    )
-                }
+                "description" => file.description = description(v)?,
+                "figure" => file.figure = Some(figure(v)?),
                 "base" => base = table_of(v, "base")?.clone(),
                 "grid" => grid = grid_of(table_of(v, "grid")?, "grid")?,
                 "experiments" => {
@@ -206,38 +198,14 @@ impl ExperimentFile {
         if experiments.is_empty() {
             bail!("no [experiments.NAME] table: nothing to run");
         }
-        let mut out = vec![];
         for (e, t) in experiments {
-            let mut keys = base.clone();
-            let mut g = grid.clone();
-            for (k, v) in t {
-                if k == "grid" {
-                    for (gk, gv) in grid_of(table_of(v, "grid")?, &format!("experiments.{e}.grid"))?
-                    {
-                        g.retain(|(x, _)| *x != gk);
-                        g.push((gk, gv));
-                    }
-                } else {
-                    keys.insert(k.clone(), v.clone());
-                }
-            }
-            order_grid(&mut g);
-            let exp = Experiment {
-                name: format!("{name}_{e}"),
-                keys,
-                grid: g,
-            };
+            let exp = Experiment::of(name, &e, t, &base, &grid)?;
             // Every run must resolve now, not hours into a sweep.
             exp.runs(&toml::Table::new())
                 .with_context(|| format!("experiment `{e}`"))?;
-            out.push(exp);
+            file.experiments.push(exp);
         }
-        Ok(Self {
-            name: name.to_string(),
-            description,
-            figure,
-            experiments: out,
-        })
+        Ok(file)
     }
 
     /// Read and parse a file from disk.
@@ -261,7 +229,48 @@ impl ExperimentFile {
     }
 }
 
+fn description(v: &toml::Value) -> Result<String> {
+    let text = v
+        .as_str()
+        .ok_or_else(|| anyhow!("`description` must be a string"))?;
+    Ok(text.to_string())
+}
+
+fn figure(v: &toml::Value) -> Result<u32> {
+    let f = v.as_integer().filter(|f| (1..=3).contains(f));
+    Ok(f.ok_or_else(|| anyhow!("`figure` must be 1, 2 or 3, not {v}"))? as u32)
+}
+
 impl Experiment {
+    /// Experiment `e` of file `file`: the base keys with its own on top, the file's grid with
+    /// its own grid's keys replacing those of the same name.
+    fn of(
+        file: &str,
+        e: &str,
+        t: &toml::Table,
+        base: &toml::Table,
+        grid: &[(String, Vec<toml::Value>)],
+    ) -> Result<Self> {
+        let mut keys = base.clone();
+        let mut g = grid.to_vec();
+        for (k, v) in t {
+            if k != "grid" {
+                keys.insert(k.clone(), v.clone());
+                continue;
+            }
+            for (gk, gv) in grid_of(table_of(v, "grid")?, &format!("experiments.{e}.grid"))? {
+                g.retain(|(x, _)| *x != gk);
+                g.push((gk, gv));
+            }
+        }
+        order_grid(&mut g);
+        Ok(Experiment {
+            name: format!("{file}_{e}"),
+            keys,
+            grid: g,
+        })
+    }
+
     /// The experiment's config without a grid point (the `cifar10` presets), `overrides` last.
     pub fn config(&self, overrides: &toml::Table) -> Result<TrainConfig> {
         Ok(TrainConfig::resolve([&self.keys, overrides])?)

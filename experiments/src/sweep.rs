@@ -264,6 +264,95 @@ fn spawn(
     cmd.spawn().context("starting a sweep worker")
 }
 
+/// The runs of `runs` not yet finished; the finished ones are counted in `tally`.
+fn unfinished(
+    file: &ExperimentFile,
+    runs: &[RunSpec],
+    opts: &SweepOptions,
+    tally: &mut Tally,
+) -> Result<Vec<RunSpec>> {
+    let mut queue = vec![];
+    for run in runs {
+        if finished(&run_dir(&opts.root, file, run), run)?.is_some() {
+            tally.done_before += 1;
+        } else {
+            queue.push(run.clone());
+        }
+    }
+    Ok(queue)
+}
+
+/// The runs in flight, and the live view that shows them.
+struct Pool {
+    running: Vec<Running>,
+    live: crate::live::Live,
+    /// Runs accounted for so far (finished before, or ended in this sweep), of `total`.
+    seen: usize,
+    total: usize,
+}
+
+impl Pool {
+    /// Start `run` as a worker on the device with the fewest runs.
+    fn start(
+        &mut self,
+        file_arg: &str,
+        file: &ExperimentFile,
+        run: &RunSpec,
+        opts: &SweepOptions,
+    ) -> Result<()> {
+        let busy: Vec<DeviceSpec> = self.running.iter().map(|r| r.device).collect();
+        let device = least_busy(&opts.devices, &busy);
+        let child = spawn(file_arg, &opts.root, run, opts, device)?;
+        self.running.push(Running {
+            child,
+            line: self.live.add(&run.path()),
+            label: run.path(),
+            dir: run_dir(&opts.root, file, run),
+            started: Instant::now(),
+            device,
+            signalled: false,
+        });
+        Ok(())
+    }
+
+    fn refresh(&mut self) {
+        let lines = self.running.iter();
+        let lines = lines.map(|r| (r.label.as_str(), r.dir.as_path(), r.line.as_ref()));
+        self.live.refresh(lines);
+    }
+
+    /// Ask every run once to stop after its current step and save a checkpoint.
+    fn interrupt(&mut self) {
+        for r in self.running.iter_mut().filter(|r| !r.signalled) {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(r.child.id() as libc::pid_t, libc::SIGINT);
+            }
+            r.signalled = true;
+        }
+    }
+
+    /// Collect the runs that ended, reporting each; returns how many did.
+    fn reap(&mut self, tally: &mut Tally) -> Result<usize> {
+        let (mut i, mut ended) = (0, 0);
+        while i < self.running.len() {
+            let Some(status) = self.running[i].child.try_wait()? else {
+                i += 1;
+                continue;
+            };
+            let r = self.running.swap_remove(i);
+            self.seen += 1;
+            ended += 1;
+            if let Some(l) = &r.line {
+                l.finish_and_clear();
+            }
+            let (seen, total) = (self.seen, self.total);
+            self.live.suspend(|| report(&r, status, seen, total, tally));
+        }
+        Ok(ended)
+    }
+}
+
 /// Run every unfinished run of `file_arg` (a path or a `configs/` name).
 pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
     let file = open(file_arg)?;
@@ -271,14 +360,7 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
     let dir = sweep_dir(&opts.root, &file);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut tally = Tally::default();
-    let mut queue = vec![];
-    for run in &runs {
-        if finished(&run_dir(&opts.root, &file, run), run)?.is_some() {
-            tally.done_before += 1;
-        } else {
-            queue.push(run.clone());
-        }
-    }
+    let mut queue = unfinished(&file, &runs, opts, &mut tally)?.into_iter();
     let total = runs.len();
     tracing::info!(
         "{}: {total} runs, {} finished before, {} to run, {} at a time, in {}",
@@ -289,57 +371,26 @@ pub fn sweep(file_arg: &str, opts: &SweepOptions) -> Result<Tally> {
         dir.display()
     );
     let stop = interrupt_flag();
-    let mut live = crate::live::Live::new(opts.jobs);
-    let mut queue = queue.into_iter();
-    let mut running: Vec<Running> = vec![];
-    let mut seen = tally.done_before;
+    let mut pool = Pool {
+        running: vec![],
+        live: crate::live::Live::new(opts.jobs),
+        seen: tally.done_before,
+        total,
+    };
     loop {
-        while running.len() < opts.jobs.max(1) && !stop.load(Ordering::SeqCst) {
+        while pool.running.len() < opts.jobs.max(1) && !stop.load(Ordering::SeqCst) {
             let Some(run) = queue.next() else { break };
-            let busy: Vec<DeviceSpec> = running.iter().map(|r| r.device).collect();
-            let device = least_busy(&opts.devices, &busy);
-            let child = spawn(file_arg, &opts.root, &run, opts, device)?;
-            running.push(Running {
-                child,
-                line: live.add(&run.path()),
-                label: run.path(),
-                dir: run_dir(&opts.root, &file, &run),
-                started: Instant::now(),
-                device,
-                signalled: false,
-            });
+            pool.start(file_arg, &file, &run, opts)?;
         }
-        if running.is_empty() {
+        if pool.running.is_empty() {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
-        live.refresh(
-            running
-                .iter()
-                .map(|r| (r.label.as_str(), r.dir.as_path(), r.line.as_ref())),
-        );
+        pool.refresh();
         if stop.load(Ordering::SeqCst) {
-            // The runs stop after their current step and save a checkpoint.
-            for r in running.iter_mut().filter(|r| !r.signalled) {
-                // SAFETY: plain kill(2) on our own child's pid.
-                unsafe {
-                    libc::kill(r.child.id() as libc::pid_t, libc::SIGINT);
-                }
-                r.signalled = true;
-            }
+            pool.interrupt();
         }
-        let mut i = 0;
-        while i < running.len() {
-            let Some(status) = running[i].child.try_wait()? else {
-                i += 1;
-                continue;
-            };
-            let r = running.swap_remove(i);
-            seen += 1;
-            if let Some(l) = &r.line {
-                l.finish_and_clear();
-            }
-            live.suspend(|| report(&r, status, seen, total, &mut tally));
+        if pool.reap(&mut tally)? > 0 {
             write_results(&file, opts)?;
         }
     }
@@ -378,8 +429,6 @@ fn report(r: &Running, status: ExitStatus, seen: usize, total: usize, tally: &mu
     }
 }
 
-/// An exclusive advisory lock on `f` for as long as the process lives (the kernel drops it when
-/// the process dies, however it dies); false if another process holds it.
 /// If this process was started as a sweep worker, run its one run and exit; otherwise return.
 /// Every binary that sweeps calls this first.
 pub fn worker_if_asked() {
@@ -398,69 +447,86 @@ pub fn worker_if_asked() {
     std::process::exit(code);
 }
 
+/// A worker's arguments after `FILE RUN ROOT`.
+struct WorkerFlags {
+    set: Vec<(String, toml::Value)>,
+    log_every: Option<u64>,
+    verbose: bool,
+    device: DeviceSpec,
+}
+
+impl WorkerFlags {
+    /// `[--set K=V]… [--log-every K] [--verbose] [--device D]`, as [`spawn`] writes them.
+    fn parse(rest: &[String]) -> Result<Self> {
+        let mut f = WorkerFlags {
+            set: vec![],
+            log_every: None,
+            verbose: false,
+            device: DeviceSpec::Cpu,
+        };
+        let mut it = rest.iter();
+        while let Some(a) = it.next() {
+            let mut value = |what: &str| it.next().with_context(|| format!("{a} needs {what}"));
+            match a.as_str() {
+                "--set" => f
+                    .set
+                    .push(crate::spec::parse_set(value("KEY=VALUE")?).map_err(|e| anyhow!(e))?),
+                "--log-every" => f.log_every = Some(value("K")?.parse()?),
+                "--verbose" => f.verbose = true,
+                "--device" => {
+                    f.device = value("a device")?.parse().map_err(|e: String| anyhow!(e))?
+                }
+                other => bail!("unknown worker argument {other}"),
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// `FILE EXPERIMENT/ID ROOT [--set K=V]… [--log-every K] [--verbose] [--device D]`.
 fn worker(args: &[String]) -> Result<i32> {
     let [file_arg, which, root, rest @ ..] = args else {
         bail!("a sweep worker needs FILE RUN ROOT");
     };
-    let mut set = vec![];
-    let mut log_every = None;
-    let mut verbose = false;
-    let mut device = DeviceSpec::Cpu;
-    let mut it = rest.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--set" => set.push(
-                crate::spec::parse_set(it.next().context("--set needs KEY=VALUE")?)
-                    .map_err(|e| anyhow!(e))?,
-            ),
-            "--log-every" => log_every = Some(it.next().context("--log-every needs K")?.parse()?),
-            "--verbose" => verbose = true,
-            "--device" => {
-                device = it
-                    .next()
-                    .context("--device needs a device")?
-                    .parse()
-                    .map_err(|e: String| anyhow!(e))?
-            }
-            other => bail!("unknown worker argument {other}"),
-        }
-    }
+    let flags = WorkerFlags::parse(rest)?;
     let file = open(file_arg)?;
     let run = file
-        .runs(&overrides(&set))?
+        .runs(&overrides(&flags.set))?
         .into_iter()
         .find(|r| r.path() == *which)
         .ok_or_else(|| anyhow!("{which}: no such run in {}", file.name))?;
-    let dir = sweep_dir(Path::new(root), &file)
-        .join(&run.experiment)
-        .join(&run.id);
+    let dir = run_dir(Path::new(root), &file, &run);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let lock = crate::lock::RunLock::acquire(&dir)
         .with_context(|| format!("locking {}", crate::lock::lock_path(&dir).display()))?;
     let Some(_lock) = lock else {
         return Ok(BUSY);
     };
-    init_logging(verbose, true, Some(&dir.join("train.log")));
+    init_logging(flags.verbose, true, Some(&dir.join("train.log")));
     tracing::info!(target: crate::cli::FILE_ONLY, "sweep worker for {which}");
+    train_one(&run, &dir, &flags)
+}
+
+/// Train `run` in `dir`, resuming from its checkpoint; the worker's exit status.
+fn train_one(run: &RunSpec, dir: &Path, flags: &WorkerFlags) -> Result<i32> {
     let cfg = &run.config;
     let splits = cfg
         .open_data()
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     let opts = RunOptions {
-        out: Some(dir.clone()),
+        out: Some(dir.to_path_buf()),
         // Epoch lines go to train.log (stderr shows warnings only: many runs share it); the
         // status file feeds the sweep's live view.
         progress: Progress::Status,
         resume: Resume::Auto,
         interrupt: Some(interrupt_flag()),
         stop_at_iteration: None,
-        log_every,
+        log_every: flags.log_every,
         eval_every: None,
         eval_at: Vec::new(),
         loader: iterand_data::Loader::default(),
     };
-    let device = device.open()?;
+    let device = flags.device.open()?;
     match iterand_train::train_with(cfg, &splits, &device, &opts) {
         Ok(s) => {
             tracing::info!(target: crate::cli::FILE_ONLY, "test accuracy {:.2} %", s.test_acc);

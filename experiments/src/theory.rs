@@ -9,7 +9,7 @@ use anyhow::Result;
 use iterand_train::write_atomic;
 use theory_checks::experiments::*;
 
-use crate::plot::{write_chart, Chart};
+use crate::plot::{write_figure, Chart};
 use crate::stats::{Point, Series};
 
 /// Experiment sizes: `quick` for a smoke run under a minute, otherwise the figure sizes.
@@ -63,7 +63,7 @@ fn csv_of(series: &[Series], x: &str, y: &str) -> String {
     out
 }
 
-/// Write `<dir>/<name>.{png,svg,csv}`.
+/// Write `<dir>/<name>.{png,svg,csv}` (the theory figures' tables are in report.md).
 fn figure(
     dir: &Path,
     name: &str,
@@ -73,17 +73,14 @@ fn figure(
     log_x: bool,
     s: &[Series],
 ) -> Result<()> {
-    write_atomic(&dir.join(format!("{name}.csv")), csv_of(s, x, y).as_bytes())?;
-    write_chart(
-        &dir.join(name),
-        &Chart {
-            title,
-            x_label: x,
-            y_label: y,
-            log_x,
-            series: s,
-        },
-    )
+    let chart = Chart {
+        title,
+        x_label: x,
+        y_label: y,
+        log_x,
+        series: s,
+    };
+    write_figure(&dir.join(name), &chart, &csv_of(s, x, y), None)
 }
 
 fn log2r1(r: usize) -> f64 {

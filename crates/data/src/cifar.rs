@@ -103,9 +103,9 @@ pub fn load_dir(dir: &Path) -> Result<Splits> {
             "CIFAR-10 not found in {}: missing {}. Expected the binary version (the folder \
              `cifar-10-batches-bin` of cifar-10-binary.tar.gz, with data_batch_1.bin … \
              data_batch_5.bin and test_batch.bin from \
-             https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz); pass its folder with \
-             --data DIR, or use --data hub to download CIFAR-10 from the Hugging Face hub \
-             (the parquet conversion of its `cifar10` dataset, cached for offline use)",
+             https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz); set `data` to its folder, \
+             or to `hub` to download CIFAR-10 from the Hugging Face hub (the parquet \
+             conversion of its `cifar10` dataset, cached for offline use)",
             dir.display(),
             missing.join(", ")
         )));

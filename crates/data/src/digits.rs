@@ -81,6 +81,10 @@ pub fn parse_csv(text: &str, source: &str) -> Result<Dataset> {
     })
 }
 
+/// Images left for training and validation after the fixed test split (1,797 − 359); a test
+/// checks it against the split.
+pub const TRAIN_POOL: usize = 1_438;
+
 /// The fixed splits: a stratified 20 % test set, then 10 % of the rest held out for
 /// validation with the official seed 777.
 pub fn splits() -> Result<Splits> {
@@ -142,6 +146,7 @@ mod tests {
         // per class round(0.2·count): 36+36+35+37+36+36+36+36+35+36
         assert_eq!(s.test.len(), 359);
         assert_eq!(s.train.len() + s.val.len(), 1797 - 359);
+        assert_eq!(s.train.len() + s.val.len(), TRAIN_POOL);
         assert_eq!(s.val.len(), 143);
         for (c, n) in s.test.class_counts().unwrap().into_iter().enumerate() {
             assert!((34..=37).contains(&n), "class {c}: {n}");

@@ -123,7 +123,7 @@ fn unreachable_hub(files: &HubFiles, file: &str, e: impl std::fmt::Display) -> E
     Error::NotFound(format!(
         "{file} of the hub dataset {} is not in the cache ({e}; expected under {}/snapshots/, \
          at the commit named by refs/{}) and HF_HUB_OFFLINE is set: run once with the \
-         network, or read the set from a folder with --data DIR",
+         network, or set `data` to a folder holding the set",
         files.repo,
         files.cache_folder().display(),
         files.revision

@@ -212,9 +212,9 @@ pub fn load_dir(dir: &Path, kind: Kind) -> Result<Splits> {
         let hint = match kind {
             Kind::FashionMnist => format!(
                 " (install Debian's copy with `apt-get update && apt-get install -y \
-                 dataset-fashion-mnist`, which puts it in {DEBIAN_FASHION_MNIST}, or pass --data DIR)"
+                 dataset-fashion-mnist`, which puts it in {DEBIAN_FASHION_MNIST}, or set `data` to its folder)"
             ),
-            Kind::Mnist => " (pass --data DIR with the four MNIST IDX files)".to_string(),
+            Kind::Mnist => " (set `data` to the folder of the four MNIST IDX files)".to_string(),
         };
         return Err(Error::NotFound(format!(
             "{} data folder {} does not exist{hint}",

@@ -30,7 +30,7 @@ pub use augment::{Augment, ResizeCrop};
 pub use dataset::{Dataset, ImageShape, Normalization};
 pub use error::{Error, Result};
 pub use loader::{assemble, Batch, Batches, Loader};
-pub use registry::DatasetName;
+pub use registry::{DatasetInfo, DatasetName};
 pub use source::{Example, Source, View};
 pub use split::{
     batch_order, drawn_split, split_dataset, split_indices, split_off, SplitDraw, Splits,

@@ -118,6 +118,69 @@ impl std::str::FromStr for DatasetName {
 /// The fraction of ImageNet's training folder held out for validation (official: 1 %).
 pub const IMAGENET_VAL_FRACTION: f64 = 0.01;
 
+/// What a dry run or a schedule needs to know of a dataset without reading it: the one place
+/// these facts are written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DatasetInfo {
+    /// As the paper writes it.
+    pub title: &'static str,
+    /// Images the training and validation splits are drawn from (ImageNet: its train folder;
+    /// digits: what its fixed test split leaves).
+    pub train_pool: usize,
+    /// The share of `train_pool` held out for validation.
+    pub val_fraction: f64,
+    pub classes: usize,
+    pub channels: usize,
+    /// The side of the network's input at the official image size.
+    pub image_size: usize,
+}
+
+impl DatasetInfo {
+    /// Training images after the validation hold-out (the split rounds the hold-out down).
+    pub fn train_images(&self) -> usize {
+        self.train_pool - (self.train_pool as f64 * self.val_fraction).floor() as usize
+    }
+}
+
+impl DatasetName {
+    /// The dataset's sizes and shape, as the official splits give them.
+    pub fn info(self) -> DatasetInfo {
+        let (title, train_pool, classes, channels, image_size) = match self {
+            DatasetName::Digits => ("scikit-learn digits", digits::TRAIN_POOL, 10, 1, 8),
+            DatasetName::FashionMnist => ("Fashion-MNIST", 60_000, 10, 1, 28),
+            DatasetName::Mnist => ("MNIST", 60_000, 10, 1, 28),
+            DatasetName::Cifar10 => ("CIFAR-10", 50_000, 10, 3, 32),
+            DatasetName::Imagenet => ("ImageNet", 1_281_167, 1000, 3, 224),
+        };
+        let val_fraction = match self {
+            DatasetName::Imagenet => IMAGENET_VAL_FRACTION,
+            _ => crate::VAL_FRACTION,
+        };
+        DatasetInfo {
+            title,
+            train_pool,
+            val_fraction,
+            classes,
+            channels,
+            image_size,
+        }
+    }
+
+    /// Whether `dir` has the folders this dataset is read from (only ImageNet's layout is
+    /// checked before opening: its index takes minutes to build).
+    pub fn check_folder(self, dir: &Path) -> Result<()> {
+        if self != DatasetName::Imagenet || (dir.join("train").is_dir() && dir.join("val").is_dir())
+        {
+            return Ok(());
+        }
+        Err(Error::NotFound(format!(
+            "no ImageNet folder at {0}. Expected\n  {0}/train/<class>/*.JPEG\n  \
+             {0}/val/<class>/*.JPEG\n  {0}/list/clist.csv (optional: folder,name,label)",
+            dir.display()
+        )))
+    }
+}
+
 /// Where ImageFolder indices are cached: `$ITERAND_CACHE`, else `$XDG_CACHE_HOME/iterand`, else
 /// `~/.cache/iterand`, else the system's temporary folder.
 pub fn cache_dir() -> PathBuf {
@@ -136,14 +199,7 @@ pub fn cache_dir() -> PathBuf {
 /// validation, the val folder as the test set; the official RandomResizedCrop(224) and flip
 /// for training, Resize(256) and CenterCrop(224) for evaluation.
 fn imagenet(root: &Path, size: usize) -> Result<Splits> {
-    if !root.join("train").is_dir() || !root.join("val").is_dir() {
-        return Err(Error::NotFound(format!(
-            "ImageNet not found in {}: expected {0}/train/<class>/*.JPEG and \
-             {0}/val/<class>/*.JPEG (and optionally {0}/list/clist.csv with folder,name,label \
-             rows); pass the folder with --data DIR",
-            root.display()
-        )));
-    }
+    DatasetName::Imagenet.check_folder(root)?;
     let cache = cache_dir();
     let train_full = crate::folder::ImageFolder::open(root, "train", &cache)?;
     let test = crate::folder::ImageFolder::open(root, "val", &cache)?;
@@ -252,6 +308,28 @@ mod tests {
         let t = small.transforms(0, true).unwrap();
         assert_eq!(t.train.output_shape(shape).height, 64);
         assert_eq!(t.eval.output_shape(shape).width, 64);
+    }
+
+    /// The sizes the dry runs print, against the published counts (hand-computed: CIFAR-10
+    /// 50,000 − 5,000; ILSVRC-2012 1,281,167 − ⌊12,811.67⌋) and against opened splits.
+    #[test]
+    fn dataset_info_gives_the_official_training_sizes() {
+        assert_eq!(DatasetName::Cifar10.info().train_images(), 45_000);
+        assert_eq!(DatasetName::Imagenet.info().train_images(), 1_268_356);
+        assert_eq!(DatasetName::FashionMnist.info().train_images(), 54_000);
+        let d = DatasetName::Digits.open(None).unwrap();
+        let info = DatasetName::Digits.info();
+        assert_eq!(info.train_images(), d.train.len());
+        assert_eq!(info.train_pool, d.train.len() + d.val.len());
+        assert_eq!(info.classes, d.train.classes());
+        let shape = d.train.shape();
+        assert_eq!(
+            (info.channels, info.image_size),
+            (shape.channels, shape.width)
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(DatasetName::Imagenet.check_folder(tmp.path()).is_err());
+        assert!(DatasetName::Cifar10.check_folder(tmp.path()).is_ok());
     }
 
     #[test]

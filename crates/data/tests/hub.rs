@@ -235,7 +235,7 @@ fn offline_without_the_files_names_the_expected_place() {
     let folder = tmp.path().join("datasets--zalando-datasets--fashion_mnist");
     assert!(err.contains(&folder.display().to_string()), "{err}");
     assert!(
-        err.contains("HF_HUB_OFFLINE") && err.contains("--data DIR"),
+        err.contains("HF_HUB_OFFLINE") && err.contains("`data`"),
         "{err}"
     );
 }

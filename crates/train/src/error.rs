@@ -11,7 +11,7 @@ pub enum Error {
     },
     #[error(
         "the loss became {value} at epoch {epoch}, step {step}: the run diverged \
-         (try a smaller --lr)"
+         (try a smaller lr)"
     )]
     NonFiniteLoss {
         value: f32,
@@ -35,19 +35,19 @@ pub enum Error {
     Write { path: PathBuf, why: String },
     #[error(
         "stopped at iteration {iteration}; the checkpoint in {path} continues it \
-         (run the same command with --resume auto)"
+         (resume = auto)"
     )]
     Interrupted { path: PathBuf, iteration: u64 },
     #[error("asked to stop after {stop} steps, but the run in {path} has already done {done}")]
     StopBehind { path: PathBuf, stop: u64, done: u64 },
     #[error(
         "{path} holds a run with a different config (keys that differ: {keys}); \
-         use another folder, or start over with --resume never"
+         use another folder, or start over (resume = never)"
     )]
     ConfigMismatch { path: PathBuf, keys: String },
     #[error(
-        "{path} already holds a run; continue it with --resume auto or start over with \
-         --resume never"
+        "{path} already holds a run; continue it (resume = auto) or start over \
+         (resume = never)"
     )]
     RunExists { path: PathBuf },
     #[error("cannot serialise {what}: {why}")]

@@ -311,7 +311,7 @@ pub fn train_with(
 
 /// The network's input: what the training pipeline makes of the dataset's images, which the
 /// evaluation pipeline must make too.
-fn input_shape(env: Env<'_>) -> Result<iterand_data::ImageShape> {
+fn input_shape(env: Env<'_>) -> Result<InputShape> {
     let stored = env.splits.train.shape();
     let (train, eval) = (
         env.transforms.train.output_shape(stored),
@@ -324,7 +324,11 @@ fn input_shape(env: Env<'_>) -> Result<iterand_data::ImageShape> {
             why: format!("training images would be {train:?} but evaluated ones {eval:?}"),
         });
     }
-    Ok(train)
+    Ok(InputShape {
+        channels: train.channels,
+        height: train.height,
+        width: train.width,
+    })
 }
 
 /// Refuse, before training, an epoch-unit frequency above the steps of an epoch and more rounds
@@ -398,6 +402,30 @@ struct Run<'a> {
 
 type Resumed = Option<(CheckpointInfo, HashMap<String, Tensor>)>;
 
+/// A stop asked for at or before where the run already is would train nothing: refused.
+fn check_stop(env: Env<'_>, pos: &Position) -> Result<()> {
+    match env.opts.stop_at_iteration.filter(|&s| s <= pos.iteration) {
+        Some(stop) => Err(Error::StopBehind {
+            path: env.opts.out.clone().unwrap_or_default(),
+            stop,
+            done: pos.iteration,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Each masked layer's shape, for `--verbose` logs.
+fn log_layers(net: &dyn Network) {
+    for m in net.masked() {
+        tracing::debug!(
+            "layer {} {:?}: {} weights",
+            m.path(),
+            m.weight().dims(),
+            m.numel()
+        );
+    }
+}
+
 impl<'a> Run<'a> {
     /// Build the model and optimizer, and put a resumed run back where it stopped.
     fn new(
@@ -408,12 +436,7 @@ impl<'a> Run<'a> {
     ) -> Result<Self> {
         let Env { config, splits, .. } = env;
         let checkpointer = run_dir.as_ref().map(|d| Checkpointer::new(d.path()));
-        let shape = input_shape(env)?;
-        let input = InputShape {
-            channels: shape.channels,
-            height: shape.height,
-            width: shape.width,
-        };
+        let input = input_shape(env)?;
         let (store, net) = config.build_network(input, splits.train.classes(), env.device)?;
         let (names, vars): (Vec<String>, Vec<_>) = store.trainable().into_iter().unzip();
         let mut opt = Sgd::new(vars, config.sgd());
@@ -423,21 +446,8 @@ impl<'a> Run<'a> {
             }
             _ => Position::default(),
         };
-        if let Some(stop) = env.opts.stop_at_iteration.filter(|&s| s <= pos.iteration) {
-            return Err(Error::StopBehind {
-                path: env.opts.out.clone().unwrap_or_default(),
-                stop,
-                done: pos.iteration,
-            });
-        }
-        for m in net.masked() {
-            tracing::debug!(
-                "layer {} {:?}: {} weights",
-                m.path(),
-                m.weight().dims(),
-                m.numel()
-            );
-        }
+        check_stop(env, &pos)?;
+        log_layers(net.as_ref());
         let full_steps = splits.train.len().div_ceil(config.batch_size);
         let steps_per_epoch = config
             .limit_batches

@@ -10,11 +10,12 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use clap::Parser;
 use experiments::cli::{arch_parser, parse_at_least_one, parse_sparsity, parse_width};
-use iterand_data::{Augment, Dataset, ImageShape};
-use iterand_models::{Arch, InputShape};
+use iterand_data::{Augment, Dataset, DatasetName, ImageShape};
+use iterand_masking::ParamStore;
+use iterand_models::{Arch, InputShape, Network};
 use iterand_train::{Method, Sgd, TrainConfig};
 
 /// Time score-mode training steps (edge-popup / IteRand without R) on random CIFAR-shaped data.
@@ -101,11 +102,32 @@ fn main() -> Result<()> {
         width: cli.size,
     };
     let (store, net) = cfg.build_network(input, 10, &dev)?;
+    let median = median_step(&cli, &cfg, &store, net.as_ref(), &dev)?;
+    let b = cli.batch as usize;
+    println!(
+        "model={} width={} batch={b} median_step_s={median:.4}",
+        cli.model, cli.width
+    );
+    if cli.breakdown {
+        breakdown(&cli, &cfg, net.as_ref(), median, &dev)?;
+    }
+    println!("images_per_s={:.2}", b as f64 / median);
+    Ok(())
+}
+
+/// Median seconds of a training step (forward, cross-entropy, backward, SGD) on random data.
+fn median_step(
+    cli: &Cli,
+    cfg: &TrainConfig,
+    store: &ParamStore,
+    net: &dyn Network,
+    dev: &Device,
+) -> Result<f64> {
     let vars = store.trainable().into_iter().map(|(_, v)| v).collect();
     let mut opt = Sgd::new(vars, cfg.sgd());
     let b = cli.batch as usize;
-    let x = Tensor::randn(0f32, 1.0, (b, cli.channels, cli.size, cli.size), &dev)?;
-    let y = Tensor::from_vec((0..b as u32).map(|i| i % 10).collect::<Vec<_>>(), b, &dev)?;
+    let x = Tensor::randn(0f32, 1.0, (b, cli.channels, cli.size, cli.size), dev)?;
+    let y = Tensor::from_vec((0..b as u32).map(|i| i % 10).collect::<Vec<_>>(), b, dev)?;
     let mut times = vec![];
     for step in 0..cli.warmup + cli.steps {
         let t = Instant::now();
@@ -119,92 +141,102 @@ fn main() -> Result<()> {
         eprintln!("step {step}: {s:.3}s");
     }
     times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    Ok(times[times.len() / 2])
+}
+
+/// What surrounds the step, each printed as a share of training: the masks, R, the mask's
+/// dynamics and the augmentation pipeline.
+fn breakdown(
+    cli: &Cli,
+    cfg: &TrainConfig,
+    net: &dyn Network,
+    median: f64,
+    dev: &Device,
+) -> Result<()> {
+    let masks = median_secs(5, || {
+        for m in net.masked() {
+            m.effective()?;
+        }
+        Ok(())
+    })?;
+    let (rr, _) = cfg
+        .rerandomization()?
+        .ok_or_else(|| anyhow::anyhow!("the iterand config has no R"))?;
+    let mut round = 0;
+    let rerand = median_secs(5, || {
+        round += 1;
+        Ok(net.rerandomize(round, &rr)?)
+    })?;
+    let (count, compare) = dynamics_secs(net, round)?;
+    // against a CIFAR-10 epoch of these steps
+    let steps_per_epoch = DatasetName::Cifar10.info().train_images() as f64 / cli.batch as f64;
+    let epoch_s = steps_per_epoch * median;
+    let dynamics_s = count * steps_per_epoch / cli.rerand_freq as f64 + compare;
+    let pipeline = pipeline_secs(cli, dev)?;
     println!(
-        "model={} width={} batch={b} median_step_s={median:.4}",
-        cli.model, cli.width
+        "masks_and_ste_s={masks:.4} ({:.2}% of a step, forward part; the backward adds one \
+         product per weight)",
+        100.0 * masks / median
     );
-    if cli.breakdown {
-        let masks = median_secs(5, || {
-            for m in net.masked() {
-                m.effective()?;
-            }
-            Ok(())
-        })?;
-        let (rr, _) = cfg
-            .rerandomization()?
-            .ok_or_else(|| anyhow::anyhow!("the iterand config has no R"))?;
-        let mut round = 0;
-        let rerand = median_secs(5, || {
-            round += 1;
-            Ok(net.rerandomize(round, &rr)?)
-        })?;
-        // The mask's dynamics: counting R's re-draws after each R, comparing masks at each
-        // epoch's end, against a CIFAR-10 epoch (45,000 images) of these steps.
-        let mut dynamics = iterand_train::dynamics::MaskDynamics::new(net.as_ref())?
-            .ok_or_else(|| anyhow::anyhow!("a score-mode network has dynamics"))?;
-        let count = median_secs(5, || Ok(dynamics.after_rerand(net.as_ref(), round)?))?;
-        let compare = median_secs(5, || {
-            dynamics
-                .end_epoch(net.as_ref())
-                .map(drop)
-                .map_err(Into::into)
-        })?;
-        let steps_per_epoch = 45_000f64 / b as f64;
-        let epoch_s = steps_per_epoch * median;
-        let dynamics_s = count * steps_per_epoch / cli.rerand_freq as f64 + compare;
-        // Throughput of the official CIFAR-10 augmentation on synthetic images of the bench's
-        // shape (only the pipeline's speed is measured, so the pixel values do not matter).
-        let shape = ImageShape {
-            channels: cli.channels,
-            height: cli.size,
-            width: cli.size,
-        };
-        let n = 1024;
-        let data = Dataset {
-            name: "synthetic".into(),
-            shape,
-            classes: 10,
-            images: (0..n * shape.numel())
-                .map(|i| (i % 251) as f32 / 251.0)
-                .collect(),
-            labels: (0..n).map(|i| (i % 10) as u8).collect(),
-            black: vec![0.0; cli.channels],
-        };
-        let aug = Augment {
-            size: cli.size,
-            ..Augment::cifar10()
-        };
-        let idx: Vec<u32> = (0..b as u32).collect();
-        let mut epoch = 0;
-        let pipeline = median_secs(5, || {
-            epoch += 1;
-            let (v, s) = aug.batch(&data, &idx, 1, epoch)?;
-            Tensor::from_vec(v, (b, s.channels, s.height, s.width), &dev)?;
-            Ok(())
-        })?;
-        println!(
-            "masks_and_ste_s={masks:.4} ({:.2}% of a step, forward part; the backward adds one \
-             product per weight)",
-            100.0 * masks / median
-        );
-        println!(
-            "rerandomize_s={rerand:.4} ({:.3}% of training at rerand_freq={})",
-            100.0 * rerand / (rerand + cli.rerand_freq as f64 * median),
-            cli.rerand_freq
-        );
-        println!(
-            "mask_dynamics_s: {count:.4} after each R, {compare:.4} at each epoch's end \
-             ({:.3}% of a CIFAR-10 epoch at rerand_freq={})",
-            100.0 * dynamics_s / epoch_s,
-            cli.rerand_freq
-        );
-        println!(
-            "augment_images_per_s={:.0} ({:.1}x the training step, one thread)",
-            b as f64 / pipeline,
-            median / pipeline
-        );
-    }
-    println!("images_per_s={:.2}", b as f64 / median);
+    println!(
+        "rerandomize_s={rerand:.4} ({:.3}% of training at rerand_freq={})",
+        100.0 * rerand / (rerand + cli.rerand_freq as f64 * median),
+        cli.rerand_freq
+    );
+    println!(
+        "mask_dynamics_s: {count:.4} after each R, {compare:.4} at each epoch's end \
+         ({:.3}% of a CIFAR-10 epoch at rerand_freq={})",
+        100.0 * dynamics_s / epoch_s,
+        cli.rerand_freq
+    );
+    println!(
+        "augment_images_per_s={:.0} ({:.1}x the training step, one thread)",
+        cli.batch as f64 / pipeline,
+        median / pipeline
+    );
     Ok(())
+}
+
+/// The mask's dynamics: median seconds of counting R's re-draws after an R, and of comparing
+/// masks at an epoch's end.
+fn dynamics_secs(net: &dyn Network, round: u32) -> Result<(f64, f64)> {
+    let mut dynamics = iterand_train::dynamics::MaskDynamics::new(net)?
+        .ok_or_else(|| anyhow::anyhow!("a score-mode network has dynamics"))?;
+    let count = median_secs(5, || Ok(dynamics.after_rerand(net, round)?))?;
+    let compare = median_secs(5, || dynamics.end_epoch(net).map(drop).map_err(Into::into))?;
+    Ok((count, compare))
+}
+
+/// Median seconds of the official CIFAR-10 augmentation of one batch of synthetic images of the
+/// bench's shape (only the pipeline's speed is measured, so the pixel values do not matter).
+fn pipeline_secs(cli: &Cli, dev: &Device) -> Result<f64> {
+    let shape = ImageShape {
+        channels: cli.channels,
+        height: cli.size,
+        width: cli.size,
+    };
+    let n = 1024;
+    let data = Dataset {
+        name: "synthetic".into(),
+        shape,
+        classes: 10,
+        images: (0..n * shape.numel())
+            .map(|i| (i % 251) as f32 / 251.0)
+            .collect(),
+        labels: (0..n).map(|i| (i % 10) as u8).collect(),
+        black: vec![0.0; cli.channels],
+    };
+    let aug = Augment {
+        size: cli.size,
+        ..Augment::cifar10()
+    };
+    let b = cli.batch as usize;
+    let idx: Vec<u32> = (0..b as u32).collect();
+    let mut epoch = 0;
+    median_secs(5, || {
+        epoch += 1;
+        let (v, s) = aug.batch(&data, &idx, 1, epoch)?;
+        Tensor::from_vec(v, (b, s.channels, s.height, s.width), dev)?;
+        Ok(())
+    })
 }

@@ -10,7 +10,8 @@
 
 use anyhow::Result;
 use clap::Parser;
-use experiments::preset_cmd::{self, PresetArgs, CIFAR10};
+use experiments::preset_cmd::{self, PresetArgs};
+use iterand_train::DatasetName;
 
 /// Run an experiment of the official config.yaml on CIFAR-10 by name, with every
 /// hyper-parameter as the paper's; the grid values (width, seed, r) come from the flags.
@@ -22,5 +23,5 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    preset_cmd::main(Cli::parse().args, CIFAR10, &toml::Table::new())
+    preset_cmd::main(Cli::parse().args, DatasetName::Cifar10, &toml::Table::new())
 }

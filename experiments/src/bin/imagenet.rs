@@ -9,7 +9,8 @@
 
 use anyhow::Result;
 use clap::Parser;
-use experiments::preset_cmd::{self, PresetArgs, IMAGENET};
+use experiments::preset_cmd::{self, PresetArgs};
+use iterand_train::DatasetName;
 
 /// Run an experiment of Figure 3 (configs/figure3.toml) on ImageNet by name, with every
 /// hyper-parameter as the paper's.
@@ -30,18 +31,13 @@ fn main() -> Result<()> {
         cli.args.data = std::env::var_os("IMAGENET_DIR").map(Into::into);
     }
     if !cli.args.list_presets && !cli.args.dry_run {
-        let dir = cli
-            .args
-            .data
-            .clone()
-            .unwrap_or_else(|| "data/imagenet".into());
-        if !dir.join("train").is_dir() || !dir.join("val").is_dir() {
+        let dir = (cli.args.data.clone())
+            .or_else(|| DatasetName::Imagenet.default_folder())
+            .unwrap_or_default();
+        if let Err(e) = DatasetName::Imagenet.check_folder(&dir) {
             eprintln!(
-                "error: no ImageNet folder at {0}. Expected\n  {0}/train/<class>/*.JPEG\n  \
-                 {0}/val/<class>/*.JPEG\n  {0}/list/clist.csv (optional: folder,name,label)\n\
-                 Pass it with --data DIR or IMAGENET_DIR; `make_imagefolder` writes \
-                 Fashion-MNIST or CIFAR-10 in this layout.",
-                dir.display()
+                "error: {e}\nPass it with --data DIR or IMAGENET_DIR; `make_imagefolder` writes \
+                 Fashion-MNIST or CIFAR-10 in this layout."
             );
             std::process::exit(2);
         }
@@ -50,5 +46,5 @@ fn main() -> Result<()> {
     if let Some(s) = cli.image_size {
         extra.insert("image_size".into(), toml::Value::Integer(s as i64));
     }
-    preset_cmd::main(cli.args, IMAGENET, &extra)
+    preset_cmd::main(cli.args, DatasetName::Imagenet, &extra)
 }

@@ -26,6 +26,13 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 # printed text without the lines that carry time or the scratch folder
+# a results.csv without its wall-time column (the one column a repeated sweep changes)
+no_seconds() {
+    python3 -c 'import csv,sys
+r=list(csv.reader(open(sys.argv[1])))
+i=r[0].index("seconds")
+csv.writer(sys.stdout,lineterminator="\n").writerows([x[:i]+x[i+1:] for x in r])' "$1"
+}
 clean() { grep -vE '[0-9]+(\.[0-9]+)? ?(s|ms|min|h)\b|elapsed|took|img/s|steps/s' | sed "s#$WORK#WORK#g"; }
 
 quickstart() {
@@ -65,7 +72,7 @@ method = "edge-popup"
 method = "iterand"
 EOF
     "$BIN/sweep" -q --out "$WORK/sweep" --jobs 2 "$WORK/digits_sweep.toml" >/dev/null
-    cp "$WORK/sweep/digits_sweep/results.csv" "$OUT/sweep/"
+    no_seconds "$WORK/sweep/digits_sweep/results.csv" >"$OUT/sweep/results.csv"
     "$BIN/figures" -q --results "$WORK/sweep" --out "$WORK/sweep_plots" | clean >"$OUT/sweep/figures.txt"
     find "$WORK/sweep_plots" -name '*.csv' -o -name '*.md' | while read -r f; do cp "$f" "$OUT/sweep/"; done
 }
@@ -74,7 +81,9 @@ figures_quick() {
     mkdir -p "$OUT/quick"
     (cd "$WORK" && "$BIN/figures" -q --quick --results "$WORK/quick_runs" --out "$WORK/quick_plots" --jobs 2) \
         | clean >"$OUT/quick/stdout.txt"
-    cp "$WORK/quick_runs"/*/results.csv "$OUT/quick/" 2>/dev/null || true
+    for f in "$WORK/quick_runs"/*/results.csv; do
+        no_seconds "$f" >"$OUT/quick/$(basename "$(dirname "$f")").csv"
+    done
     find "$WORK/quick_plots" -name '*.csv' -o -name '*.md' | while read -r f; do cp "$f" "$OUT/quick/"; done
 }
 

@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let (seed, lambda): (u64, f64) = (a[3].parse()?, a[4].parse()?);
     let (epochs, freq): (usize, usize) = (a[5].parse()?, a[6].parse()?);
     std::fs::create_dir_all(&out)?;
-    let mut cfg = experiments::presets::find("figure2_conv6_ku_iterand")
+    let mut cfg = iterand_runs::presets::find("figure2_conv6_ku_iterand")
         .context("the preset figure2_conv6_ku_iterand")?
         .config;
     cfg.width = 0.25;

@@ -248,7 +248,7 @@ fn resume_parser() -> impl TypedValueParser<Value = Resume> {
 pub struct RunFlags {
     /// Override any config key after everything else, e.g. --set epochs=2 --set lr=0.05
     /// (repeatable; values are TOML: numbers, true/false, or text).
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::spec::parse_set)]
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = iterand_runs::spec::parse_set)]
     pub set: Vec<(String, toml::Value)>,
     /// When the run folder already holds a run: `auto` continues it from its last checkpoint
     /// (refused if its config differs; a finished run is left as it is), `never` starts over.
@@ -278,7 +278,7 @@ pub struct RunFlags {
     /// Where to train: cpu, cuda (GPU 0) or cuda:N. CUDA needs a build with --features cuda;
     /// checkpoints are device-free, so a run resumes on any device.
     #[arg(long, default_value = "cpu")]
-    pub device: crate::device::DeviceSpec,
+    pub device: iterand_runs::device::DeviceSpec,
     /// Convolve by im2col + GEMM instead of Winograd: the same arithmetic up to float32
     /// rounding, for measuring what rounding alone does to runs (docs/results.md, issue 37). A
     /// run resumed must keep the same choice to stay bit-identical.
@@ -297,7 +297,7 @@ impl RunFlags {
     pub fn resolve(&self, layer: &toml::Table) -> anyhow::Result<TrainConfig> {
         Ok(TrainConfig::resolve([
             layer,
-            &crate::spec::overrides(&self.set),
+            &iterand_runs::spec::overrides(&self.set),
         ])?)
     }
 
@@ -309,7 +309,7 @@ impl RunFlags {
         let base = toml::Table::try_from(cfg)?;
         Ok(TrainConfig::resolve([
             &base,
-            &crate::spec::overrides(&self.set),
+            &iterand_runs::spec::overrides(&self.set),
         ])?)
     }
 
@@ -421,8 +421,7 @@ fn train_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::R
         .open_data()
         .with_context(|| format!("loading {}", cfg.dataset.name()))?;
     iterand_train::RunDir::ensure_writable(out)?;
-    let lock = crate::lock::RunLock::acquire(out)
-        .with_context(|| format!("locking {}", crate::lock::lock_path(out).display()))?;
+    let lock = iterand_train::RunLock::acquire(out)?;
     let _lock = lock.with_context(|| {
         format!(
             "{}: another process is training this run (it holds .lock)",
@@ -467,7 +466,7 @@ fn train_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::R
 }
 
 /// Log lines with this target go to the log file only (a progress bar already shows them).
-pub const FILE_ONLY: &str = "run_log";
+pub use iterand_train::FILE_ONLY;
 
 /// Log to stderr (warnings only with `quiet`, debug with `verbose`, info otherwise; `RUST_LOG`
 /// overrides) and, when given, append to a log file at info level (debug with `verbose`).

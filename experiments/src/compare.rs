@@ -13,9 +13,9 @@ use iterand_train::{load_splits, train, DatasetName, Method, Progress, TrainConf
 use crate::cli::{
     parse_at_least_one, parse_positive_f64, parse_probability, parse_sparsity, parse_width,
 };
-use crate::device::DeviceSpec;
-use crate::plot::{write_figure, Chart};
-use crate::stats::{group, to_csv, to_markdown, Series};
+use iterand_report::plot::{write_figure, Chart};
+use iterand_report::stats::{group, to_csv, to_markdown, Series};
+use iterand_runs::device::DeviceSpec;
 
 /// The grid and the shared recipe of a comparison.
 #[derive(Args, Debug, Clone)]

@@ -1,20 +1,9 @@
-//! The thin layer between the library crates and the command line: shared CLI parsing,
-//! aggregation of runs into tables, and plots. Each binary in `src/bin` is one user-facing
-//! command; the math lives in the crates under `crates/`.
+//! What the binaries in `src/bin` share: the command line (flags, their turning into config
+//! layers, and the flags that mend a library's error), and the two commands that several
+//! binaries run (`preset_cmd` behind `cifar10` and `imagenet`, `compare` behind `quickstart`
+//! and `compare`). The libraries are the crates under `crates/`.
 
 pub mod cli;
 pub mod compare;
-pub mod curves;
-pub mod device;
-pub mod figures;
-pub mod live;
-pub mod lock;
-pub mod plot;
 pub mod preset_cmd;
-pub mod presets;
-pub mod preview;
-pub mod runs;
-pub mod spec;
-pub mod stats;
-pub mod sweep;
-pub mod theory;
+pub mod worker;

@@ -12,7 +12,7 @@ use iterand_train::{DatasetName, Method, TrainConfig};
 use crate::cli::{
     init_logging, parse_at_least_one, parse_probability, parse_width, run_and_print, RunFlags,
 };
-use crate::presets;
+use iterand_runs::presets;
 
 /// The flags of a preset command.
 #[derive(Args, Debug)]
@@ -208,7 +208,7 @@ fn preview(cfg: &TrainConfig, n: usize, out: &std::path::Path) -> Result<()> {
     let splits = cfg.open_data()?;
     let transforms = splits.transforms(cfg.pad, cfg.augment)?;
     let norm = iterand_data::Normalization::imagenet();
-    for p in crate::preview::write(&splits, &transforms, &norm, n, cfg.seed, out)? {
+    for p in iterand_report::preview::write(&splits, &transforms, &norm, n, cfg.seed, out)? {
         println!("{}", p.display());
     }
     Ok(())

@@ -69,7 +69,7 @@ fn every_training_binary_refuses_cuda_without_the_feature() {
         let out = cmd.current_dir(dir.path()).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{bin}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("--features cuda"), "{bin}: {err}");
+        assert!(err.contains("`cuda` feature"), "{bin}: {err}");
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -875,9 +875,7 @@ fn runs_lists_finished_running_and_stopped_runs() {
     tiny(&root.join("b-stopped"), &["--stop-at-step", "15"]);
     let running = root.join("nested").join("c-running");
     tiny(&running, &["--stop-at-step", "5"]);
-    let _held = experiments::lock::RunLock::acquire(&running)
-        .unwrap()
-        .unwrap();
+    let _held = iterand_train::RunLock::acquire(&running).unwrap().unwrap();
     let o = train()
         .args([
             "--dataset",

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use experiments::spec::{embedded, find, ExperimentFile};
 use iterand_models::Arch;
 use iterand_randomizer::InitMode;
+use iterand_runs::spec::{embedded, find, ExperimentFile};
 use iterand_train::{DatasetName, Method, TrainConfig};
 
 fn configs_dir() -> std::path::PathBuf {

@@ -374,7 +374,7 @@ proptest! {
         mutate_file(&file, &m);
         let path = file.clone();
         survives(&file, move || {
-            experiments::spec::ExperimentFile::load(&path)
+            iterand_runs::spec::ExperimentFile::load(&path)
                 .and_then(|f| f.runs(&toml::Table::new()))
                 .map(drop)
                 .map_err(|e| format!("{e:#}"))

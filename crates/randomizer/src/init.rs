@@ -42,6 +42,17 @@ impl InitMode {
         }
     }
 
+    /// The short name in the official experiment names and the figures' legends
+    /// (`figure2_conv6_ku_sgd`, `iterand (sc)`).
+    pub fn short(self) -> &'static str {
+        match self {
+            InitMode::KaimingUniform => "ku",
+            InitMode::KaimingNormal => "kn",
+            InitMode::SignedConstant => "sc",
+            InitMode::Uniform => "uniform",
+        }
+    }
+
     /// The value of element `i` of `stream` under this distribution.
     #[inline]
     pub fn sample(self, fan_in: usize, stream: &Stream, i: u32) -> f32 {

@@ -29,6 +29,9 @@ use crate::{Error, Result};
 /// Bumped when the layout changes; older checkpoints are refused by name.
 pub const FORMAT: u32 = 1;
 
+/// The subfolder of a run folder that holds its checkpoints.
+pub const CHECKPOINT_DIR: &str = "checkpoints";
+
 /// Where a run stands; the default is the start of a run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Position {
@@ -135,7 +138,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 impl Checkpointer {
     pub fn new(run_dir: &Path) -> Self {
         Self {
-            dir: run_dir.join("checkpoints"),
+            dir: run_dir.join(CHECKPOINT_DIR),
         }
     }
 

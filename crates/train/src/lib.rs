@@ -12,6 +12,7 @@ mod data_source;
 pub mod dynamics;
 mod error;
 mod files;
+mod lock;
 mod lr;
 mod metrics;
 mod progress;
@@ -25,12 +26,13 @@ pub use config::{check, DatasetName, Method, SplitDraw, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use files::{sha256_hex, write_atomic};
+pub use lock::{is_held, lock_path, RunLock};
 pub use lr::CosineSchedule;
 pub use metrics::{
     EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
     StepRecord, Summary,
 };
-pub use progress::{job_line_style, read_status, Progress, STATUS_FILE};
-pub use run_dir::{device_name, NetworkIo, Resume, RunDir, Session};
+pub use progress::{job_line_style, read_status, Progress, FILE_ONLY, STATUS_FILE};
+pub use run_dir::{device_name, NetworkIo, Resume, RunDir, RunState, Session};
 pub use sgd::{Sgd, SgdConfig};
 pub use trainer::{evaluate, load_variables, train, train_with, RunOptions};

@@ -25,6 +25,10 @@ pub enum Progress {
 /// Where [`Progress::Status`] writes a run's state: one line, replaced as the run goes.
 pub const STATUS_FILE: &str = "status.txt";
 
+/// The tracing target of lines meant for a run's log file only (the binaries' terminal output
+/// leaves them out: a progress bar already shows them).
+pub const FILE_ONLY: &str = "run_log";
+
 pub(crate) struct Reporter {
     bar: Option<ProgressBar>,
     /// The status file and when it was last written.
@@ -103,8 +107,7 @@ impl Reporter {
         match &self.bar {
             Some(b) => {
                 b.println(&line);
-                // For the run's log file only (see experiments::cli::FILE_ONLY).
-                tracing::info!(target: "run_log", "{line}");
+                tracing::info!(target: FILE_ONLY, "{line}");
             }
             None if self.log => tracing::info!("{line}"),
             None => {}

@@ -71,16 +71,26 @@ pub struct RunDir {
     path: PathBuf,
 }
 
-const CONFIG: &str = "config.toml";
-const METRICS: &str = "metrics.jsonl";
-const SUMMARY: &str = "summary.json";
-/// One line per start or resume of the run: where it ran. Kept out of the checkpoints, which
-/// stay device-free so that a run started on one device resumes on another.
-const SESSIONS: &str = "sessions.jsonl";
+const CONFIG: &str = RunDir::CONFIG;
+const METRICS: &str = RunDir::METRICS;
+const SUMMARY: &str = RunDir::SUMMARY;
+const SESSIONS: &str = RunDir::SESSIONS;
+const NETWORK: &str = RunDir::NETWORK;
 
-/// What the run's network reads and predicts (`network.json`): with `config.toml` all a
-/// ticket needs to rebuild the network without opening the dataset.
-const NETWORK: &str = "network.json";
+/// Where a run folder stands: the one definition that `runs`, the sweep and its dry run share.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunState {
+    /// No checkpoint yet.
+    New,
+    /// Stopped or still training (`running`: a process holds the folder's lock), at the last
+    /// checkpoint's position when there is one.
+    Started {
+        running: bool,
+        last: Option<crate::Position>,
+    },
+    /// Its summary is written.
+    Finished(Summary),
+}
 
 /// The network's input shape and number of classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -110,6 +120,28 @@ pub fn device_name(device: &candle_core::Device) -> String {
 }
 
 impl RunDir {
+    /// The resolved config, with its hash in a comment.
+    pub const CONFIG: &str = "config.toml";
+    /// One line per epoch (and per `log_every` steps).
+    pub const METRICS: &str = "metrics.jsonl";
+    /// A finished run's results; its presence is what "finished" means.
+    pub const SUMMARY: &str = "summary.json";
+    /// One line per start or resume of the run: where it ran. Kept out of the checkpoints,
+    /// which stay device-free so that a run started on one device resumes on another.
+    pub const SESSIONS: &str = "sessions.jsonl";
+    /// What the run's network reads and predicts: with `config.toml` all a ticket needs to
+    /// rebuild the network without opening the dataset.
+    pub const NETWORK: &str = "network.json";
+    /// The binaries' log of the run.
+    pub const LOG: &str = "train.log";
+    /// Held (flock) by whatever trains into the folder.
+    pub const LOCK: &str = crate::lock::LOCK_FILE;
+    /// Subfolders that hold no runs of their own.
+    pub const CHECKPOINTS: &str = crate::checkpoint::CHECKPOINT_DIR;
+    pub const TENSORBOARD: &str = crate::tensorboard::TB_DIR;
+    /// The one-line progress a sweep's live view reads.
+    pub const STATUS: &str = crate::progress::STATUS_FILE;
+
     /// Create `path` if needed and prove it writable, so that a read-only folder is refused
     /// before a run starts rather than at its first checkpoint, an epoch later.
     pub fn ensure_writable(path: &Path) -> Result<()> {
@@ -168,6 +200,39 @@ impl RunDir {
         read_optional(&self.file(CONFIG), |t| {
             TrainConfig::from_toml(t).map_err(|e| e.to_string())
         })
+    }
+
+    /// Where the run stands (a damaged summary or checkpoint counts as absent: this is for
+    /// listings, which show every folder).
+    pub fn state(&self) -> RunState {
+        if let Ok(Some(s)) = self.summary() {
+            return RunState::Finished(s);
+        }
+        let last = crate::Checkpointer::new(&self.path).info(crate::LAST);
+        match last {
+            Ok(Some(info)) => RunState::Started {
+                running: crate::is_held(&self.path),
+                last: Some(info.position),
+            },
+            _ if crate::is_held(&self.path) => RunState::Started {
+                running: true,
+                last: None,
+            },
+            _ => RunState::New,
+        }
+    }
+
+    /// The summary of the run if it finished with exactly `config`: what a sweep skips.
+    pub fn finished_as(&self, config: &TrainConfig) -> Result<Option<Summary>> {
+        let Some(s) = self.summary()? else {
+            return Ok(None);
+        };
+        Ok((s.config_hash == config.hash()?).then_some(s))
+    }
+
+    /// The binaries' log file of this run.
+    pub fn log_path(&self) -> PathBuf {
+        self.file(Self::LOG)
     }
 
     /// The summary of a finished run in this folder.

@@ -40,7 +40,7 @@ struct Cli {
     sparsity: f64,
     /// cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
-    device: experiments::device::DeviceSpec,
+    device: iterand_runs::device::DeviceSpec,
     /// Input channels and size (3 and 32: CIFAR).
     #[arg(long, default_value_t = 3)]
     channels: usize,

@@ -9,17 +9,21 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use experiments::cli::{init_logging, parse_at_least_one};
-use experiments::figures::{collect, draw_all};
-use experiments::sweep::{sweep, worker_if_asked, SweepOptions};
+use experiments::cli::{init_logging, interrupt_flag, parse_at_least_one};
+use experiments::worker::{self, Hidden, SelfLaunch};
+use iterand_report::figures::draw_all;
+use iterand_runs::results::collect;
+use iterand_runs::sweep::{sweep, SweepOptions};
 
 /// Plot Figure 1 (accuracy against r), Figure 2 (accuracy against width and kept parameters,
 /// one chart per model) and Figure 3 (ImageNet) as PNG, SVG, CSV and Markdown under --out, from
 /// the results.csv of every sweep folder under --results. Figures without results are named
 /// and skipped.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(version, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    hidden: Option<Hidden>,
     /// Run the CPU-sized Fashion-MNIST set first (configs/quick_figure2.toml: FC at 4 widths ×
     /// 3 methods × 3 seeds; configs/quick_figure1.toml: r ∈ {0, 0.01, 0.1, 1} × 3 seeds), then
     /// plot it. Needs Debian's dataset-fashion-mnist. Resumes if interrupted.
@@ -48,12 +52,14 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    worker_if_asked();
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
+    if let Some(h) = cli.hidden {
+        worker::run(h);
+    }
     init_logging(cli.verbose, cli.quiet, None);
     if !cli.run.is_empty() {
-        for f in experiments::curves::draw_runs(&cli.run, &cli.out)? {
+        for f in iterand_report::curves::draw_runs(&cli.run, &cli.out)? {
             println!("{}", f.display());
         }
         return Ok(());
@@ -68,7 +74,7 @@ fn main() -> Result<()> {
             ..SweepOptions::new(cli.results.clone(), cli.jobs.map_or(cores, |j| j as usize))
         };
         for file in ["quick_figure2", "quick_figure1"] {
-            let t = sweep(file, &opts)?;
+            let t = sweep(file, &opts, &SelfLaunch, &interrupt_flag())?;
             if t.interrupted {
                 eprintln!("interrupted; the same command continues where this stopped");
                 std::process::exit(130);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use experiments::runs::{csv, scan, table};
+use iterand_runs::listing::{csv, scan, table};
 
 #[derive(Parser, Debug)]
 #[command(

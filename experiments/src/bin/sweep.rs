@@ -6,10 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use experiments::cli::{init_logging, parse_at_least_one};
-use experiments::device::{parse_gpu, DeviceSpec};
-use experiments::spec::{open, overrides, parse_set};
-use experiments::sweep::{sweep, sweep_dir, worker_if_asked, SweepOptions};
+use experiments::cli::{init_logging, interrupt_flag, parse_at_least_one};
+use experiments::worker::{self, Hidden, SelfLaunch};
+use iterand_runs::device::{parse_gpu, DeviceSpec};
+use iterand_runs::results::{finished, run_dir};
+use iterand_runs::spec::{open, parse_set};
+use iterand_runs::sweep::{runs_of, sweep, SweepOptions};
+use iterand_train::{RunDir, RunState};
 
 /// Expand experiment files (configs/*.toml: methods × widths × sparsities × r × K_per × seeds)
 /// into run folders <out>/<file>/<experiment>/<grid point>/ and train them: finished runs are
@@ -17,8 +20,14 @@ use experiments::sweep::{sweep, sweep_dir, worker_if_asked, SweepOptions};
 /// per finished run) is rebuilt after each. Safe to kill at any time and to start twice on the
 /// same folder (each run is locked while it trains).
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    hidden: Option<Hidden>,
     /// Experiment files: paths, or names of the files in configs/ (e.g. quick_figure2).
     #[arg(required = true)]
     files: Vec<String>,
@@ -60,9 +69,11 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    worker_if_asked();
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
+    if let Some(h) = cli.hidden {
+        worker::run(h);
+    }
     init_logging(cli.verbose, cli.quiet, None);
     let devices = if cli.devices.is_empty() {
         vec![cli.device]
@@ -80,26 +91,11 @@ fn main() -> Result<()> {
         ..SweepOptions::new(cli.out.clone(), jobs)
     };
     if cli.dry_run {
-        for f in &cli.files {
-            let file = open(f)?;
-            let dir = sweep_dir(&opts.root, &file);
-            for run in file.runs(&overrides(&opts.set))? {
-                let path = dir.join(&run.experiment).join(&run.id);
-                let state = if path.join("summary.json").is_file() {
-                    "finished"
-                } else if path.join("checkpoints/last.json").is_file() {
-                    "started"
-                } else {
-                    "new"
-                };
-                println!("{state:<9} {}", path.display());
-            }
-        }
-        return Ok(());
+        return dry_run(&cli.files, &opts);
     }
     let mut failed = vec![];
     for f in &cli.files {
-        let t = sweep(f, &opts)?;
+        let t = sweep(f, &opts, &SelfLaunch, &interrupt_flag())?;
         println!(
             "{f}: {} finished before, {} trained now, {} held by another sweep, {} failed{}",
             t.done_before,
@@ -115,6 +111,25 @@ fn main() -> Result<()> {
     }
     if !failed.is_empty() {
         bail!("{} runs failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Each run of `files` and where it stands: finished (with its config), started, or new.
+fn dry_run(files: &[String], opts: &SweepOptions) -> Result<()> {
+    for f in files {
+        let file = open(f)?;
+        for run in runs_of(&file, opts)? {
+            let path = run_dir(&opts.root, &file, &run);
+            let state = if finished(&opts.root, &file, &run)?.is_some() {
+                "finished"
+            } else if RunDir::existing(&path).state() == RunState::New {
+                "new"
+            } else {
+                "started"
+            };
+            println!("{state:<9} {}", path.display());
+        }
     }
     Ok(())
 }

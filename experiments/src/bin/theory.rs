@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use experiments::theory::{run, Sizes};
+use iterand_report::theory::{run, Sizes};
 
 /// Run the theory experiments (coverage, single-target error, oracle vs online model, hitting
 /// vs subset sum, Pensia's gadget, a two-layer network, the schedule's R_eff) and write figures

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use experiments::device::DeviceSpec;
 use iterand_data::Loader;
+use iterand_runs::device::DeviceSpec;
 use iterand_ticket::{dense, export, info, rebuild, Info, Ticket};
 use iterand_train::write_atomic;
 

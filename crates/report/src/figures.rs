@@ -6,11 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use iterand_models::Arch;
+use iterand_runs::results::ResultRow;
 
 use crate::plot::{write_figure, Chart};
 use crate::stats::{group, to_csv, to_markdown, Series};
-use crate::sweep::{read_results, ResultRow};
+use crate::Result;
 
 /// What a call to [`draw_all`] wrote and what it could not.
 #[derive(Debug, Default)]
@@ -23,39 +24,9 @@ pub struct Drawn {
     pub tables: Vec<(String, String)>,
 }
 
-/// Every `results.csv` directly under the sweep folders of `root`, keeping the files whose
-/// name satisfies `keep`.
-pub fn collect(root: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<ResultRow>> {
-    let mut rows = vec![];
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Ok(rows);
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("results.csv").is_file())
-        .collect();
-    dirs.sort();
-    for d in dirs {
-        let name = d.file_name().map(|n| n.to_string_lossy().to_string());
-        if name.as_deref().is_some_and(&keep) {
-            rows.extend(read_results(&d.join("results.csv"))?);
-        }
-    }
-    Ok(rows)
-}
-
-fn short_init(init: &str) -> &str {
-    match init {
-        "kaiming_uniform" => "ku",
-        "signed_constant" => "sc",
-        "kaiming_normal" => "kn",
-        other => other,
-    }
-}
-
 /// `iterand (sc)`; SGD trains the weights, so its init is its own.
 fn method_label(r: &ResultRow) -> String {
-    format!("{} ({})", r.method, short_init(&r.init_mode))
+    format!("{} ({})", r.method, r.init_mode.short())
 }
 
 /// Series in the paper's order: SGD, edge-popup, IteRand; ku before sc.
@@ -96,11 +67,11 @@ fn emit(p: Plot, drawn: &mut Drawn) -> Result<()> {
 }
 
 /// Models in first-seen order.
-fn models(rows: &[&ResultRow]) -> Vec<String> {
-    let mut out: Vec<String> = vec![];
+fn models(rows: &[&ResultRow]) -> Vec<Arch> {
+    let mut out: Vec<Arch> = vec![];
     for r in rows {
         if !out.contains(&r.model) {
-            out.push(r.model.clone());
+            out.push(r.model);
         }
     }
     out
@@ -229,10 +200,13 @@ mod tests {
             figure,
             experiment: "e".into(),
             run: format!("{width}-{seed}"),
-            dataset: "fashion-mnist".into(),
-            model: model.into(),
-            method: method.into(),
-            init_mode: "kaiming_uniform".into(),
+            dataset: iterand_train::DatasetName::FashionMnist,
+            model: model.parse().unwrap(),
+            method: iterand_train::Method::ALL
+                .into_iter()
+                .find(|m| m.name() == method)
+                .unwrap(),
+            init_mode: iterand_randomizer::InitMode::KaimingUniform,
             width,
             sparsity: 0.5,
             rerand_lambda: r,

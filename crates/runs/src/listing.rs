@@ -1,23 +1,44 @@
-//! `runs [FOLDER]`: every run folder under a folder, with its recipe, state and results.
+//! Every run folder under a folder, with its recipe, state and results (the `runs` binary).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use iterand_train::{Checkpointer, RunDir};
+use iterand_models::Arch;
+use iterand_train::{Method, RunDir, RunState};
+
+use crate::Result;
 use serde::Serialize;
+
+/// Where a listed run stands (the train crate's [`RunState`], as the listing words it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Listed {
+    Finished,
+    /// A process holds its lock.
+    Running,
+    Stopped,
+}
+
+impl Listed {
+    pub fn name(self) -> &'static str {
+        match self {
+            Listed::Finished => "finished",
+            Listed::Running => "running",
+            Listed::Stopped => "stopped",
+        }
+    }
+}
 
 /// One run folder.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunRow {
     /// The folder, relative to the scanned root.
     pub run: String,
-    pub method: String,
-    pub model: String,
+    pub method: Method,
+    pub model: Arch,
     pub width: f64,
     pub sparsity: f64,
     pub seed: u64,
-    /// `finished`, `running` (a process holds its lock) or `stopped`.
-    pub state: String,
+    pub state: Listed,
     /// Epochs done, of `epochs`.
     pub epoch: usize,
     pub epochs: usize,
@@ -41,7 +62,7 @@ pub fn scan(root: &Path) -> Result<Vec<RunRow>> {
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-    if dir.join("config.toml").is_file() {
+    if dir.join(RunDir::CONFIG).is_file() {
         out.push(dir.to_path_buf());
     }
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -53,7 +74,7 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     for e in entries.flatten() {
         let p = e.path();
         let name = e.file_name();
-        if p.is_dir() && name != "checkpoints" && name != "tb" {
+        if p.is_dir() && name != RunDir::CHECKPOINTS && name != RunDir::TENSORBOARD {
             walk(&p, depth + 1, out);
         }
     }
@@ -67,33 +88,37 @@ fn row(root: &Path, dir: &Path) -> Result<Option<RunRow>> {
     let rel = dir.strip_prefix(root).unwrap_or(dir).display().to_string();
     let mut r = RunRow {
         run: if rel.is_empty() { ".".into() } else { rel },
-        method: cfg.method.name().into(),
-        model: cfg.model.name().into(),
+        method: cfg.method,
+        model: cfg.model,
         width: cfg.width,
         sparsity: cfg.sparsity,
         seed: cfg.seed,
-        state: "stopped".into(),
+        state: Listed::Stopped,
         epoch: 0,
         epochs: cfg.epochs,
         best_val_acc: None,
         test_acc: None,
         seconds: None,
     };
-    if let Ok(Some(s)) = rd.summary() {
-        r.state = "finished".into();
-        r.epoch = s.epochs;
-        r.best_val_acc = Some(s.best_val_acc).filter(|v| v.is_finite());
-        r.test_acc = Some(s.test_acc).filter(|v| v.is_finite());
-        r.seconds = Some(s.seconds);
-        return Ok(Some(r));
-    }
-    if let Ok(Some(info)) = Checkpointer::new(dir).info("last") {
-        r.epoch = info.position.epoch;
-        r.best_val_acc = info.position.best_val_acc;
-        r.seconds = Some(info.position.elapsed_seconds);
-    }
-    if crate::lock::is_held(dir) {
-        r.state = "running".into();
+    match rd.state() {
+        RunState::Finished(s) => {
+            r.state = Listed::Finished;
+            r.epoch = s.epochs;
+            r.best_val_acc = Some(s.best_val_acc).filter(|v| v.is_finite());
+            r.test_acc = Some(s.test_acc).filter(|v| v.is_finite());
+            r.seconds = Some(s.seconds);
+        }
+        RunState::Started { running, last } => {
+            if let Some(p) = last {
+                r.epoch = p.epoch;
+                r.best_val_acc = p.best_val_acc;
+                r.seconds = Some(p.elapsed_seconds);
+            }
+            if running {
+                r.state = Listed::Running;
+            }
+        }
+        RunState::New => {}
     }
     Ok(Some(r))
 }
@@ -129,12 +154,12 @@ pub fn table(rows: &[RunRow]) -> String {
         "run", "method", "model", "width", "p", "seed", "state", "bestval", "test", "time"
     );
     for r in rows {
-        let state = format!("{} {}/{}", r.state, r.epoch, r.epochs);
+        let state = format!("{} {}/{}", r.state.name(), r.epoch, r.epochs);
         out += &format!(
             "{:<24} {:<10} {:<9} {:>6} {:>4} {:>4} {:<14} {:>6} {:>6} {:>6}\n",
             tail(&r.run, 24),
-            r.method,
-            r.model,
+            r.method.name(),
+            r.model.name(),
             r.width,
             r.sparsity,
             r.seed,
@@ -152,5 +177,7 @@ pub fn csv(rows: &[RunRow]) -> Result<String> {
     for r in rows {
         w.serialize(r)?;
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    // the csv writer writes the strings it is given, all UTF-8
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::{Error, Result};
 use iterand_train::{MetricsLine, RunDir};
 
 use crate::plot::{write_chart, Chart};
@@ -37,19 +37,21 @@ const CHARTS: [(&str, &str, &str); 4] = [
 
 /// The curves of one run folder, labelled with `label`.
 fn run_curves(dir: &Path, label: &str) -> Result<Vec<Curve>> {
-    if !dir.join("metrics.jsonl").is_file() {
-        bail!("{}: not a run folder (no metrics.jsonl)", dir.display());
+    let in_run = |why: String| Error::At {
+        path: dir.to_path_buf(),
+        inner: Box::new(Error::Invalid(why)),
+    };
+    if !dir.join(RunDir::METRICS).is_file() {
+        return Err(in_run(format!("not a run folder (no {})", RunDir::METRICS)));
     }
-    let lines = RunDir::existing(dir)
-        .metrics()
-        .with_context(|| format!("reading the metrics of {}", dir.display()))?;
+    let lines = RunDir::existing(dir).metrics()?;
     let per_epoch = lines
         .iter()
         .find_map(|l| match l {
             MetricsLine::Epoch(e) => Some(e.steps as f64 / (e.epoch + 1) as f64),
             _ => None,
         })
-        .with_context(|| format!("{}: no finished epoch to draw yet", dir.display()))?;
+        .ok_or_else(|| in_run("no finished epoch to draw yet".into()))?;
     let at = |iteration: u64| iteration as f64 / per_epoch;
     let mut curves: Vec<Curve> = [
         ("loss", "train (epoch)"),
@@ -130,7 +132,7 @@ fn series(c: &Curve) -> Series {
 /// files written. Charts with nothing to draw (the mask's for weight training) are skipped.
 pub fn draw_runs(runs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
     if runs.is_empty() {
-        bail!("no run folder given");
+        return Err(Error::Invalid("no run folder given".into()));
     }
     let mut all = vec![];
     for (dir, label) in runs.iter().zip(labels(runs)) {
@@ -161,13 +163,17 @@ pub fn draw_runs(runs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
 
 fn csv_text(curves: &[Curve]) -> Result<String> {
     let mut w = csv::Writer::from_writer(vec![]);
-    w.write_record(["chart", "series", "epoch", "value"])?;
+    let csv_err = |e: csv::Error| Error::Invalid(format!("curves.csv: {e}"));
+    w.write_record(["chart", "series", "epoch", "value"])
+        .map_err(csv_err)?;
     for c in curves {
         for (x, y) in &c.points {
-            w.write_record([c.chart, &c.name, &x.to_string(), &y.to_string()])?;
+            let record = [c.chart, &c.name, &x.to_string(), &y.to_string()];
+            w.write_record(record).map_err(csv_err)?;
         }
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    let bytes = w.into_inner().map_err(|e| csv_err(e.into_error().into()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::Result;
 use iterand_train::write_atomic;
 use theory_checks::experiments::*;
 
+use crate::error::io;
 use crate::plot::{write_figure, Chart};
 use crate::stats::{Point, Series};
+use crate::Result;
 
 /// Experiment sizes: `quick` for a smoke run under a minute, otherwise the figure sizes.
 #[derive(Clone, Copy, Debug)]
@@ -127,7 +128,7 @@ struct Measured {
 
 /// Run everything and write T1–T8 under `dir`, reporting progress on stderr.
 pub fn run(dir: &Path, sizes: Sizes, seed: u64) -> Result<Report> {
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut ctx = Ctx {
         dir,
         sizes,

@@ -11,33 +11,33 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::{bail, invalid, Context, Result};
 use iterand_train::TrainConfig;
 
 /// The files of `configs/`, by name (file stem).
 const EMBEDDED: &[(&str, &str)] = &[
-    ("figure1", include_str!("../../configs/figure1.toml")),
+    ("figure1", include_str!("../../../configs/figure1.toml")),
     (
         "figure2_conv6",
-        include_str!("../../configs/figure2_conv6.toml"),
+        include_str!("../../../configs/figure2_conv6.toml"),
     ),
     (
         "figure2_resnet18",
-        include_str!("../../configs/figure2_resnet18.toml"),
+        include_str!("../../../configs/figure2_resnet18.toml"),
     ),
     (
         "figure2_resnet34",
-        include_str!("../../configs/figure2_resnet34.toml"),
+        include_str!("../../../configs/figure2_resnet34.toml"),
     ),
-    ("figure3", include_str!("../../configs/figure3.toml")),
-    ("cifar10", include_str!("../../configs/cifar10.toml")),
+    ("figure3", include_str!("../../../configs/figure3.toml")),
+    ("cifar10", include_str!("../../../configs/cifar10.toml")),
     (
         "quick_figure1",
-        include_str!("../../configs/quick_figure1.toml"),
+        include_str!("../../../configs/quick_figure1.toml"),
     ),
     (
         "quick_figure2",
-        include_str!("../../configs/quick_figure2.toml"),
+        include_str!("../../../configs/quick_figure2.toml"),
     ),
 ];
 
@@ -92,7 +92,7 @@ impl RunSpec {
 
 fn table_of<'a>(v: &'a toml::Value, what: &str) -> Result<&'a toml::Table> {
     v.as_table()
-        .ok_or_else(|| anyhow!("`{what}` must be a table"))
+        .ok_or_else(|| invalid!("`{what}` must be a table"))
 }
 
 fn grid_of(t: &toml::Table, what: &str) -> Result<Vec<(String, Vec<toml::Value>)>> {
@@ -100,7 +100,7 @@ fn grid_of(t: &toml::Table, what: &str) -> Result<Vec<(String, Vec<toml::Value>)
     for (k, v) in t {
         let values = v
             .as_array()
-            .ok_or_else(|| anyhow!("`{what}.{k}` must be a list of values"))?;
+            .ok_or_else(|| invalid!("`{what}.{k}` must be a list of values"))?;
         if values.is_empty() {
             bail!("`{what}.{k}` is empty: a grid key needs at least one value");
         }
@@ -168,7 +168,7 @@ pub fn overrides(sets: &[(String, toml::Value)]) -> toml::Table {
 impl ExperimentFile {
     /// Parse the text of the file called `name`.
     pub fn parse(name: &str, text: &str) -> Result<Self> {
-        let doc: toml::Table = text.parse().map_err(|e| anyhow!("{e}"))?;
+        let doc: toml::Table = text.parse().map_err(|e| invalid!("{e}"))?;
         let mut file = Self {
             name: name.to_string(),
             description: String::new(),
@@ -232,13 +232,13 @@ impl ExperimentFile {
 fn description(v: &toml::Value) -> Result<String> {
     let text = v
         .as_str()
-        .ok_or_else(|| anyhow!("`description` must be a string"))?;
+        .ok_or_else(|| invalid!("`description` must be a string"))?;
     Ok(text.to_string())
 }
 
 fn figure(v: &toml::Value) -> Result<u32> {
     let f = v.as_integer().filter(|f| (1..=3).contains(f));
-    Ok(f.ok_or_else(|| anyhow!("`figure` must be 1, 2 or 3, not {v}"))? as u32)
+    Ok(f.ok_or_else(|| invalid!("`figure` must be 1, 2 or 3, not {v}"))? as u32)
 }
 
 impl Experiment {
@@ -345,7 +345,7 @@ pub fn open(name_or_path: &str) -> Result<ExperimentFile> {
         .into_iter()
         .find(|f| f.name == name_or_path)
         .ok_or_else(|| {
-            anyhow!(
+            invalid!(
                 "{name_or_path}: no such file, nor an experiment file in configs/ (those are: {})",
                 EMBEDDED
                     .iter()

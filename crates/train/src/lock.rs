@@ -6,9 +6,12 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+/// The lock file's name in a run folder.
+pub const LOCK_FILE: &str = ".lock";
+
 /// The lock file of the run in `dir`.
 pub fn lock_path(dir: &Path) -> PathBuf {
-    dir.join(".lock")
+    dir.join(LOCK_FILE)
 }
 
 /// The held lock; released when dropped (or when the process ends, however it ends).
@@ -34,10 +37,17 @@ fn flock(f: &File, op: libc::c_int) -> std::io::Result<bool> {
 impl RunLock {
     /// Take the lock of the run in `dir` (created if need be); `None` if another process
     /// holds it.
-    pub fn acquire(dir: &Path) -> std::io::Result<Option<RunLock>> {
-        std::fs::create_dir_all(dir)?;
-        let f = File::create(lock_path(dir))?;
-        Ok(flock(&f, libc::LOCK_EX)?.then_some(RunLock { _file: f }))
+    pub fn acquire(dir: &Path) -> crate::Result<Option<RunLock>> {
+        let path = lock_path(dir);
+        let io = |source| crate::Error::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let f = File::create(&path).map_err(io)?;
+        Ok(flock(&f, libc::LOCK_EX)
+            .map_err(io)?
+            .then_some(RunLock { _file: f }))
     }
 }
 

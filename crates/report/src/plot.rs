@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{anyhow, Context, Result};
+use crate::error::io;
+use crate::{Error, Result};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -71,7 +72,7 @@ fn bounds(c: &Chart) -> Result<((f64, f64), (f64, f64))> {
     if pts().next().is_none()
         || !(x0.is_finite() && x1.is_finite() && y0.is_finite() && y1.is_finite())
     {
-        return Err(anyhow!("nothing to plot for `{}`", c.title));
+        return Err(Error::Invalid(format!("nothing to plot for `{}`", c.title)));
     }
     let pad = |a: &mut f64, b: &mut f64, frac: f64| {
         let d = ((*b - *a) * frac).max(1e-3);
@@ -83,6 +84,11 @@ fn bounds(c: &Chart) -> Result<((f64, f64), (f64, f64))> {
     Ok(((x0, x1), (y0, y1)))
 }
 
+/// A plotters error, in words (its types differ by backend).
+fn drawing<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Invalid(format!("{e:?}"))
+}
+
 type Plane<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Chart) -> Result<()>
@@ -90,14 +96,14 @@ where
     DB::ErrorType: 'static,
 {
     let ((x0, x1), (y0, y1)) = bounds(c)?;
-    root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+    root.fill(&WHITE).map_err(drawing)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(c.title, ("sans-serif", 24))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
         .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|e| anyhow!("{e:?}"))?;
+        .map_err(drawing)?;
     let log_x = c.log_x;
     let fmt_x = move |v: &f64| {
         let x = if log_x { 2f64.powf(*v) } else { *v };
@@ -111,7 +117,7 @@ where
         .x_label_formatter(&fmt_x)
         .label_style(("sans-serif", 15))
         .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
+        .map_err(drawing)?;
     for (i, s) in c.series.iter().enumerate() {
         draw_one(&mut chart, c, s, COLORS[i % COLORS.len()])?;
     }
@@ -122,8 +128,8 @@ where
         .border_style(BLACK)
         .label_font(("sans-serif", 16))
         .draw()
-        .map_err(|e| anyhow!("{e:?}"))?;
-    root.present().map_err(|e| anyhow!("{e:?}"))?;
+        .map_err(drawing)?;
+    root.present().map_err(drawing)?;
     Ok(())
 }
 
@@ -146,14 +152,14 @@ where
     if s.reference {
         chart
             .draw_series(DashedLineSeries::new(line, 8, 5, color.stroke_width(2)))
-            .map_err(|e| anyhow!("{e:?}"))?
+            .map_err(drawing)?
             .label(s.name.as_str())
             .legend(legend);
         return Ok(());
     }
     chart
         .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))
-        .map_err(|e| anyhow!("{e:?}"))?
+        .map_err(drawing)?
         .label(s.name.as_str())
         .legend(legend);
     chart
@@ -161,7 +167,7 @@ where
             line.iter()
                 .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
         )
-        .map_err(|e| anyhow!("{e:?}"))?;
+        .map_err(drawing)?;
     if s.points.iter().any(|p| p.std > 0.0) {
         let bar = |p: &crate::stats::Point| {
             let (lo, hi) = (p.mean - p.std, p.mean + p.std);
@@ -169,7 +175,7 @@ where
         };
         chart
             .draw_series(s.points.iter().map(bar))
-            .map_err(|e| anyhow!("{e:?}"))?;
+            .map_err(drawing)?;
     }
     Ok(())
 }
@@ -197,8 +203,7 @@ pub fn write_figure(stem: &Path, chart: &Chart, csv: &str, md: Option<&str>) -> 
     let files = [("csv", Some(csv)), ("md", md)];
     for (ext, text) in files.iter().filter_map(|(e, t)| Some((e, (*t)?))) {
         let path = stem.with_extension(ext);
-        iterand_train::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
+        iterand_train::write_atomic(&path, text.as_bytes())?;
     }
     Ok(())
 }
@@ -208,7 +213,7 @@ pub fn write_figure(stem: &Path, chart: &Chart, csv: &str, md: Option<&str>) -> 
 pub fn write_chart(stem: &Path, chart: &Chart) -> Result<()> {
     register_font();
     if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
     }
     let size = (900, 600);
     for ext in ["png", "svg"] {
@@ -218,8 +223,11 @@ pub fn write_chart(stem: &Path, chart: &Chart) -> Result<()> {
             "png" => draw(BitMapBackend::new(&tmp, size).into_drawing_area(), chart),
             _ => draw(SVGBackend::new(&tmp, size).into_drawing_area(), chart),
         }
-        .with_context(|| format!("drawing {}", path.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        .map_err(|e| Error::Draw {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
     }
     Ok(())
 }

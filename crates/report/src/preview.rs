@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use crate::error::io;
+use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use iterand_data::{assemble, batch_order, Batch, Normalization, Source, Splits, Transforms};
 
@@ -21,7 +22,7 @@ pub fn write(
     seed: u64,
     out: &Path,
 ) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(io(out))?;
     let order = batch_order(splits.train.len(), seed, 0);
     let train_idx = &order[..n.min(order.len())];
     let train = assemble(&splits.train, &transforms.train, train_idx, seed, 0)?;
@@ -60,7 +61,9 @@ pub fn write(
         .zip(&eval.labels)
         .map(|(&j, l)| format!("{}\t{l}\n", splits.test.origin(j as usize)))
         .collect();
-    atomically(&paths[3], |tmp| Ok(std::fs::write(tmp, &files)?))?;
+    atomically(&paths[3], |tmp| {
+        std::fs::write(tmp, &files).map_err(io(tmp))
+    })?;
     Ok(paths.to_vec())
 }
 
@@ -101,13 +104,17 @@ fn save_grid(px: &[f32], b: &Batch, path: &Path) -> Result<()> {
         }
     }
     atomically(path, |tmp| {
-        Ok(img.save_with_format(tmp, image::ImageFormat::Png)?)
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(|e| Error::Invalid(e.to_string()))
     })
 }
 
 /// Writes through `write` to a temporary name next to `path`, then renames it into place.
 fn atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = path.with_extension("partial");
-    write(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    write(&tmp).map_err(|e| Error::At {
+        path: tmp.clone(),
+        inner: Box::new(e),
+    })?;
+    std::fs::rename(&tmp, path).map_err(io(path))
 }

@@ -1,8 +1,13 @@
-//! `--device cpu|cuda|cuda:N`: where a run trains. CUDA needs a build with `--features cuda`
-//! (issue 14); without it the flag is refused with that hint rather than falling back to the CPU.
+//! `cpu`, `cuda` or `cuda:N`: where a run trains. CUDA needs a build with the `cuda` feature
+//! (issue 14); without it the device is refused with that hint rather than falling back to the
+//! CPU.
 
-use anyhow::{bail, Context, Result};
 use candle_core::Device;
+
+use crate::{Error, Result};
+
+/// What a build without CUDA says of a CUDA device.
+const NO_CUDA: &str = "this build has no CUDA: build it with the `cuda` feature";
 
 /// A device as the command line names it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,9 +31,7 @@ impl std::str::FromStr for DeviceSpec {
                 .ok_or_else(|| format!("{s}: expected cpu, cuda or cuda:N"))?,
         };
         if spec != DeviceSpec::Cpu && !cfg!(feature = "cuda") {
-            return Err(format!(
-                "{s}: this build has no CUDA; build with --features cuda"
-            ));
+            return Err(format!("{s}: {NO_CUDA}"));
         }
         Ok(spec)
     }
@@ -54,14 +57,14 @@ impl std::fmt::Display for DeviceSpec {
 impl DeviceSpec {
     /// The candle device.
     pub fn open(self) -> Result<Device> {
+        let refuse = |why: String| Error::Device {
+            device: self.to_string(),
+            why,
+        };
         match self {
             DeviceSpec::Cpu => Ok(Device::Cpu),
-            DeviceSpec::Cuda(_) if !cfg!(feature = "cuda") => {
-                bail!("--device {self}: this build has no CUDA; build with --features cuda")
-            }
-            DeviceSpec::Cuda(n) => {
-                Device::new_cuda(n).with_context(|| format!("opening GPU {n} (--device {self})"))
-            }
+            DeviceSpec::Cuda(_) if !cfg!(feature = "cuda") => Err(refuse(NO_CUDA.into())),
+            DeviceSpec::Cuda(n) => Device::new_cuda(n).map_err(|e| refuse(e.to_string())),
         }
     }
 }
@@ -81,9 +84,9 @@ mod tests {
             assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
         } else {
             let e = "cuda:3".parse::<DeviceSpec>().unwrap_err();
-            assert!(e.contains("--features cuda"), "{e}");
+            assert!(e.contains("`cuda` feature"), "{e}");
             let e = DeviceSpec::Cuda(0).open().unwrap_err().to_string();
-            assert!(e.contains("--features cuda"), "{e}");
+            assert!(e.contains("`cuda` feature"), "{e}");
         }
         assert_eq!(DeviceSpec::Cuda(1).to_string(), "cuda:1");
         assert!(parse_gpu("x").is_err() && parse_gpu("").is_err() && parse_gpu("cuda:0").is_err());

@@ -1,0 +1,97 @@
+//! The sweep's worker as a hidden subcommand of each binary that sweeps (`sweep`, `figures`):
+//! the sweep starts the binary itself as `<binary> sweep-worker FILE RUN ROOT [flags]` for each
+//! run ([`SelfLaunch`]), and clap parses that line back ([`Hidden`]), so the worker's command
+//! line is written and read in this one file.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::{Args, Subcommand};
+use iterand_runs::device::DeviceSpec;
+use iterand_runs::spec::parse_set;
+use iterand_runs::sweep::{Job, Launch};
+use iterand_runs::worker::{self, WorkerExit};
+use iterand_train::{RunDir, FILE_ONLY};
+
+use crate::cli::{init_logging, interrupt_flag, parse_at_least_one};
+
+/// The subcommand's name.
+const NAME: &str = "sweep-worker";
+
+/// The hidden subcommands of a binary that sweeps.
+#[derive(Subcommand, Debug)]
+pub enum Hidden {
+    /// Train one run of a sweep (started by the sweep itself).
+    #[command(name = NAME, hide = true)]
+    SweepWorker(WorkerArgs),
+}
+
+/// One run of an experiment file, and the run flags the sweep passes on.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The experiment file, as the sweep was given it.
+    file: String,
+    /// `<experiment>/<grid point>`.
+    run: String,
+    /// Root of the sweep folders.
+    root: PathBuf,
+    #[arg(long = "set", value_parser = parse_set)]
+    set: Vec<(String, toml::Value)>,
+    #[arg(long, value_parser = parse_at_least_one)]
+    log_every: Option<u64>,
+    #[arg(long)]
+    verbose: bool,
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+}
+
+/// Starts each worker as this same executable's hidden subcommand.
+pub struct SelfLaunch;
+
+impl Launch for SelfLaunch {
+    fn command(&self, job: &Job) -> std::io::Result<Command> {
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.arg(NAME).arg(job.file).arg(&job.run).arg(job.root);
+        for (k, v) in job.set {
+            cmd.arg("--set").arg(format!("{k}={v}"));
+        }
+        if let Some(k) = job.log_every {
+            cmd.arg("--log-every").arg(k.to_string());
+        }
+        if job.verbose {
+            cmd.arg("--verbose");
+        }
+        cmd.arg("--device").arg(job.device.to_string());
+        Ok(cmd)
+    }
+}
+
+/// Run the worker and exit with the status the sweep reads.
+pub fn run(hidden: Hidden) -> ! {
+    let Hidden::SweepWorker(args) = hidden;
+    let code = match train(&args) {
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn train(args: &WorkerArgs) -> anyhow::Result<WorkerExit> {
+    let Some(claimed) = worker::claim(&args.file, &args.run, &args.root, &args.set)? else {
+        return Ok(WorkerExit::Busy);
+    };
+    let log = RunDir::existing(&claimed.dir).log_path();
+    init_logging(args.verbose, true, Some(&log));
+    tracing::info!(target: FILE_ONLY, "sweep worker for {}", args.run);
+    let device = args.device.open()?;
+    Ok(worker::train(
+        &claimed,
+        &device,
+        args.log_every,
+        interrupt_flag(),
+    )?)
+}

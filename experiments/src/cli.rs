@@ -65,27 +65,27 @@ pub fn enum_flag<T: Copy + Send + Sync + 'static>(
 }
 
 pub fn arch_parser() -> impl TypedValueParser<Value = Arch> {
-    enum_flag(&Arch::ALL, Arch::name)
+    enum_flag(Arch::ALL, Arch::name)
 }
 
 pub fn dataset_parser() -> impl TypedValueParser<Value = DatasetName> {
-    enum_flag(&DatasetName::ALL, DatasetName::name)
+    enum_flag(DatasetName::ALL, DatasetName::name)
 }
 
 fn method_parser() -> impl TypedValueParser<Value = Method> {
-    enum_flag(&Method::ALL, Method::name)
+    enum_flag(Method::ALL, Method::name)
 }
 
 fn init_parser() -> impl TypedValueParser<Value = InitMode> {
-    enum_flag(&InitMode::ALL, InitMode::name)
+    enum_flag(InitMode::ALL, InitMode::name)
 }
 
 fn rerand_mode_parser() -> impl TypedValueParser<Value = RerandMode> {
-    enum_flag(&RerandMode::ALL, RerandMode::name)
+    enum_flag(RerandMode::ALL, RerandMode::name)
 }
 
 fn ranking_parser() -> impl TypedValueParser<Value = Ranking> {
-    enum_flag(&Ranking::ALL, Ranking::name)
+    enum_flag(Ranking::ALL, Ranking::name)
 }
 
 /// The flags of one training run. Each is a config key; a flag not typed is not set here, so
@@ -669,22 +669,20 @@ mod tests {
 
     #[test]
     fn enum_flags_offer_every_variant_by_its_config_name() {
-        check_names("--dataset", &DatasetName::ALL, DatasetName::name, |c| {
+        check_names("--dataset", DatasetName::ALL, DatasetName::name, |c| {
             c.train.dataset.unwrap()
         });
-        check_names("--model", &Arch::ALL, Arch::name, |c| {
-            c.train.model.unwrap()
-        });
-        check_names("--method", &Method::ALL, Method::name, |c| {
+        check_names("--model", Arch::ALL, Arch::name, |c| c.train.model.unwrap());
+        check_names("--method", Method::ALL, Method::name, |c| {
             c.train.method.unwrap()
         });
-        check_names("--init", &InitMode::ALL, InitMode::name, |c| {
+        check_names("--init", InitMode::ALL, InitMode::name, |c| {
             c.train.init_mode.unwrap()
         });
-        check_names("--rerand-mode", &RerandMode::ALL, RerandMode::name, |c| {
+        check_names("--rerand-mode", RerandMode::ALL, RerandMode::name, |c| {
             c.train.rerand_mode.unwrap()
         });
-        check_names("--ranking", &Ranking::ALL, Ranking::name, |c| {
+        check_names("--ranking", Ranking::ALL, Ranking::name, |c| {
             c.train.ranking.unwrap()
         });
     }
@@ -755,12 +753,12 @@ mod tests {
             all.iter().map(|&v| name(v)).collect()
         }
         let flags: [(&str, Vec<&str>); 8] = [
-            ("--dataset", names(&DatasetName::ALL, DatasetName::name)),
-            ("--method", names(&Method::ALL, Method::name)),
-            ("--rerand-mode", names(&RerandMode::ALL, RerandMode::name)),
-            ("--ranking", names(&Ranking::ALL, Ranking::name)),
-            ("--model", names(&Arch::ALL, Arch::name)),
-            ("--init", names(&InitMode::ALL, InitMode::name)),
+            ("--dataset", names(DatasetName::ALL, DatasetName::name)),
+            ("--method", names(Method::ALL, Method::name)),
+            ("--rerand-mode", names(RerandMode::ALL, RerandMode::name)),
+            ("--ranking", names(Ranking::ALL, Ranking::name)),
+            ("--model", names(Arch::ALL, Arch::name)),
+            ("--init", names(InitMode::ALL, InitMode::name)),
             ("--resume", vec!["auto", "never"]),
             // a near miss of a real name is refused too, not mapped to the closest variant
             ("--method", vec!["sgd", "iterand"]),

@@ -101,7 +101,8 @@ pub struct Comparison {
 
 fn method(name: &str) -> Method {
     Method::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .find(|m| m.name() == name)
         .expect("clap restricts the names")
 }

@@ -240,7 +240,7 @@ pub fn main(args: PresetArgs, dataset: DatasetName, extra: &toml::Table) -> Resu
     init_logging(
         args.run.verbose,
         args.run.quiet,
-        Some(&out.join("train.log")),
+        Some(&out.join(iterand_train::RunDir::LOG)),
     );
     run_and_print(&cfg, &out, &args.run)
 }

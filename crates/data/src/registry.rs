@@ -13,8 +13,20 @@ use crate::{cifar, digits, idx, Error, Result, Splits};
 pub const HUB: &str = "hub";
 
 /// Datasets by their configuration names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum DatasetName {
     Digits,
     FashionMnist,
@@ -25,22 +37,11 @@ pub enum DatasetName {
 }
 
 impl DatasetName {
-    pub const ALL: [DatasetName; 5] = [
-        DatasetName::Digits,
-        DatasetName::FashionMnist,
-        DatasetName::Mnist,
-        DatasetName::Cifar10,
-        DatasetName::Imagenet,
-    ];
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [DatasetName] = <DatasetName as strum::VariantArray>::VARIANTS;
 
     pub fn name(self) -> &'static str {
-        match self {
-            DatasetName::Digits => "digits",
-            DatasetName::FashionMnist => "fashion-mnist",
-            DatasetName::Mnist => "mnist",
-            DatasetName::Cifar10 => "cifar10",
-            DatasetName::Imagenet => "imagenet",
-        }
+        self.into()
     }
 
     /// The set of the hub source with this name, if it serves one.
@@ -105,7 +106,8 @@ impl std::str::FromStr for DatasetName {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         DatasetName::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|d| d.name() == s)
             .ok_or_else(|| Error::InvalidParameter {
                 name: "dataset",
@@ -252,7 +254,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_an_unknown_one_lists_the_valid_ones() {
-        for d in DatasetName::ALL {
+        for &d in DatasetName::ALL {
             assert_eq!(d.name().parse::<DatasetName>().unwrap(), d);
         }
         let e = "cifar100".parse::<DatasetName>().unwrap_err().to_string();

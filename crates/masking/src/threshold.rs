@@ -8,8 +8,20 @@
 use serde::{Deserialize, Serialize};
 
 /// How scores are ranked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Ranking {
     /// IteRand: the signed score.
     #[default]
@@ -19,14 +31,12 @@ pub enum Ranking {
 }
 
 impl Ranking {
-    pub const ALL: [Ranking; 2] = [Ranking::Signed, Ranking::Magnitude];
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [Ranking] = <Ranking as strum::VariantArray>::VARIANTS;
 
     /// The name config files use.
     pub fn name(self) -> &'static str {
-        match self {
-            Ranking::Signed => "signed",
-            Ranking::Magnitude => "magnitude",
-        }
+        self.into()
     }
 
     #[inline]

@@ -9,8 +9,20 @@ use crate::counts::ParamCounts;
 use crate::{Error, Result};
 
 /// Architectures by their command-line names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Arch {
     Fc,
     Conv2,
@@ -24,17 +36,8 @@ pub enum Arch {
 }
 
 impl Arch {
-    pub const ALL: [Arch; 9] = [
-        Arch::Fc,
-        Arch::Conv2,
-        Arch::Conv4,
-        Arch::Conv6,
-        Arch::Conv8,
-        Arch::Resnet18,
-        Arch::Resnet34,
-        Arch::Resnet50,
-        Arch::Resnet101,
-    ];
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [Arch] = <Arch as strum::VariantArray>::VARIANTS;
 
     /// Whether this is one of the ResNets, the only architectures with a [`crate::stem::Stem`].
     pub fn is_resnet(self) -> bool {
@@ -45,17 +48,7 @@ impl Arch {
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            Arch::Fc => "fc",
-            Arch::Conv2 => "conv2",
-            Arch::Conv4 => "conv4",
-            Arch::Conv6 => "conv6",
-            Arch::Conv8 => "conv8",
-            Arch::Resnet18 => "resnet18",
-            Arch::Resnet34 => "resnet34",
-            Arch::Resnet50 => "resnet50",
-            Arch::Resnet101 => "resnet101",
-        }
+        self.into()
     }
 }
 
@@ -69,7 +62,7 @@ impl std::str::FromStr for Arch {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         Arch::ALL
-            .into_iter()
+            .iter().copied()
             .find(|a| a.name() == s)
             .ok_or_else(|| Error::InvalidParameter {
                 name: "model",

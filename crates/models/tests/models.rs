@@ -58,7 +58,7 @@ fn output_shapes_for_every_arch_and_input() {
         height: 28,
         width: 28,
     };
-    for arch in Arch::ALL {
+    for &arch in Arch::ALL {
         for input in [grey, CIFAR] {
             let store = ParamStore::new(2, Device::Cpu);
             let net = build(&spec(arch, 0.25, input), scores(0.5), &store.builder()).unwrap();

@@ -10,8 +10,20 @@ use crate::{Error, Result};
 ///
 /// `fan_in` is in_channels·kh·kw (linear: in_features); the gain is √2 (ReLU), as in the
 /// official code. No scaling by sparsity is applied (`init_scale` is 1.0 in every paper run).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum InitMode {
     /// U(−√(6/fan_in), +√(6/fan_in)); also the score distribution.
     KaimingUniform,
@@ -26,20 +38,11 @@ pub enum InitMode {
 }
 
 impl InitMode {
-    pub const ALL: [InitMode; 4] = [
-        InitMode::KaimingUniform,
-        InitMode::KaimingNormal,
-        InitMode::SignedConstant,
-        InitMode::Uniform,
-    ];
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [InitMode] = <InitMode as strum::VariantArray>::VARIANTS;
 
     pub fn name(self) -> &'static str {
-        match self {
-            InitMode::KaimingUniform => "kaiming_uniform",
-            InitMode::KaimingNormal => "kaiming_normal",
-            InitMode::SignedConstant => "signed_constant",
-            InitMode::Uniform => "uniform",
-        }
+        self.into()
     }
 
     /// The short name in the official experiment names and the figures' legends
@@ -88,7 +91,7 @@ impl std::str::FromStr for InitMode {
     fn from_str(s: &str) -> Result<Self> {
         let s = if s == OFFICIAL_UNIFORM { "uniform" } else { s };
         InitMode::ALL
-            .into_iter()
+            .iter().copied()
             .find(|m| m.name() == s)
             .ok_or_else(|| Error::InvalidParameter {
                 name: "init_mode",
@@ -208,7 +211,7 @@ mod tests {
             .num_threads(4)
             .build()
             .unwrap();
-        for mode in InitMode::ALL {
+        for &mode in InitMode::ALL {
             let a = one.install(|| draw(mode, 9, &s, 100_000).unwrap());
             let b = four.install(|| draw(mode, 9, &s, 100_000).unwrap());
             assert_eq!(a, b, "{mode}");
@@ -219,7 +222,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_bad_names_are_rejected() {
-        for m in InitMode::ALL {
+        for &m in InitMode::ALL {
             assert_eq!(m.name().parse::<InitMode>().unwrap(), m);
         }
         assert_eq!(

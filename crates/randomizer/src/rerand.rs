@@ -11,8 +11,19 @@ use crate::stream::{Purpose, Stream};
 use crate::{Error, Result};
 
 /// How a pruned weight is replaced (official `rerand_mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RerandMode {
     /// Each pruned weight is re-drawn with probability `rerand_lambda` (the paper's r).
     Bernoulli,
@@ -21,14 +32,12 @@ pub enum RerandMode {
 }
 
 impl RerandMode {
-    pub const ALL: [RerandMode; 2] = [RerandMode::Bernoulli, RerandMode::Manual];
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [RerandMode] = <RerandMode as strum::VariantArray>::VARIANTS;
 
     /// The official name, as config files spell it.
     pub fn name(self) -> &'static str {
-        match self {
-            RerandMode::Bernoulli => "bernoulli",
-            RerandMode::Manual => "manual",
-        }
+        self.into()
     }
 }
 

@@ -203,7 +203,8 @@ mod tests {
             dataset: iterand_train::DatasetName::FashionMnist,
             model: model.parse().unwrap(),
             method: iterand_train::Method::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .find(|m| m.name() == method)
                 .unwrap(),
             init_mode: iterand_randomizer::InitMode::KaimingUniform,

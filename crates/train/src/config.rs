@@ -15,8 +15,20 @@ use crate::sgd::SgdConfig;
 use crate::{Error, Result};
 
 /// The three methods the paper compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Method {
     /// Ordinary weight training (official `train_mode: normal`): dense, p = 0.
     Sgd,
@@ -27,14 +39,11 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [Method::Sgd, Method::EdgePopup, Method::Iterand];
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [Method] = <Method as strum::VariantArray>::VARIANTS;
 
     pub fn name(self) -> &'static str {
-        match self {
-            Method::Sgd => "sgd",
-            Method::EdgePopup => "edge-popup",
-            Method::Iterand => "iterand",
-        }
+        self.into()
     }
 
     pub fn mode(self) -> Mode {

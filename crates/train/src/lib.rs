@@ -32,7 +32,10 @@ pub use metrics::{
     EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
     StepRecord, Summary,
 };
-pub use progress::{job_line_style, read_status, Progress, FILE_ONLY, STATUS_FILE};
+pub use progress::{
+    job_line_style, read_status, LogLines, Observer, Progress, Quiet, StatusFile, TerminalBar,
+    FILE_ONLY, STATUS_FILE,
+};
 pub use run_dir::{device_name, NetworkIo, Resume, RunDir, RunState, Session};
 pub use sgd::{Sgd, SgdConfig};
 pub use trainer::{evaluate, load_variables, train, train_with, RunOptions};

@@ -1,95 +1,198 @@
-//! How a run reports while it trains: a bar on a terminal, log lines otherwise, or nothing.
+//! How a run reports while it trains: to an [`Observer`]. The stock ones are a bar on a terminal
+//! ([`TerminalBar`]), log lines ([`LogLines`]), the status file a sweep's live view reads
+//! ([`StatusFile`]), and nothing; [`Progress`] names them, and takes any other observer too.
 
-use std::cell::Cell;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::metrics::EpochRecord;
 
-/// The reporter a run uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whoever watches a run as it trains. Every method does nothing unless implemented.
+pub trait Observer: Send + Sync {
+    /// The run begins (or resumes) with `done` of its `total` optimizer steps behind it.
+    fn start(&self, _done: u64, _total: u64) {}
+    /// Whether [`step`](Self::step) is wanted (its line costs a format per step).
+    fn watches_steps(&self) -> bool {
+        false
+    }
+    /// A step is done: `line` says where the run stands, its throughput and its data wait;
+    /// `last_of_epoch` for the epoch's last step.
+    fn step(&self, _line: &str, _last_of_epoch: bool) {}
+    /// An epoch is done: its one-line summary.
+    fn epoch(&self, _line: &str) {}
+    /// The run ended (finished, interrupted or failed).
+    fn finish(&self) {}
+}
+
+/// Nothing (for callers that print their own table).
+pub struct Quiet;
+impl Observer for Quiet {}
+
+/// Each epoch's line through `tracing`.
+pub struct LogLines;
+impl Observer for LogLines {
+    fn epoch(&self, line: &str) {
+        tracing::info!("{line}");
+    }
+}
+
+/// A bar on stderr, with each epoch's line printed above it (and sent to the log file only).
+#[derive(Default)]
+pub struct TerminalBar {
+    bar: OnceLock<ProgressBar>,
+}
+
+impl Observer for TerminalBar {
+    fn start(&self, done: u64, total: u64) {
+        let b = self
+            .bar
+            .get_or_init(|| run_bar(total, ProgressDrawTarget::stderr()));
+        b.set_position(done);
+        b.reset_eta();
+    }
+    fn watches_steps(&self) -> bool {
+        true
+    }
+    fn step(&self, line: &str, _: bool) {
+        if let Some(b) = self.bar.get() {
+            b.set_message(line.to_string());
+            b.inc(1);
+        }
+    }
+    fn epoch(&self, line: &str) {
+        if let Some(b) = self.bar.get() {
+            b.println(line);
+        }
+        tracing::info!(target: FILE_ONLY, "{line}");
+    }
+    fn finish(&self) {
+        if let Some(b) = self.bar.get() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Log lines, and about once a second the step's line in the run folder's [`STATUS_FILE`],
+/// for a sweep to show one line per job.
+pub struct StatusFile {
+    path: PathBuf,
+    last: Mutex<Option<Instant>>,
+}
+
+impl StatusFile {
+    /// The status file of the run folder `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            path: dir.join(STATUS_FILE),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl Observer for StatusFile {
+    fn watches_steps(&self) -> bool {
+        true
+    }
+    fn step(&self, line: &str, last_of_epoch: bool) {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0);
+        if due || last_of_epoch {
+            *last = Some(Instant::now());
+            write_status(&self.path, line);
+        }
+    }
+    fn epoch(&self, line: &str) {
+        tracing::info!("{line}");
+    }
+}
+
+/// Which observer a run reports to.
+#[derive(Clone)]
 pub enum Progress {
     /// A bar when stderr is a terminal, plain log lines otherwise.
     Auto,
     /// Log lines only.
     Log,
-    /// Nothing (for sweeps that print their own table).
+    /// Nothing.
     Quiet,
-    /// Log lines, and about once a second the bar's text in the run folder's [`STATUS_FILE`],
-    /// for a sweep to show one line per job.
+    /// Log lines and the run folder's status file ([`StatusFile`]).
     Status,
+    /// Any other observer.
+    With(Arc<dyn Observer>),
 }
 
-/// Where [`Progress::Status`] writes a run's state: one line, replaced as the run goes.
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Progress::Auto => "Auto",
+            Progress::Log => "Log",
+            Progress::Quiet => "Quiet",
+            Progress::Status => "Status",
+            Progress::With(_) => "With(..)",
+        })
+    }
+}
+
+impl Progress {
+    /// The observer of a run writing into `out` (the status file needs a folder).
+    pub fn observer(&self, out: Option<&Path>) -> Arc<dyn Observer> {
+        match (self, out) {
+            (Progress::Auto, _) if std::io::stderr().is_terminal() => {
+                Arc::new(TerminalBar::default())
+            }
+            (Progress::Auto | Progress::Log, _) => Arc::new(LogLines),
+            (Progress::Status, Some(dir)) => Arc::new(StatusFile::new(dir)),
+            (Progress::Status, None) => Arc::new(LogLines),
+            (Progress::Quiet, _) => Arc::new(Quiet),
+            (Progress::With(o), _) => o.clone(),
+        }
+    }
+}
+
+/// Where [`StatusFile`] writes a run's state: one line, replaced as the run goes.
 pub const STATUS_FILE: &str = "status.txt";
 
 /// The tracing target of lines meant for a run's log file only (the binaries' terminal output
 /// leaves them out: a progress bar already shows them).
 pub const FILE_ONLY: &str = "run_log";
 
+/// What the trainer calls: the observer, and the throughput it measures for it.
 pub(crate) struct Reporter {
-    bar: Option<ProgressBar>,
-    /// The status file and when it was last written.
-    status: Option<(std::path::PathBuf, Cell<Option<Instant>>)>,
-    log: bool,
-    /// Since the bar started (or resumed): images trained and seconds spent waiting for them.
-    start: Cell<Instant>,
-    images: Cell<u64>,
-    waited: Cell<f64>,
+    observer: Arc<dyn Observer>,
+    /// Since the run started (or resumed): images trained and seconds spent waiting for them.
+    start: Instant,
+    images: u64,
+    waited: f64,
 }
 
 impl Reporter {
-    pub(crate) fn new(mode: Progress, total_steps: u64, out: Option<&std::path::Path>) -> Self {
-        let bar = (mode == Progress::Auto && std::io::stderr().is_terminal())
-            .then(|| run_bar(total_steps, ProgressDrawTarget::stderr()));
-        let log = mode != Progress::Quiet;
-        let status = out
-            .filter(|_| mode == Progress::Status)
-            .map(|d| (d.join(STATUS_FILE), Cell::new(None)));
+    pub(crate) fn new(observer: Arc<dyn Observer>, done: u64, total: u64) -> Self {
+        observer.start(done, total);
         Self {
-            bar,
-            status,
-            log,
-            start: Cell::new(Instant::now()),
-            images: Cell::new(0),
-            waited: Cell::new(0.0),
+            observer,
+            start: Instant::now(),
+            images: 0,
+            waited: 0.0,
         }
     }
 
-    /// Steps already done by an earlier part of a resumed run.
-    pub(crate) fn skip(&self, steps: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(steps);
-            b.reset_eta();
-            self.start.set(Instant::now());
-        }
-    }
-
-    /// One step done on `images` images, after `waited` seconds waiting for the batch: the bar
-    /// shows where the run is, the epoch's running loss and accuracy, the throughput and the
-    /// share of time the step waited for data.
-    pub(crate) fn step(&self, images: usize, waited: f64, at: &Where) {
-        if self.bar.is_none() && self.status.is_none() {
+    /// One step done on `images` images, after `waited` seconds waiting for the batch: where
+    /// the run is, the epoch's running loss and accuracy, the throughput and the share of time
+    /// the step waited for data.
+    pub(crate) fn step(&mut self, images: usize, waited: f64, at: &Where) {
+        if !self.observer.watches_steps() {
             return;
         }
-        self.images.set(self.images.get() + images as u64);
-        self.waited.set(self.waited.get() + waited);
-        let secs = self.start.get().elapsed().as_secs_f64().max(1e-9);
-        let rate = rate_message(self.images.get(), self.waited.get(), secs);
-        let text = format!("{} {rate}", at.message());
-        if let Some((path, last)) = &self.status {
-            let due = last.get().is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0);
-            if due || at.step == at.steps {
-                last.set(Some(Instant::now()));
-                write_status(path, &text);
-            }
-        }
-        if let Some(b) = &self.bar {
-            b.set_message(text);
-            b.inc(1);
-        }
+        self.images += images as u64;
+        self.waited += waited;
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let rate = rate_message(self.images, self.waited, secs);
+        let line = format!("{} {rate}", at.message());
+        self.observer.step(&line, at.step == at.steps);
     }
 
     pub(crate) fn epoch(&self, r: &EpochRecord, epochs: usize) {
@@ -104,20 +207,11 @@ impl Reporter {
             r.randomizations,
             r.seconds
         );
-        match &self.bar {
-            Some(b) => {
-                b.println(&line);
-                tracing::info!(target: FILE_ONLY, "{line}");
-            }
-            None if self.log => tracing::info!("{line}"),
-            None => {}
-        }
+        self.observer.epoch(&line);
     }
 
     pub(crate) fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
+        self.observer.finish();
     }
 }
 
@@ -193,7 +287,7 @@ mod tests {
     #[test]
     fn a_status_run_writes_its_line_at_the_first_and_last_step() {
         let d = tempfile::tempdir().unwrap();
-        let r = super::Reporter::new(super::Progress::Status, 4, Some(d.path()));
+        let mut r = super::Reporter::new(super::Progress::Status.observer(Some(d.path())), 0, 4);
         let at = |step| super::Where {
             epoch: 0,
             epochs: 1,
@@ -214,7 +308,8 @@ mod tests {
         let last = super::read_status(d.path()).unwrap();
         assert!(last.starts_with("epoch 1/1 step 4/4"), "{last}");
         let quiet = tempfile::tempdir().unwrap();
-        super::Reporter::new(super::Progress::Log, 4, Some(quiet.path())).step(8, 0.0, &at(1));
+        let log = super::Progress::Log.observer(Some(quiet.path()));
+        super::Reporter::new(log, 0, 4).step(8, 0.0, &at(1));
         assert!(super::read_status(quiet.path()).is_none());
     }
 

@@ -465,8 +465,8 @@ impl<'a> Run<'a> {
             d.restore(tensors)?;
         }
         let total = (steps_per_epoch * config.epochs) as u64;
-        let reporter = Reporter::new(env.opts.progress, total, env.opts.out.as_deref());
-        reporter.skip(pos.iteration);
+        let observer = env.opts.progress.observer(env.opts.out.as_deref());
+        let reporter = Reporter::new(observer, pos.iteration, total);
         Ok(Self {
             env,
             store,

@@ -43,6 +43,10 @@ fn main() -> Result<()> {
             cfg.seed
         ))
     });
-    init_logging(cli.run.verbose, cli.run.quiet, Some(&out.join("train.log")));
+    init_logging(
+        cli.run.verbose,
+        cli.run.quiet,
+        Some(&out.join(iterand_train::RunDir::LOG)),
+    );
     run_and_print(&cfg, &out, &cli.run)
 }

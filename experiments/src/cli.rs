@@ -35,16 +35,23 @@ pub fn parse_width(s: &str) -> Result<f64, String> {
     check::positive("width", number(s)?).map_err(|e| e.to_string())
 }
 
-pub fn parse_positive_f64(s: &str) -> Result<f64, String> {
-    check::positive("lr", number(s)?).map_err(|e| e.to_string())
+/// A parser of `key`'s values: above 0, or refused in `key`'s words.
+pub fn positive(key: &'static str) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
+    move |s| check::positive(key, number(s)?).map_err(|e| e.to_string())
 }
 
-pub fn parse_nonneg_f64(s: &str) -> Result<f64, String> {
-    check::non_negative("value", number(s)?).map_err(|e| e.to_string())
+/// A parser of `key`'s values: 0 or more.
+pub fn non_negative(
+    key: &'static str,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync {
+    move |s| check::non_negative(key, number(s)?).map_err(|e| e.to_string())
 }
 
-pub fn parse_at_least_one(s: &str) -> Result<u64, String> {
-    check::at_least_one("value", number(s)?).map_err(|e| e.to_string())
+/// A parser of `key`'s counts: 1 or more.
+pub fn at_least_one(
+    key: &'static str,
+) -> impl Fn(&str) -> Result<u64, String> + Clone + Send + Sync {
+    move |s| check::at_least_one(key, number(s)?).map_err(|e| e.to_string())
 }
 
 /// A flag for one of the library's enums. It offers exactly the variants' own names (`name()`,
@@ -128,7 +135,7 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_mode: Option<InitMode>,
     /// K_per: R fires before every K-th optimizer step (official `rerand_freq`).
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("rerand_freq"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerand_freq: Option<u64>,
     /// r: probability that a pruned weight is re-drawn when R fires (official `rerand_lambda`).
@@ -148,15 +155,15 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<Ranking>,
     /// Training epochs (the paper's CIFAR-10 runs use 100).
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("epochs"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<u64>,
     /// Base learning rate of the cosine schedule (by default the method's: sgd differs).
-    #[arg(long, value_parser = parse_positive_f64, allow_negative_numbers = true)]
+    #[arg(long, value_parser = positive("lr"), allow_negative_numbers = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     /// SGD momentum (PyTorch semantics).
-    #[arg(long, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
+    #[arg(long, value_parser = non_negative("momentum"), allow_negative_numbers = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub momentum: Option<f64>,
     /// Use Nesterov momentum.
@@ -164,7 +171,7 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "is_false")]
     pub nesterov: bool,
     /// Weight decay, added to the gradient of whatever trains (scores included).
-    #[arg(long, value_parser = parse_nonneg_f64, allow_negative_numbers = true)]
+    #[arg(long, value_parser = non_negative("weight_decay"), allow_negative_numbers = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     /// Linear warm-up epochs before the cosine.
@@ -176,11 +183,11 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finetune_epochs: Option<usize>,
     /// Learning rate of the fine-tune epochs.
-    #[arg(long, value_parser = parse_nonneg_f64)]
+    #[arg(long, value_parser = non_negative("finetune_lr"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finetune_lr: Option<f64>,
     /// Mini-batch size.
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("batch_size"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<u64>,
     /// The one seed a run depends on: weights, scores, data order and every re-draw.
@@ -188,7 +195,7 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Stop every epoch after this many batches (smoke tests).
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("limit_batches"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_batches: Option<u64>,
     /// Black pixels added on each side of every image (2: Fashion-MNIST 28×28 → 32×32).
@@ -256,20 +263,20 @@ pub struct RunFlags {
     #[arg(long, value_name = "auto|never", value_parser = resume_parser())]
     pub resume: Option<Resume>,
     /// Also write the training loss to metrics.jsonl every K optimizer steps.
-    #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one("log_every"))]
     pub log_every: Option<u64>,
     /// Also write the validation and test accuracy to metrics.jsonl every K optimizer steps
     /// (a curve; the summary's test accuracy stays the last model's).
-    #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one("eval_every"))]
     pub eval_every: Option<u64>,
     /// Also evaluate after each of these optimizer steps (e.g. 1034,1055: 22 steps and one step
     /// before a 3-epoch CIFAR run ends), alone or with --eval-every.
-    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = parse_at_least_one)]
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = at_least_one("eval_at"))]
     pub eval_at: Vec<u64>,
     /// Stop with a checkpoint once N optimizer steps are done in all, as Ctrl-C would, and exit
     /// 0; `--resume auto` continues the run exactly. For looking at a run's state mid-way (the
     /// replay against the official code in benches/official does).
-    #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one("stop_at_step"))]
     pub stop_at_step: Option<u64>,
     /// Threads that build training and evaluation batches ahead of the step (0: build each on
     /// the training thread). Any number gives the same batches and so the same run.
@@ -293,24 +300,13 @@ pub struct RunFlags {
 }
 
 impl RunFlags {
-    /// `layer` (the other flags' keys) then the `--set` overrides, resolved and checked.
-    pub fn resolve(&self, layer: &toml::Table) -> anyhow::Result<TrainConfig> {
-        Ok(TrainConfig::resolve([
-            layer,
-            &iterand_runs::spec::overrides(&self.set),
-        ])?)
-    }
-
-    /// `cfg` with the `--set` overrides applied (and checked).
-    pub fn apply(&self, cfg: &TrainConfig) -> anyhow::Result<TrainConfig> {
-        if self.set.is_empty() {
-            return Ok(cfg.clone());
-        }
-        let base = toml::Table::try_from(cfg)?;
-        Ok(TrainConfig::resolve([
-            &base,
-            &iterand_runs::spec::overrides(&self.set),
-        ])?)
+    /// `layers` (an experiment's keys, the other flags' keys) then the `--set` overrides,
+    /// resolved and checked once.
+    pub fn resolve(&self, layers: &[&toml::Table]) -> anyhow::Result<TrainConfig> {
+        let set = iterand_runs::spec::overrides(&self.set);
+        let cfg = TrainConfig::resolve(layers.iter().copied().chain([&set]))?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     pub fn options(&self, out: &Path) -> RunOptions {
@@ -617,8 +613,13 @@ mod tests {
         assert!(parse_probability("1.01").is_err());
         assert!(parse_width("0").is_err());
         assert!(parse_width("nan").is_err());
-        assert!(parse_at_least_one("0").is_err());
-        assert_eq!(parse_at_least_one("300"), Ok(300));
+        let e = at_least_one("rerand_freq")("0").unwrap_err();
+        assert!(e.contains("rerand_freq"), "{e}");
+        assert_eq!(at_least_one("epochs")("300"), Ok(300));
+        let e = positive("momentum")("-1").unwrap_err();
+        assert!(e.contains("momentum") && !e.contains("lr"), "{e}");
+        let e = non_negative("weight_decay")("-1").unwrap_err();
+        assert!(e.contains("weight_decay"), "{e}");
     }
 
     #[derive(clap::Parser, Debug)]
@@ -726,7 +727,7 @@ mod tests {
 
     fn resolved(args: &[&str]) -> TrainConfig {
         let c = parse(args).unwrap();
-        c.run.resolve(&c.train.to_layer().unwrap()).unwrap()
+        c.run.resolve(&[&c.train.to_layer().unwrap()]).unwrap()
     }
 
     #[test]

@@ -11,7 +11,7 @@ use iterand_models::Arch;
 use iterand_train::{load_splits, train, DatasetName, Method, Progress, TrainConfig};
 
 use crate::cli::{
-    parse_at_least_one, parse_positive_f64, parse_probability, parse_sparsity, parse_width,
+    at_least_one, enum_flag, non_negative, parse_probability, parse_sparsity, parse_width, positive,
 };
 use iterand_report::plot::{write_figure, Chart};
 use iterand_report::stats::{group, to_csv, to_markdown, Series};
@@ -27,32 +27,34 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',')]
     pub seeds: Vec<u64>,
     /// Methods to compare.
-    #[arg(long, value_delimiter = ',', default_value = "sgd,edge-popup,iterand",
-          value_parser = clap::builder::PossibleValuesParser::new(["sgd", "edge-popup", "iterand"]))]
-    pub methods: Vec<String>,
+    #[arg(long, value_delimiter = ',', default_values_t = Method::ALL.to_vec(),
+          value_parser = enum_flag(Method::ALL, Method::name))]
+    pub methods: Vec<Method>,
     /// Epochs per run.
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("epochs"))]
     pub epochs: Option<u64>,
     /// Mini-batch size.
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("batch_size"))]
     pub batch_size: Option<u64>,
     /// p, the fraction pruned, for the score methods.
-    #[arg(long, default_value_t = 0.5, value_parser = parse_sparsity)]
+    #[arg(long, default_value_t = TrainConfig::default().sparsity, value_parser = parse_sparsity)]
     pub sparsity: f64,
     /// Base learning rate of the score methods (cosine schedule).
-    #[arg(long, default_value_t = 0.1, value_parser = parse_positive_f64)]
+    #[arg(long, default_value_t = Method::Iterand.default_lr(), value_parser = positive("lr_scores"))]
     pub lr_scores: f64,
     /// Base learning rate of SGD on the weights.
-    #[arg(long, default_value_t = 0.01, value_parser = parse_positive_f64)]
+    #[arg(long, default_value_t = Method::Sgd.default_lr(), value_parser = positive("lr_sgd"))]
     pub lr_sgd: f64,
     /// Weight decay (on the scores too).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = TrainConfig::default().weight_decay,
+          value_parser = non_negative("weight_decay"))]
     pub weight_decay: f64,
     /// K_per of IteRand.
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("rerand_freq"))]
     pub rerand_freq: Option<u64>,
     /// r of IteRand.
-    #[arg(long, default_value_t = 0.1, value_parser = parse_probability)]
+    #[arg(long, default_value_t = TrainConfig::default().rerand_lambda,
+          value_parser = parse_probability)]
     pub rerand_lambda: f64,
     /// Folder for the plot, its CSV and the Markdown table.
     #[arg(long, default_value = "plots")]
@@ -99,37 +101,66 @@ pub struct Comparison {
     pub stem: PathBuf,
 }
 
-fn method(name: &str) -> Method {
-    Method::ALL
-        .iter()
-        .copied()
-        .find(|m| m.name() == name)
-        .expect("clap restricts the names")
+/// The keys every run of a comparison shares (only method, width, lr and seed vary), as a
+/// config layer over the library's defaults.
+#[derive(serde::Serialize)]
+struct Recipe<'a> {
+    dataset: DatasetName,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a PathBuf>,
+    model: Arch,
+    sparsity: f64,
+    epochs: u64,
+    batch_size: u64,
+    weight_decay: f64,
+    rerand_freq: u64,
+    rerand_lambda: f64,
 }
 
-/// The recipe every run of a comparison shares; only method, width and seed vary.
+/// The config layer of `args`; the binary's defaults have filled what it needs.
 fn recipe(
     dataset: DatasetName,
     data: Option<&PathBuf>,
     model: Arch,
     args: &CompareArgs,
-) -> Result<TrainConfig> {
+) -> Result<toml::Table> {
     let need = |v: Option<u64>, flag: &str| v.with_context(|| format!("{flag} is required"));
     if args.widths.is_empty() || args.seeds.is_empty() {
         anyhow::bail!("--widths and --seeds need at least one value each");
     }
-    Ok(TrainConfig {
+    let recipe = Recipe {
         dataset,
-        data: data.cloned(),
+        data,
         model,
         sparsity: args.sparsity,
-        epochs: need(args.epochs, "--epochs")? as usize,
-        batch_size: need(args.batch_size, "--batch-size")? as usize,
+        epochs: need(args.epochs, "--epochs")?,
+        batch_size: need(args.batch_size, "--batch-size")?,
         weight_decay: args.weight_decay,
         rerand_freq: need(args.rerand_freq, "--rerand-freq")?,
         rerand_lambda: args.rerand_lambda,
-        ..TrainConfig::default()
-    })
+    };
+    Ok(toml::Table::try_from(recipe)?)
+}
+
+/// One run's config: the recipe, then its method, width, learning rate and seed.
+fn run_config(
+    base: &toml::Table,
+    args: &CompareArgs,
+    m: Method,
+    width: f64,
+    seed: u64,
+) -> Result<TrainConfig> {
+    let lr = if m == Method::Sgd {
+        args.lr_sgd
+    } else {
+        args.lr_scores
+    };
+    let mut point = toml::Table::new();
+    point.insert("method".into(), m.name().into());
+    point.insert("width".into(), width.into());
+    point.insert("lr".into(), lr.into());
+    point.insert("seed".into(), toml::Value::Integer(seed as i64));
+    Ok(TrainConfig::resolve([base, &point])?)
 }
 
 /// Run every (width, method, seed) of `args` on `dataset` with `model`, then write
@@ -148,25 +179,14 @@ pub fn compare(
     let device = args.device.open()?;
     let base = recipe(dataset, data, model, args)?;
     let runs = args.runs.clone().context("--runs is required")?;
-    let methods: Vec<Method> = args.methods.iter().map(|m| method(m)).collect();
+    let methods = &args.methods;
     let total = methods.len() * args.widths.len() * args.seeds.len();
     let start = Instant::now();
     let mut obs = Vec::new();
     for &width in &args.widths {
-        for &m in &methods {
+        for &m in methods {
             for &seed in &args.seeds {
-                let lr = if m == Method::Sgd {
-                    args.lr_sgd
-                } else {
-                    args.lr_scores
-                };
-                let cfg = TrainConfig {
-                    method: m,
-                    width,
-                    lr,
-                    seed,
-                    ..base.clone()
-                };
+                let cfg = run_config(&base, args, m, width, seed)?;
                 let out = runs.join(format!("{m}-w{width}-s{seed}"));
                 let s = train(&cfg, &splits, &device, Some(&out), Progress::Quiet)
                     .with_context(|| format!("run {}", out.display()))?;

@@ -1,5 +1,5 @@
 //! The command behind the `cifar10` and `imagenet` binaries: run an official experiment of
-//! `configs/` by name, the grid values (width, seed, r) from flags, or print it (`--dry-run`).
+//! `configs/` by name, any of its keys (width, seed, r …) from flags, or print it (`--dry-run`).
 
 use std::path::PathBuf;
 
@@ -9,9 +9,7 @@ use clap::Args;
 use iterand_models::InputShape;
 use iterand_train::{DatasetName, Method, TrainConfig};
 
-use crate::cli::{
-    init_logging, parse_at_least_one, parse_probability, parse_width, run_and_print, RunFlags,
-};
+use crate::cli::{at_least_one, init_logging, run_and_print, RunFlags, TrainArgs};
 use iterand_runs::presets;
 
 /// The flags of a preset command.
@@ -27,32 +25,17 @@ pub struct PresetArgs {
     /// without data or training.
     #[arg(long)]
     pub dry_run: bool,
-    /// Width factor.
-    #[arg(long, value_parser = parse_width)]
-    pub width: Option<f64>,
-    /// Seed (the paper uses 1, 2, 3).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// r (Figure 1 sweeps 0, 0.01, 0.1, 1).
-    #[arg(long, value_parser = parse_probability)]
-    pub rerand_lambda: Option<f64>,
-    /// Fewer epochs (smoke tests).
-    #[arg(long, value_parser = parse_at_least_one)]
-    pub epochs: Option<u64>,
-    /// Stop every epoch after this many batches (smoke tests).
-    #[arg(long, value_parser = parse_at_least_one)]
-    pub limit_batches: Option<u64>,
-    /// The dataset's folder (see the binary's help for its layout).
-    #[arg(long, value_name = "DIR")]
-    pub data: Option<PathBuf>,
     /// Write the first N augmented training images and the first N evaluation images as PNG
     /// grids, and the evaluation batch before normalisation (safetensors, with its files), into
     /// the run folder, then exit: what the network sees.
-    #[arg(long, value_name = "N", value_parser = parse_at_least_one)]
+    #[arg(long, value_name = "N", value_parser = at_least_one("preview"))]
     pub preview: Option<u64>,
     /// Run folder. Default: runs/<preset>-w<width>-s<seed>.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Any key of the preset, as `train` takes it (width, seed, rerand_lambda, epochs, data …).
+    #[command(flatten)]
+    pub train: TrainArgs,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -90,35 +73,13 @@ fn list(dataset: DatasetName) {
     }
 }
 
-/// The preset's config with the flags' grid values and overrides.
-fn config(
-    args: &PresetArgs,
-    dataset: DatasetName,
-    extra: &toml::Table,
-) -> Result<(String, TrainConfig)> {
+/// The preset's config: its keys, then the flags', then `--set`, resolved once.
+fn config(args: &PresetArgs, dataset: DatasetName) -> Result<(String, TrainConfig)> {
     let name = args.preset.clone().unwrap_or_default();
     let Some(preset) = presets::find_in(dataset, &name) else {
         bail!("unknown preset `{name}` for --preset; --list-presets prints the names");
     };
-    let mut cfg = preset.config;
-    if let Some(w) = args.width {
-        cfg.width = w;
-    }
-    if let Some(s) = args.seed {
-        cfg.seed = s;
-    }
-    if let Some(r) = args.rerand_lambda {
-        cfg.rerand_lambda = r;
-    }
-    if let Some(e) = args.epochs {
-        cfg.epochs = e as usize;
-    }
-    cfg.limit_batches = args.limit_batches.map(|v| v as usize);
-    cfg.data = args.data.clone();
-    let mut base = toml::Table::try_from(&cfg)?;
-    base.extend(extra.clone());
-    let cfg = args.run.apply(&TrainConfig::resolve([&base])?)?;
-    cfg.validate()?;
+    let cfg = args.run.resolve(&[&preset.keys, &args.train.to_layer()?])?;
     Ok((name, cfg))
 }
 
@@ -214,9 +175,8 @@ fn preview(cfg: &TrainConfig, n: usize, out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// List, dry-run or train the preset `args` names, on `dataset`; `extra` holds config
-/// keys of the binary's own flags (such as `image_size`).
-pub fn main(args: PresetArgs, dataset: DatasetName, extra: &toml::Table) -> Result<()> {
+/// List, dry-run or train the preset `args` names, on `dataset`.
+pub fn main(args: PresetArgs, dataset: DatasetName) -> Result<()> {
     iterand_kernels::retain_freed_memory();
     if args.list_presets || args.dry_run {
         init_logging(args.run.verbose, args.run.quiet, None);
@@ -225,7 +185,7 @@ pub fn main(args: PresetArgs, dataset: DatasetName, extra: &toml::Table) -> Resu
         list(dataset);
         return Ok(());
     }
-    let (name, cfg) = config(&args, dataset, extra)?;
+    let (name, cfg) = config(&args, dataset)?;
     if args.dry_run {
         return dry_run(&name, &cfg, dataset);
     }

@@ -13,7 +13,7 @@ use iterand_runs::sweep::{Job, Launch};
 use iterand_runs::worker::{self, WorkerExit};
 use iterand_train::{RunDir, FILE_ONLY};
 
-use crate::cli::{init_logging, interrupt_flag, parse_at_least_one};
+use crate::cli::{at_least_one, init_logging, interrupt_flag};
 
 /// The subcommand's name.
 const NAME: &str = "sweep-worker";
@@ -37,7 +37,7 @@ pub struct WorkerArgs {
     root: PathBuf,
     #[arg(long = "set", value_parser = parse_set)]
     set: Vec<(String, toml::Value)>,
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("log_every"))]
     log_every: Option<u64>,
     #[arg(long)]
     verbose: bool,

@@ -11,6 +11,9 @@ use crate::spec::{embedded, show_grid};
 #[derive(Clone, Debug)]
 pub struct Preset {
     pub name: String,
+    /// The experiment's keys (base and its own), the first layer of a run's config.
+    pub keys: toml::Table,
+    /// Those keys resolved.
     pub config: TrainConfig,
     /// What the official grid sweeps for this experiment.
     pub grid: String,
@@ -32,6 +35,7 @@ pub fn of(dataset: DatasetName) -> Vec<Preset> {
                 .expect("embedded configs resolve (tested)");
             (config.dataset == dataset).then(|| Preset {
                 name: e.name.clone(),
+                keys: e.keys.clone(),
                 config,
                 grid: show_grid(&e.grid),
             })

@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 use clap::Parser;
-use experiments::cli::{arch_parser, parse_at_least_one, parse_sparsity, parse_width};
+use experiments::cli::{arch_parser, at_least_one, parse_sparsity, parse_width};
 use iterand_data::{Augment, Dataset, DatasetName, ImageShape};
 use iterand_masking::ParamStore;
 use iterand_models::{Arch, InputShape, Network};
@@ -26,10 +26,10 @@ struct Cli {
     model: Arch,
     #[arg(long, default_value_t = 1.0, value_parser = parse_width)]
     width: f64,
-    #[arg(long, default_value_t = 128, value_parser = parse_at_least_one)]
+    #[arg(long, default_value_t = 128, value_parser = at_least_one("batch"))]
     batch: u64,
     /// Timed steps (after the warm-up).
-    #[arg(long, default_value_t = 10, value_parser = parse_at_least_one)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one("steps"))]
     steps: u64,
     #[arg(long, default_value_t = 2)]
     warmup: u64,
@@ -58,7 +58,7 @@ struct Cli {
     #[arg(long)]
     breakdown: bool,
     /// K_per for the randomizer's share (official `rerand_freq`).
-    #[arg(long, default_value_t = 300, value_parser = parse_at_least_one)]
+    #[arg(long, default_value_t = 300, value_parser = at_least_one("rerand_freq"))]
     rerand_freq: u64,
 }
 

@@ -23,5 +23,5 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
-    preset_cmd::main(Cli::parse().args, DatasetName::Cifar10, &toml::Table::new())
+    preset_cmd::main(Cli::parse().args, DatasetName::Cifar10)
 }

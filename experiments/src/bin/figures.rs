@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use experiments::cli::{init_logging, interrupt_flag, parse_at_least_one};
+use experiments::cli::{at_least_one, init_logging, interrupt_flag};
 use experiments::worker::{self, Hidden, SelfLaunch};
 use iterand_report::figures::draw_all;
 use iterand_runs::results::collect;
@@ -41,7 +41,7 @@ struct Cli {
     #[arg(long, default_value = "plots", value_name = "DIR")]
     out: PathBuf,
     /// Runs trained at once by --quick (each with the cores divided among them).
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("jobs"))]
     jobs: Option<u64>,
     /// Debug output.
     #[arg(long, short)]

@@ -19,19 +19,15 @@ use iterand_train::DatasetName;
 struct Cli {
     #[command(flatten)]
     args: PresetArgs,
-    /// Crop size in pixels instead of 224, for small runs (the evaluation resize scales by
-    /// 256/224; the ImageNet stem stays).
-    #[arg(long)]
-    image_size: Option<usize>,
 }
 
 fn main() -> Result<()> {
     let mut cli = Cli::parse();
-    if cli.args.data.is_none() {
-        cli.args.data = std::env::var_os("IMAGENET_DIR").map(Into::into);
+    if cli.args.train.data.is_none() {
+        cli.args.train.data = std::env::var_os("IMAGENET_DIR").map(Into::into);
     }
     if !cli.args.list_presets && !cli.args.dry_run {
-        let dir = (cli.args.data.clone())
+        let dir = (cli.args.train.data.clone())
             .or_else(|| DatasetName::Imagenet.default_folder())
             .unwrap_or_default();
         if let Err(e) = DatasetName::Imagenet.check_folder(&dir) {
@@ -42,9 +38,5 @@ fn main() -> Result<()> {
             std::process::exit(2);
         }
     }
-    let mut extra = toml::Table::new();
-    if let Some(s) = cli.image_size {
-        extra.insert("image_size".into(), toml::Value::Integer(s as i64));
-    }
-    preset_cmd::main(cli.args, DatasetName::Imagenet, &extra)
+    preset_cmd::main(cli.args, DatasetName::Imagenet)
 }

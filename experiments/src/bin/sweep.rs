@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use experiments::cli::{init_logging, interrupt_flag, parse_at_least_one};
+use experiments::cli::{at_least_one, init_logging, interrupt_flag};
 use experiments::worker::{self, Hidden, SelfLaunch};
 use iterand_runs::device::{parse_gpu, DeviceSpec};
 use iterand_runs::results::{finished, run_dir};
@@ -35,7 +35,7 @@ struct Cli {
     #[arg(long, default_value = "runs", value_name = "DIR")]
     out: PathBuf,
     /// Runs trained at once, each its own process. Default: one per device of --devices, else 1.
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("jobs"))]
     jobs: Option<u64>,
     /// Where every run trains: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, default_value = "cpu", conflicts_with = "devices")]
@@ -45,7 +45,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', value_name = "N,…", value_parser = parse_gpu)]
     devices: Vec<DeviceSpec>,
     /// Threads per run. Default: the cores divided among the jobs.
-    #[arg(long, value_parser = parse_at_least_one)]
+    #[arg(long, value_parser = at_least_one("threads"))]
     threads: Option<u64>,
     /// Only these experiments (full names, e.g. figure2_conv6_ku_sgd); repeatable.
     #[arg(long)]
@@ -55,7 +55,7 @@ struct Cli {
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
     set: Vec<(String, toml::Value)>,
     /// Also log the training loss every K steps in each run's metrics.jsonl.
-    #[arg(long, value_name = "K", value_parser = parse_at_least_one)]
+    #[arg(long, value_name = "K", value_parser = at_least_one("log_every"))]
     log_every: Option<u64>,
     /// List the runs and whether each is finished, without training.
     #[arg(long)]

@@ -30,8 +30,7 @@ fn main() -> Result<()> {
     iterand_kernels::retain_freed_memory();
     let matches = Cli::command().after_help(defaults_help()).get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
-    let cfg = cli.run.resolve(&cli.train.to_layer()?)?;
-    cfg.validate()?;
+    let cfg = cli.run.resolve(&[&cli.train.to_layer()?])?;
     let out = cli.out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "runs/{}-{}-{}-w{}-p{}-s{}",

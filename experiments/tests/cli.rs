@@ -3,6 +3,9 @@
 
 use std::process::Command;
 
+mod common;
+use common::{fail, succeed};
+
 fn train() -> Command {
     Command::new(env!("CARGO_BIN_EXE_train"))
 }
@@ -18,21 +21,19 @@ fn invalid_values_exit_non_zero_naming_the_flag() {
         (&["--model", "resnet7"], "--model"),
     ];
     for (args, flag) in cases {
-        let out = train().args(args).output().unwrap();
-        assert!(!out.status.success(), "{args:?} succeeded");
+        let out = fail(train().args(args));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(flag), "{args:?}: {err}");
     }
     // a run refused for its data leaves no run folder (no lock, no empty train.log)
     let dir = tempfile::tempdir().unwrap();
     let refused = dir.path().join("refused");
-    let out = train()
-        .args(["--dataset", "cifar10", "--data", "/nonexistent/cifar"])
-        .arg("--out")
-        .arg(&refused)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = fail(
+        train()
+            .args(["--dataset", "cifar10", "--data", "/nonexistent/cifar"])
+            .arg("--out")
+            .arg(&refused),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("/nonexistent/cifar") && err.contains("data_batch_1.bin"),
@@ -103,34 +104,29 @@ fn help_explains_the_flags() {
 fn a_short_run_writes_its_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
-    let out = train()
-        .args([
-            "--dataset",
-            "digits",
-            "--model",
-            "conv2",
-            "--method",
-            "iterand",
-            "--width",
-            "0.25",
-        ])
-        .args([
-            "--epochs",
-            "1",
-            "--rerand-freq",
-            "5",
-            "--batch-size",
-            "64",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        train()
+            .args([
+                "--dataset",
+                "digits",
+                "--model",
+                "conv2",
+                "--method",
+                "iterand",
+                "--width",
+                "0.25",
+            ])
+            .args([
+                "--epochs",
+                "1",
+                "--rerand-freq",
+                "5",
+                "--batch-size",
+                "64",
+                "--quiet",
+                "--out",
+            ])
+            .arg(&out_dir),
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
@@ -152,25 +148,20 @@ fn a_short_run_writes_its_summary() {
 fn quickstart_writes_plot_csv_and_table() {
     let dir = tempfile::tempdir().unwrap();
     let plots = dir.path().join("plots");
-    let out = Command::new(env!("CARGO_BIN_EXE_quickstart"))
-        .args([
-            "--widths",
-            "0.125,0.25",
-            "--seeds",
-            "1,2",
-            "--epochs",
-            "2",
-            "--plots",
-        ])
-        .arg(&plots)
-        .arg("--runs")
-        .arg(dir.path().join("runs"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeed(
+        Command::new(env!("CARGO_BIN_EXE_quickstart"))
+            .args([
+                "--widths",
+                "0.125,0.25",
+                "--seeds",
+                "1,2",
+                "--epochs",
+                "2",
+                "--plots",
+            ])
+            .arg(&plots)
+            .arg("--runs")
+            .arg(dir.path().join("runs")),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -187,15 +178,10 @@ fn quickstart_writes_plot_csv_and_table() {
 #[test]
 fn theory_quick_writes_every_figure_with_its_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_theory"))
-        .args(["--quick", "--out"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_theory"))
+            .args(["--quick", "--out"])
+            .arg(dir.path()),
     );
     let names = [
         "t1_coverage_vs_n",
@@ -224,21 +210,13 @@ fn cifar10() -> Command {
 
 #[test]
 fn cifar10_dry_run_lists_and_refuses_unknown_presets() {
-    let out = cifar10()
-        .args([
-            "--preset",
-            "figure2_resnet18_sc_iterand",
-            "--width",
-            "0.5",
-            "--dry-run",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(cifar10().args([
+        "--preset",
+        "figure2_resnet18_sc_iterand",
+        "--width",
+        "0.5",
+        "--dry-run",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("prunable weights: 2,804,928"), "{text}");
     assert!(text.contains("randomizations: 117"), "{text}");
@@ -266,11 +244,7 @@ fn cifar10_dry_run_lists_and_refuses_unknown_presets() {
     assert!(
         list.contains("figure1_conv6_ku_iterand") && list.contains("cifar10_resnet18_sc_iterand")
     );
-    let bad = cifar10()
-        .args(["--preset", "figure9", "--dry-run"])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    let bad = fail(cifar10().args(["--preset", "figure9", "--dry-run"]));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--preset"));
 }
 
@@ -294,46 +268,40 @@ fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
     }
     std::fs::write(data.join("test_batch.bin"), file(10, 9)).unwrap();
     let run = dir.path().join("run");
-    let out = cifar10()
-        .args([
-            "--preset",
-            "figure2_conv6_ku_iterand",
-            "--width",
-            "0.25",
-            "--epochs",
-            "1",
-            "--quiet",
-        ])
-        .arg("--data")
-        .arg(&data)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        cifar10()
+            .args([
+                "--preset",
+                "figure2_conv6_ku_iterand",
+                "--width",
+                "0.25",
+                "--epochs",
+                "1",
+                "--quiet",
+            ])
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(&run),
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["dataset"], "cifar10");
     assert_eq!(summary["total_params"], 142_128);
     assert_eq!(summary["steps"], 1); // 54 train images, batch 128
-    let missing = cifar10()
-        .args([
-            "--preset",
-            "figure2_conv6_ku_iterand",
-            "--epochs",
-            "1",
-            "--data",
-        ])
-        .arg(dir.path().join("nowhere"))
-        .arg("--out")
-        .arg(dir.path().join("refused"))
-        .output()
-        .unwrap();
-    assert!(!missing.status.success());
+    let missing = fail(
+        cifar10()
+            .args([
+                "--preset",
+                "figure2_conv6_ku_iterand",
+                "--epochs",
+                "1",
+                "--data",
+            ])
+            .arg(dir.path().join("nowhere"))
+            .arg("--out")
+            .arg(dir.path().join("refused")),
+    );
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(
         err.contains("nowhere") && err.contains("cifar-10-binary") && err.contains("--data hub"),
@@ -347,22 +315,21 @@ fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
 #[test]
 fn cifar10_hub_source_is_wired_and_offline_safe() {
     let home = tempfile::tempdir().unwrap();
-    let out = cifar10()
-        .args([
-            "--preset",
-            "figure2_conv6_ku_iterand",
-            "--epochs",
-            "1",
-            "--data",
-            "hub",
-        ])
-        .arg("--out")
-        .arg(home.path().join("refused"))
-        .env("HF_HOME", home.path())
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = fail(
+        cifar10()
+            .args([
+                "--preset",
+                "figure2_conv6_ku_iterand",
+                "--epochs",
+                "1",
+                "--data",
+                "hub",
+            ])
+            .arg("--out")
+            .arg(home.path().join("refused"))
+            .env("HF_HOME", home.path())
+            .env("HF_HUB_OFFLINE", "1"),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     let cache = home.path().join("hub").join("datasets--cifar10");
     assert!(
@@ -397,14 +364,13 @@ fn sweep_trains_a_grid_once_and_figures_plots_it() {
     std::fs::write(&file, SWEEP_FILE).unwrap();
     let root = d.path().join("runs");
     let sweep = || {
-        let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
-            .arg(&file)
-            .arg("--out")
-            .arg(&root)
-            .args(["--jobs", "2", "--quiet"])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let o = succeed(
+            Command::new(env!("CARGO_BIN_EXE_sweep"))
+                .arg(&file)
+                .arg("--out")
+                .arg(&root)
+                .args(["--jobs", "2", "--quiet"]),
+        );
         String::from_utf8_lossy(&o.stdout).to_string()
     };
     let first = sweep();
@@ -431,14 +397,13 @@ fn sweep_trains_a_grid_once_and_figures_plots_it() {
     );
 
     let plots = d.path().join("plots");
-    let o = Command::new(env!("CARGO_BIN_EXE_figures"))
-        .arg("--results")
-        .arg(&root)
-        .arg("--out")
-        .arg(&plots)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = succeed(
+        Command::new(env!("CARGO_BIN_EXE_figures"))
+            .arg("--results")
+            .arg(&root)
+            .arg("--out")
+            .arg(&plots),
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         out.contains("Figure 1: no results") && out.contains("Figure 3: no results"),
@@ -454,13 +419,12 @@ fn sweep_trains_a_grid_once_and_figures_plots_it() {
 
     // A bad key in a sweep file is refused before anything runs, naming it.
     std::fs::write(&file, SWEEP_FILE.replace("rerand_freq", "rerand_frequency")).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
-        .arg(&file)
-        .arg("--out")
-        .arg(d.path().join("other"))
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
+    let o = fail(
+        Command::new(env!("CARGO_BIN_EXE_sweep"))
+            .arg(&file)
+            .arg("--out")
+            .arg(d.path().join("other")),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("rerand_frequency") && err.contains("tiny.toml"),
@@ -493,17 +457,12 @@ fn make_imagefolder_writes_a_folder_the_imagenet_path_reads_back() {
     std::fs::create_dir_all(&data).unwrap();
     write_cifar(&data, &[3, 1], &[7, 2, 2]);
     let out = tmp.path().join("folder");
-    let run = Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
-        .args(["--dataset", "cifar10", "--quality", "95", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
+            .args(["--dataset", "cifar10", "--quality", "95", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out),
     );
     let cache = tmp.path().join("cache");
     let test = iterand_data::folder::ImageFolder::open(&out, "val", &cache).unwrap();
@@ -519,34 +478,28 @@ fn make_imagefolder_writes_a_folder_the_imagenet_path_reads_back() {
     let want = (5 * 6 + 7) as f32 / 255.0; // red plane, column 5, label 7
     assert!((px[5] - want).abs() < 6.0 / 255.0, "{} vs {want}", px[5]);
     // an existing folder is refused, and nothing in it is touched
-    let again = Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
-        .args(["--dataset", "cifar10", "--data"])
-        .arg(&data)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(!again.status.success());
+    let again = fail(
+        Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
+            .args(["--dataset", "cifar10", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out),
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
     // the embedded digits too, scaled up
     let digits = tmp.path().join("digits");
-    let run = Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
-        .args([
-            "--dataset",
-            "digits",
-            "--size",
-            "16",
-            "--limit",
-            "12",
-            "--out",
-        ])
-        .arg(&digits)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_make_imagefolder"))
+            .args([
+                "--dataset",
+                "digits",
+                "--size",
+                "16",
+                "--limit",
+                "12",
+                "--out",
+            ])
+            .arg(&digits),
     );
     let val = iterand_data::folder::ImageFolder::open(&digits, "val", &cache).unwrap();
     assert_eq!(val.len(), 12);
@@ -624,54 +577,52 @@ fn figure3_sweeps_on_an_image_folder_and_its_figure_is_drawn() {
     write_image_folder(&root, &[("train", 6), ("val", 2)]);
     let runs = tmp.path().join("runs");
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/figure3.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_sweep"))
-        .arg(config)
-        .arg("--out")
-        .arg(&runs)
-        .args([
-            "--only",
-            "figure3_resnet18_ku_sgd",
-            "--only",
-            "figure3_resnet34_sc_iterand",
-        ])
-        .args([
-            "--set",
-            "epochs=1",
-            "--set",
-            "warmup_epochs=0",
-            "--set",
-            "finetune_epochs=0",
-        ])
-        .args([
-            "--set",
-            "width=0.0625",
-            "--set",
-            "image_size=16",
-            "--set",
-            "batch_size=4",
-        ])
-        .args([
-            "--set",
-            "eval_batch_size=4",
-            "--set",
-            "limit_batches=1",
-            "--quiet",
-        ])
-        .arg("--set")
-        .arg(format!("data={:?}", root.display().to_string()))
-        .env("ITERAND_CACHE", tmp.path().join("cache"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_sweep"))
+            .arg(config)
+            .arg("--out")
+            .arg(&runs)
+            .args([
+                "--only",
+                "figure3_resnet18_ku_sgd",
+                "--only",
+                "figure3_resnet34_sc_iterand",
+            ])
+            .args([
+                "--set",
+                "epochs=1",
+                "--set",
+                "warmup_epochs=0",
+                "--set",
+                "finetune_epochs=0",
+            ])
+            .args([
+                "--set",
+                "width=0.0625",
+                "--set",
+                "image_size=16",
+                "--set",
+                "batch_size=4",
+            ])
+            .args([
+                "--set",
+                "eval_batch_size=4",
+                "--set",
+                "limit_batches=1",
+                "--quiet",
+            ])
+            .arg("--set")
+            .arg(format!("data={:?}", root.display().to_string()))
+            .env("ITERAND_CACHE", tmp.path().join("cache")),
+    );
     let plots = tmp.path().join("plots");
-    let o = Command::new(env!("CARGO_BIN_EXE_figures"))
-        .arg("--results")
-        .arg(&runs)
-        .arg("--out")
-        .arg(&plots)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_figures"))
+            .arg("--results")
+            .arg(&runs)
+            .arg("--out")
+            .arg(&plots),
+    );
     let csv = std::fs::read_to_string(plots.join("figure3_params.csv")).unwrap();
     assert!(csv.contains("sgd") && csv.contains("iterand"), "{csv}");
     assert!(plots.join("figure3_params.png").is_file());
@@ -686,21 +637,20 @@ fn imagenet_preview_writes_what_the_network_sees() {
     let root = tmp.path().join("folder");
     write_image_folder(&root, &[("train", 5), ("val", 3)]);
     let out = tmp.path().join("preview");
-    let o = Command::new(env!("CARGO_BIN_EXE_imagenet"))
-        .args([
-            "--preset",
-            "figure3_resnet50_sc_iterand",
-            "--image-size",
-            "16",
-        ])
-        .args(["--preview", "4", "--data"])
-        .arg(&root)
-        .arg("--out")
-        .arg(&out)
-        .env("ITERAND_CACHE", tmp.path().join("cache"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    succeed(
+        Command::new(env!("CARGO_BIN_EXE_imagenet"))
+            .args([
+                "--preset",
+                "figure3_resnet50_sc_iterand",
+                "--image-size",
+                "16",
+            ])
+            .args(["--preview", "4", "--data"])
+            .arg(&root)
+            .arg("--out")
+            .arg(&out)
+            .env("ITERAND_CACHE", tmp.path().join("cache")),
+    );
     for f in ["train_preview.png", "eval_preview.png"] {
         let img = image::open(out.join(f)).unwrap();
         assert_eq!(
@@ -758,32 +708,27 @@ fn imagenet_preview_writes_what_the_network_sees() {
 fn ticket_exports_inspects_evaluates_and_densifies_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = train()
-        .args([
-            "--dataset",
-            "digits",
-            "--model",
-            "fc",
-            "--method",
-            "iterand",
-        ])
-        .args([
-            "--width",
-            "0.25",
-            "--epochs",
-            "2",
-            "--rerand-freq",
-            "3",
-            "-q",
-            "--out",
-        ])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        train()
+            .args([
+                "--dataset",
+                "digits",
+                "--model",
+                "fc",
+                "--method",
+                "iterand",
+            ])
+            .args([
+                "--width",
+                "0.25",
+                "--epochs",
+                "2",
+                "--rerand-freq",
+                "3",
+                "-q",
+                "--out",
+            ])
+            .arg(&run),
     );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
@@ -835,11 +780,7 @@ fn ticket_exports_inspects_evaluates_and_densifies_a_run() {
 
     let bad = dir.path().join("not.ticket");
     std::fs::write(&bad, b"hello").unwrap();
-    let out = Command::new(ticket.get_program())
-        .args(["info".as_ref(), bad.as_os_str()])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let out = fail(Command::new(ticket.get_program()).args(["info".as_ref(), bad.as_os_str()]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("not.ticket") && err.contains("not a ticket"),
@@ -854,51 +795,44 @@ fn runs_lists_finished_running_and_stopped_runs() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("runs");
     let tiny = |out: &std::path::Path, extra: &[&str]| {
-        let o = train()
-            .args([
-                "--dataset",
-                "digits",
-                "--model",
-                "fc",
-                "--method",
-                "iterand",
-            ])
-            .args(["--width", "0.25", "--epochs", "3", "-q"])
-            .args(extra)
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        succeed(
+            train()
+                .args([
+                    "--dataset",
+                    "digits",
+                    "--model",
+                    "fc",
+                    "--method",
+                    "iterand",
+                ])
+                .args(["--width", "0.25", "--epochs", "3", "-q"])
+                .args(extra)
+                .arg("--out")
+                .arg(out),
+        );
     };
     tiny(&root.join("a-finished"), &[]);
     tiny(&root.join("b-stopped"), &["--stop-at-step", "15"]);
     let running = root.join("nested").join("c-running");
     tiny(&running, &["--stop-at-step", "5"]);
     let _held = iterand_train::RunLock::acquire(&running).unwrap().unwrap();
-    let o = train()
-        .args([
-            "--dataset",
-            "digits",
-            "--model",
-            "fc",
-            "--resume",
-            "auto",
-            "--out",
-        ])
-        .arg(&running)
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
+    let o = fail(
+        train()
+            .args([
+                "--dataset",
+                "digits",
+                "--model",
+                "fc",
+                "--resume",
+                "auto",
+                "--out",
+            ])
+            .arg(&running),
+    );
     assert!(String::from_utf8_lossy(&o.stderr).contains(".lock"));
 
     let runs = || Command::new(env!("CARGO_BIN_EXE_runs"));
-    let out = runs().arg(&root).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(runs().arg(&root));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
     let state = |run: &str| {

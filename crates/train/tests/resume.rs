@@ -2,18 +2,19 @@
 //! run that never stopped (weights, scores, BatchNorm statistics, momentum, metrics), and a
 //! folder is only continued with the config it was started with.
 
+mod run_state;
 mod tb_reader;
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use iterand_data::{digits, folder::write_synthetic_folder, Loader, Splits};
 use iterand_models::Arch;
 use iterand_train::{
     train_with, Checkpointer, DatasetName, Error, Method, MetricsLine, Resume, RunDir, RunOptions,
     Summary, TrainConfig,
 };
+use run_state::{tensor_bits as final_bits, timeless_metrics as metrics};
 use tb_reader::timeless_events;
 
 fn config(model: Arch) -> TrainConfig {
@@ -52,37 +53,6 @@ fn with_workers(workers: usize, o: RunOptions) -> RunOptions {
         },
         ..o
     }
-}
-
-/// The final tensors of a run folder's last checkpoint, as bits.
-fn final_bits(out: &Path) -> HashMap<String, Vec<u32>> {
-    let (_, tensors) = Checkpointer::new(out)
-        .load("last", &Device::Cpu)
-        .unwrap()
-        .unwrap();
-    tensors
-        .into_iter()
-        .map(|(k, t): (String, Tensor)| {
-            let v = t
-                .flatten_all()
-                .unwrap()
-                .to_dtype(candle_core::DType::F32)
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            (k, v.iter().map(|x| x.to_bits()).collect())
-        })
-        .collect()
-}
-
-/// Metrics without the wall times, the one thing a resumed run does not reproduce.
-fn metrics(out: &Path) -> Vec<MetricsLine> {
-    RunDir::existing(out)
-        .metrics()
-        .unwrap()
-        .into_iter()
-        .map(MetricsLine::timeless)
-        .collect()
 }
 
 fn timeless(mut s: Summary) -> Summary {

@@ -1,46 +1,37 @@
-//! What the run-comparing tests share: a run's state with wall times taken out.
+//! What the binaries' tests share: running a command that must succeed or fail, and a run's
+//! state with wall times taken out.
 //!
 //! Each test binary compiles this module and uses a part of it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 /// The independent TensorBoard reader of the train crate's tests.
 #[path = "../../../crates/train/tests/tb_reader/mod.rs"]
 pub mod tb_reader;
 
-use std::collections::HashMap;
+/// Tensors as bits and timeless metrics, as the train crate's resume tests compare them.
+#[path = "../../../crates/train/tests/run_state/mod.rs"]
+mod run_state;
+pub use run_state::{tensor_bits as tensors, timeless_metrics};
+
 use std::path::Path;
+use std::process::{Command, Output};
 
-use candle_core::Device;
-use iterand_train::{Checkpointer, MetricsLine, RunDir};
-
-/// Every metrics line, wall times zeroed (they are the only thing two equal runs differ in).
-pub fn timeless_metrics(out: &Path) -> Vec<MetricsLine> {
-    RunDir::existing(out)
-        .metrics()
-        .unwrap()
-        .into_iter()
-        .map(MetricsLine::timeless)
-        .collect()
+/// Run `cmd`, which must succeed (its stderr is the failure's message); its output.
+pub fn succeed(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
-/// Every tensor of the `last` checkpoint as bit patterns.
-pub fn tensors(out: &Path) -> HashMap<String, Vec<u32>> {
-    let (_, t) = Checkpointer::new(out)
-        .load("last", &Device::Cpu)
-        .unwrap()
-        .unwrap();
-    t.into_iter()
-        .map(|(k, v)| {
-            let v = v
-                .flatten_all()
-                .unwrap()
-                .to_dtype(candle_core::DType::F32)
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            (k, v.iter().map(|x| x.to_bits()).collect())
-        })
-        .collect()
+/// Run `cmd`, which must fail; its output.
+pub fn fail(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} succeeded");
+    out
 }
 
 /// The first tensor that differs between two runs, for a readable failure.

@@ -1,23 +1,28 @@
-//! A method comparison: SGD, edge-popup and IteRand across widths and seeds on one dataset,
-//! summarised as a table, a CSV and a plot. `quickstart` is this on the embedded digits;
-//! `compare` exposes every knob.
+//! A method comparison: SGD, edge-popup and IteRand across widths and seeds, summarised as a
+//! table, a CSV and a plot. Its recipe is an experiment file of `configs/` (`quickstart`,
+//! `compare`); the flags change that file's values, the changed file is written beside the
+//! runs, and the sweep machinery trains it (each run its own process, resumable, skipped once
+//! finished), so a comparison is a sweep like any other.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
-use iterand_models::Arch;
-use iterand_train::{load_splits, train, DatasetName, Method, Progress, TrainConfig};
-
-use crate::cli::{
-    at_least_one, enum_flag, non_negative, parse_probability, parse_sparsity, parse_width, positive,
-};
 use iterand_report::plot::{write_figure, Chart};
 use iterand_report::stats::{group, to_csv, to_markdown, Series};
 use iterand_runs::device::DeviceSpec;
+use iterand_runs::results::{read_results, sweep_dir, ResultRow, RESULTS_FILE};
+use iterand_runs::spec::{embedded_text, ExperimentFile};
+use iterand_runs::sweep::{sweep, SweepOptions};
+use iterand_train::{write_atomic, Method};
 
-/// The grid and the shared recipe of a comparison.
+use crate::cli::{
+    at_least_one, enum_flag, interrupt_flag, non_negative, parse_probability, parse_sparsity,
+    parse_width, positive,
+};
+use crate::worker::SelfLaunch;
+
+/// The changes to a comparison's experiment file; what is left out keeps the file's value.
 #[derive(Args, Debug, Clone)]
 pub struct CompareArgs {
     /// Width factors (hidden sizes and channels are int(c·w)).
@@ -37,61 +42,32 @@ pub struct CompareArgs {
     #[arg(long, value_parser = at_least_one("batch_size"))]
     pub batch_size: Option<u64>,
     /// p, the fraction pruned, for the score methods.
-    #[arg(long, default_value_t = TrainConfig::default().sparsity, value_parser = parse_sparsity)]
-    pub sparsity: f64,
-    /// Base learning rate of the score methods (cosine schedule).
-    #[arg(long, default_value_t = Method::Iterand.default_lr(), value_parser = positive("lr_scores"))]
-    pub lr_scores: f64,
-    /// Base learning rate of SGD on the weights.
-    #[arg(long, default_value_t = Method::Sgd.default_lr(), value_parser = positive("lr_sgd"))]
-    pub lr_sgd: f64,
+    #[arg(long, value_parser = parse_sparsity)]
+    pub sparsity: Option<f64>,
+    /// Base learning rate of the score methods (cosine schedule; default: the library's).
+    #[arg(long, value_parser = positive("lr"))]
+    pub lr_scores: Option<f64>,
+    /// Base learning rate of SGD on the weights (default: the library's).
+    #[arg(long, value_parser = positive("lr"))]
+    pub lr_sgd: Option<f64>,
     /// Weight decay (on the scores too).
-    #[arg(long, default_value_t = TrainConfig::default().weight_decay,
-          value_parser = non_negative("weight_decay"))]
-    pub weight_decay: f64,
+    #[arg(long, value_parser = non_negative("weight_decay"))]
+    pub weight_decay: Option<f64>,
     /// K_per of IteRand.
     #[arg(long, value_parser = at_least_one("rerand_freq"))]
     pub rerand_freq: Option<u64>,
     /// r of IteRand.
-    #[arg(long, default_value_t = TrainConfig::default().rerand_lambda,
-          value_parser = parse_probability)]
-    pub rerand_lambda: f64,
+    #[arg(long, value_parser = parse_probability)]
+    pub rerand_lambda: Option<f64>,
     /// Folder for the plot, its CSV and the Markdown table.
     #[arg(long, default_value = "plots")]
     pub plots: PathBuf,
-    /// Run folders go under this directory.
-    #[arg(long)]
-    pub runs: Option<PathBuf>,
-    /// Where the runs train: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
+    /// The experiment file and the sweep folder of its runs go under this folder.
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Where the runs train: cpu, cuda or cuda:N (CUDA needs a build with the `cuda` feature).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
-}
-
-/// A binary's defaults for the flags a user may leave out.
-pub struct Defaults {
-    pub widths: Vec<f64>,
-    pub seeds: Vec<u64>,
-    pub epochs: u64,
-    pub batch_size: u64,
-    pub rerand_freq: u64,
-    pub runs: PathBuf,
-}
-
-impl CompareArgs {
-    /// Fill what the user left out from `d`.
-    pub fn with_defaults(mut self, d: Defaults) -> Self {
-        if self.widths.is_empty() {
-            self.widths = d.widths;
-        }
-        if self.seeds.is_empty() {
-            self.seeds = d.seeds;
-        }
-        self.epochs.get_or_insert(d.epochs);
-        self.batch_size.get_or_insert(d.batch_size);
-        self.rerand_freq.get_or_insert(d.rerand_freq);
-        self.runs.get_or_insert(d.runs);
-        self
-    }
 }
 
 /// What a comparison produced.
@@ -99,109 +75,161 @@ pub struct Comparison {
     pub series: Vec<Series>,
     pub table: String,
     pub stem: PathBuf,
+    /// Seeds per point.
+    pub seeds: usize,
 }
 
-/// The keys every run of a comparison shares (only method, width, lr and seed vary), as a
-/// config layer over the library's defaults.
-#[derive(serde::Serialize)]
-struct Recipe<'a> {
-    dataset: DatasetName,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a PathBuf>,
-    model: Arch,
-    sparsity: f64,
-    epochs: u64,
-    batch_size: u64,
-    weight_decay: f64,
-    rerand_freq: u64,
-    rerand_lambda: f64,
-}
-
-/// The config layer of `args`; the binary's defaults have filled what it needs.
-fn recipe(
-    dataset: DatasetName,
-    data: Option<&PathBuf>,
-    model: Arch,
-    args: &CompareArgs,
-) -> Result<toml::Table> {
-    let need = |v: Option<u64>, flag: &str| v.with_context(|| format!("{flag} is required"));
-    if args.widths.is_empty() || args.seeds.is_empty() {
-        anyhow::bail!("--widths and --seeds need at least one value each");
+/// The embedded file `base` with `keys` (dataset, model, data …) and the flags' values in its
+/// `[base]`, their widths and seeds as its grid, the methods asked for as its experiments, and
+/// a learning rate typed for a kind of method in those experiments.
+pub fn experiment_file(base: &str, keys: &toml::Table, args: &CompareArgs) -> Result<toml::Table> {
+    let text = embedded_text(base).with_context(|| format!("no experiment file `{base}`"))?;
+    let mut file: toml::Table = text.parse()?;
+    let overrides = toml::Table::try_from(Overrides::of(args))?;
+    let table = |file: &mut toml::Table, k: &str| -> Result<toml::Table> {
+        let t = file.remove(k).and_then(|v| v.as_table().cloned());
+        t.with_context(|| format!("{base}.toml has no [{k}]"))
+    };
+    let mut base_keys = table(&mut file, "base")?;
+    base_keys.extend(keys.clone());
+    base_keys.extend(overrides);
+    let mut grid = table(&mut file, "grid")?;
+    if !args.widths.is_empty() {
+        grid.insert("width".into(), args.widths.clone().into());
     }
-    let recipe = Recipe {
-        dataset,
-        data,
-        model,
-        sparsity: args.sparsity,
-        epochs: need(args.epochs, "--epochs")?,
-        batch_size: need(args.batch_size, "--batch-size")?,
-        weight_decay: args.weight_decay,
-        rerand_freq: need(args.rerand_freq, "--rerand-freq")?,
-        rerand_lambda: args.rerand_lambda,
-    };
-    Ok(toml::Table::try_from(recipe)?)
+    if !args.seeds.is_empty() {
+        let seeds = args.seeds.iter().map(|&s| toml::Value::Integer(s as i64));
+        grid.insert("seed".into(), toml::Value::Array(seeds.collect()));
+    }
+    let mut experiments = toml::Table::new();
+    for &m in &args.methods {
+        let mut e = toml::Table::new();
+        e.insert("method".into(), m.name().into());
+        let lr = if m == Method::Sgd {
+            args.lr_sgd
+        } else {
+            args.lr_scores
+        };
+        if let Some(lr) = lr {
+            e.insert("lr".into(), lr.into());
+        }
+        experiments.insert(m.name().into(), e.into());
+    }
+    file.insert("base".into(), base_keys.into());
+    file.insert("grid".into(), grid.into());
+    file.insert("experiments".into(), experiments.into());
+    Ok(file)
 }
 
-/// One run's config: the recipe, then its method, width, learning rate and seed.
-fn run_config(
-    base: &toml::Table,
+/// The typed flags that are keys of every run.
+#[derive(serde::Serialize)]
+struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epochs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sparsity: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight_decay: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rerand_freq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rerand_lambda: Option<f64>,
+}
+
+impl Overrides {
+    fn of(a: &CompareArgs) -> Self {
+        Self {
+            epochs: a.epochs,
+            batch_size: a.batch_size,
+            sparsity: a.sparsity,
+            weight_decay: a.weight_decay,
+            rerand_freq: a.rerand_freq,
+            rerand_lambda: a.rerand_lambda,
+        }
+    }
+}
+
+/// Write the comparison's experiment file as `<runs>/<name>.toml` (checked by parsing it
+/// first) and sweep it; the file and its finished runs' rows.
+fn run(
+    name: &str,
+    file: &toml::Table,
     args: &CompareArgs,
-    m: Method,
-    width: f64,
-    seed: u64,
-) -> Result<TrainConfig> {
-    let lr = if m == Method::Sgd {
-        args.lr_sgd
-    } else {
-        args.lr_scores
+) -> Result<(ExperimentFile, Vec<ResultRow>)> {
+    let text = toml::to_string(file)?;
+    let parsed = ExperimentFile::parse(name, &text)?;
+    std::fs::create_dir_all(&args.runs)
+        .with_context(|| format!("creating {}", args.runs.display()))?;
+    let path = args.runs.join(format!("{name}.toml"));
+    write_atomic(&path, text.as_bytes())?;
+    let opts = SweepOptions {
+        devices: vec![args.device],
+        ..SweepOptions::new(args.runs.clone(), 1)
     };
-    let mut point = toml::Table::new();
-    point.insert("method".into(), m.name().into());
-    point.insert("width".into(), width.into());
-    point.insert("lr".into(), lr.into());
-    point.insert("seed".into(), toml::Value::Integer(seed as i64));
-    Ok(TrainConfig::resolve([base, &point])?)
+    let path_arg = path.to_string_lossy();
+    let tally = sweep(&path_arg, &opts, &SelfLaunch, &interrupt_flag())?;
+    if tally.interrupted {
+        eprintln!("interrupted; the same command continues where this stopped");
+        std::process::exit(130);
+    }
+    if !tally.failed.is_empty() {
+        bail!(
+            "{} runs failed: {}",
+            tally.failed.len(),
+            tally.failed.join(", ")
+        );
+    }
+    let rows = read_results(&sweep_dir(&args.runs, &parsed).join(RESULTS_FILE))?;
+    Ok((parsed, rows))
 }
 
-/// Run every (width, method, seed) of `args` on `dataset` with `model`, then write
-/// `<plots>/<name>.{png,svg,csv,md}`.
+/// Run the comparison `base` (an embedded file) with `keys` and the flags' changes as
+/// `<runs>/<name>.toml`, then write `<plots>/<name>.{png,svg,csv,md}`.
 pub fn compare(
-    dataset: DatasetName,
-    data: Option<&PathBuf>,
-    model: Arch,
+    base: &str,
+    keys: &toml::Table,
     args: &CompareArgs,
     name: &str,
     title: &str,
 ) -> Result<Comparison> {
-    let splits = load_splits(dataset, data)
-        .with_context(|| format!("loading {}", dataset.name()))
-        .map_err(crate::cli::with_flags)?;
-    let device = args.device.open()?;
-    let base = recipe(dataset, data, model, args)?;
-    let runs = args.runs.clone().context("--runs is required")?;
-    let methods = &args.methods;
-    let total = methods.len() * args.widths.len() * args.seeds.len();
-    let start = Instant::now();
-    let mut obs = Vec::new();
-    for &width in &args.widths {
-        for &m in methods {
-            for &seed in &args.seeds {
-                let cfg = run_config(&base, args, m, width, seed)?;
-                let out = runs.join(format!("{m}-w{width}-s{seed}"));
-                let s = train(&cfg, &splits, &device, Some(&out), Progress::Quiet)
-                    .with_context(|| format!("run {}", out.display()))?;
-                eprintln!(
-                    "[{:>2}/{total}] width {width:<8} {m:<10} seed {seed}: test {:.2}%  ({:.1}s, {:.0}s so far)",
-                    obs.len() + 1,
-                    s.test_acc,
-                    s.seconds,
-                    start.elapsed().as_secs_f64()
-                );
-                obs.push((m.name().to_string(), width, s.test_acc));
-            }
-        }
-    }
-    report(&group(&obs), &args.plots.join(name), title)
+    let file = experiment_file(base, keys, args)?;
+    let (parsed, rows) = run(name, &file, args).map_err(crate::cli::with_flags)?;
+    let grid = |k: &str| -> Vec<toml::Value> {
+        let e = parsed.experiments.first();
+        let g = e.and_then(|e| e.grid.iter().find(|(key, _)| key == k));
+        g.map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    let (widths, seeds) = (grid("width"), grid("seed"));
+    let obs = observations(rows, &widths, &args.methods, &seeds);
+    let mut c = report(&group(&obs), &args.plots.join(name), title)?;
+    c.seeds = seeds.len();
+    Ok(c)
+}
+
+/// `(method, width, test accuracy)` in the order the table reads them: width, then method as
+/// typed, then seed.
+fn observations(
+    mut rows: Vec<ResultRow>,
+    widths: &[toml::Value],
+    methods: &[Method],
+    seeds: &[toml::Value],
+) -> Vec<(String, f64, f64)> {
+    let at = |vs: &[toml::Value], x: f64| {
+        vs.iter()
+            .position(|v| v.as_float().or(v.as_integer().map(|i| i as f64)) == Some(x))
+    };
+    rows.sort_by_key(|r| {
+        (
+            at(widths, r.width),
+            methods.iter().position(|&m| m == r.method),
+            at(seeds, r.seed as f64),
+        )
+    });
+    rows.iter()
+        .map(|r| (r.method.name().to_string(), r.width, r.test_acc))
+        .collect()
 }
 
 /// The comparison's table, CSV and chart under `stem`.
@@ -219,5 +247,6 @@ fn report(series: &[Series], stem: &Path, title: &str) -> Result<Comparison> {
         series: series.to_vec(),
         table,
         stem: stem.to_path_buf(),
+        seeds: 0,
     })
 }

@@ -39,6 +39,11 @@ const EMBEDDED: &[(&str, &str)] = &[
         "quick_figure2",
         include_str!("../../../configs/quick_figure2.toml"),
     ),
+    (
+        "quickstart",
+        include_str!("../../../configs/quickstart.toml"),
+    ),
+    ("compare", include_str!("../../../configs/compare.toml")),
 ];
 
 /// Grid keys come first in this order in run names; others follow alphabetically.
@@ -325,6 +330,12 @@ pub fn embedded() -> Vec<ExperimentFile> {
                 .unwrap_or_else(|e| panic!("configs/{name}.toml: {e:#}"))
         })
         .collect()
+}
+
+/// The text of the embedded file called `name`, for a command that writes its own version of it
+/// (`quickstart`, `compare`).
+pub fn embedded_text(name: &str) -> Option<&'static str> {
+    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
 }
 
 /// The embedded experiment called `name` (e.g. `figure2_conv6_ku_sgd`) and its file.

@@ -10,6 +10,13 @@ fn train() -> Command {
     Command::new(env!("CARGO_BIN_EXE_train"))
 }
 
+/// `train` on the embedded digits with `model` and `method`.
+fn digits(model: &str, method: &str) -> Command {
+    let mut cmd = train();
+    cmd.args(["--dataset", "digits", "--model", model, "--method", method]);
+    cmd
+}
+
 #[test]
 fn invalid_values_exit_non_zero_naming_the_flag() {
     let cases: [(&[&str], &str); 6] = [
@@ -105,17 +112,8 @@ fn a_short_run_writes_its_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("run");
     succeed(
-        train()
-            .args([
-                "--dataset",
-                "digits",
-                "--model",
-                "conv2",
-                "--method",
-                "iterand",
-                "--width",
-                "0.25",
-            ])
+        digits("conv2", "iterand")
+            .args(["--width", "0.25"])
             .args([
                 "--epochs",
                 "1",
@@ -208,6 +206,13 @@ fn cifar10() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cifar10"))
 }
 
+/// One epoch of the Conv6 IteRand preset.
+fn conv6_one_epoch() -> Command {
+    let mut cmd = cifar10();
+    cmd.args(["--preset", "figure2_conv6_ku_iterand", "--epochs", "1"]);
+    cmd
+}
+
 #[test]
 fn cifar10_dry_run_lists_and_refuses_unknown_presets() {
     let out = succeed(cifar10().args([
@@ -290,14 +295,8 @@ fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
     assert_eq!(summary["total_params"], 142_128);
     assert_eq!(summary["steps"], 1); // 54 train images, batch 128
     let missing = fail(
-        cifar10()
-            .args([
-                "--preset",
-                "figure2_conv6_ku_iterand",
-                "--epochs",
-                "1",
-                "--data",
-            ])
+        conv6_one_epoch()
+            .args(["--data"])
             .arg(dir.path().join("nowhere"))
             .arg("--out")
             .arg(dir.path().join("refused")),
@@ -316,15 +315,8 @@ fn cifar10_one_epoch_smoke_run_on_small_binary_files() {
 fn cifar10_hub_source_is_wired_and_offline_safe() {
     let home = tempfile::tempdir().unwrap();
     let out = fail(
-        cifar10()
-            .args([
-                "--preset",
-                "figure2_conv6_ku_iterand",
-                "--epochs",
-                "1",
-                "--data",
-                "hub",
-            ])
+        conv6_one_epoch()
+            .args(["--data", "hub"])
             .arg("--out")
             .arg(home.path().join("refused"))
             .env("HF_HOME", home.path())
@@ -709,15 +701,7 @@ fn ticket_exports_inspects_evaluates_and_densifies_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     succeed(
-        train()
-            .args([
-                "--dataset",
-                "digits",
-                "--model",
-                "fc",
-                "--method",
-                "iterand",
-            ])
+        digits("fc", "iterand")
             .args([
                 "--width",
                 "0.25",
@@ -796,15 +780,7 @@ fn runs_lists_finished_running_and_stopped_runs() {
     let root = dir.path().join("runs");
     let tiny = |out: &std::path::Path, extra: &[&str]| {
         succeed(
-            train()
-                .args([
-                    "--dataset",
-                    "digits",
-                    "--model",
-                    "fc",
-                    "--method",
-                    "iterand",
-                ])
+            digits("fc", "iterand")
                 .args(["--width", "0.25", "--epochs", "3", "-q"])
                 .args(extra)
                 .arg("--out")

@@ -6,4 +6,5 @@
 pub mod cli;
 pub mod compare;
 pub mod preset_cmd;
+pub mod slurm_cmd;
 pub mod worker;

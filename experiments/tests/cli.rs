@@ -836,3 +836,78 @@ fn runs_lists_finished_running_and_stopped_runs() {
         .unwrap()
         .success());
 }
+
+/// `sweep FILE --slurm --dry-run` prints an array script a Slurm user recognises, and the
+/// command each task runs (`--index N --grid-hash H`) trains exactly the run a local sweep does;
+/// an index out of range or an edited file is refused by name. (A real Slurm is issue 39's
+/// next step.)
+#[test]
+fn slurm_array_script_and_its_tasks_match_the_local_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("d.toml");
+    let text = "description = \"synthetic-size digits grid\"\n[base]\ndataset = \"digits\"\n\
+                model = \"fc\"\nepochs = 1\nbatch_size = 64\n[grid]\nwidth = [0.25]\n\
+                seed = [1, 2, 3]\n[experiments.ep]\nmethod = \"edge-popup\"\n";
+    std::fs::write(&file, text).unwrap();
+    let sweep = || Command::new(env!("CARGO_BIN_EXE_sweep"));
+    let out = succeed(
+        sweep()
+            .arg(&file)
+            .args(["--slurm", "--dry-run", "--array-limit", "2", "--out"])
+            .arg(dir.path().join("array")),
+    );
+    let script = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "#SBATCH --array=0-2%2",
+        "#SBATCH --requeue",
+        "#SBATCH --signal=B:USR2@90",
+    ] {
+        assert!(script.contains(line), "{line}\n{script}");
+    }
+    assert!(script.contains("slurm/%A_%a.out"), "{script}");
+    let hash = script
+        .lines()
+        .find_map(|l| l.strip_prefix("# grid hash "))
+        .unwrap();
+    for i in 0..3 {
+        succeed(
+            sweep()
+                .arg(&file)
+                .args(["--index", &i.to_string(), "--grid-hash", hash, "--out"])
+                .arg(dir.path().join("array")),
+        );
+    }
+    succeed(
+        sweep()
+            .arg(&file)
+            .arg("-q")
+            .arg("--out")
+            .arg(dir.path().join("local")),
+    );
+    for id in [
+        "width_0.25--seed_1",
+        "width_0.25--seed_2",
+        "width_0.25--seed_3",
+    ] {
+        let run = |root: &str| dir.path().join(root).join("d").join("d_ep").join(id);
+        assert_eq!(
+            common::tensors(&run("array")),
+            common::tensors(&run("local")),
+            "{id}"
+        );
+    }
+    let e = fail(
+        sweep()
+            .arg(&file)
+            .args(["--index", "3", "--grid-hash", hash]),
+    );
+    let e = String::from_utf8_lossy(&e.stderr);
+    assert!(e.contains("d:") && e.contains("index 3"), "{e}");
+    std::fs::write(&file, text.replace("[0.25]", "[0.5]")).unwrap();
+    let e = fail(
+        sweep()
+            .arg(&file)
+            .args(["--index", "0", "--grid-hash", hash]),
+    );
+    assert!(String::from_utf8_lossy(&e.stderr).contains("changed"));
+}

@@ -13,6 +13,7 @@ pub mod listing;
 pub mod live;
 pub mod presets;
 pub mod results;
+pub mod slurm;
 pub mod spec;
 pub mod sweep;
 pub mod worker;

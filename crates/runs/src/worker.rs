@@ -11,7 +11,7 @@ use candle_core::Device;
 use iterand_train::{Progress, Resume, RunLock, RunOptions, FILE_ONLY};
 
 use crate::results::run_dir;
-use crate::spec::{open, overrides, RunSpec};
+use crate::spec::{open, overrides, ExperimentFile, RunSpec};
 use crate::{invalid, Context, Result};
 
 /// How a worker ended, as its exit status.
@@ -63,7 +63,27 @@ pub fn claim(
         .into_iter()
         .find(|r| r.path() == which)
         .ok_or_else(|| invalid!("{which}: no such run in {}", file.name))?;
-    let dir = run_dir(root, &file, &run);
+    lock(&file, run, root)
+}
+
+/// Run `index` of the grid of `file_arg` with the overrides `set` (a Slurm array task), if the
+/// grid still hashes to `hash`, and lock its folder under `root`; `None` when another process
+/// holds it.
+pub fn claim_at(
+    file_arg: &str,
+    index: usize,
+    hash: Option<&str>,
+    root: &Path,
+    set: &[(String, toml::Value)],
+) -> Result<Option<Claimed>> {
+    let file = open(file_arg)?;
+    let runs = file.runs(&overrides(set))?;
+    let run = crate::slurm::run_at(&file, &runs, index, hash)?;
+    lock(&file, run, root)
+}
+
+fn lock(file: &ExperimentFile, run: RunSpec, root: &Path) -> Result<Option<Claimed>> {
+    let dir = run_dir(root, file, &run);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(RunLock::acquire(&dir)?.map(|lock| Claimed {
         run,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Parser;
 use experiments::cli::{at_least_one, init_logging, interrupt_flag};
+use experiments::slurm_cmd::{self, SlurmArgs};
 use experiments::worker::{self, Hidden, SelfLaunch};
 use iterand_runs::device::{parse_gpu, DeviceSpec};
 use iterand_runs::results::{finished, run_dir};
@@ -60,6 +61,8 @@ struct Cli {
     /// List the runs and whether each is finished, without training.
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    slurm: SlurmArgs,
     /// Debug output.
     #[arg(long, short)]
     verbose: bool,
@@ -69,12 +72,12 @@ struct Cli {
 }
 
 fn main() -> Result<()> {
+    slurm_cmd::threads_from_slurm();
     iterand_kernels::retain_freed_memory();
     let cli = Cli::parse();
     if let Some(h) = cli.hidden {
         worker::run(h);
     }
-    init_logging(cli.verbose, cli.quiet, None);
     let devices = if cli.devices.is_empty() {
         vec![cli.device]
     } else {
@@ -90,6 +93,20 @@ fn main() -> Result<()> {
         verbose: cli.verbose,
         ..SweepOptions::new(cli.out.clone(), jobs)
     };
+    if let Some(i) = cli.slurm.index {
+        let [file] = &cli.files[..] else {
+            bail!("--index runs one run of one experiment file");
+        };
+        // logs to the run's own log, as a worker does
+        std::process::exit(slurm_cmd::run_index(file, &opts, &cli.slurm, i));
+    }
+    init_logging(cli.verbose, cli.quiet, None);
+    if cli.slurm.slurm {
+        for f in &cli.files {
+            slurm_cmd::submit(f, &opts, &cli.slurm, cli.dry_run)?;
+        }
+        return Ok(());
+    }
     if cli.dry_run {
         return dry_run(&cli.files, &opts);
     }

@@ -181,12 +181,12 @@ fn train_index(
     init_logging(opts.verbose, true, Some(&log));
     tracing::info!(target: FILE_ONLY, "array task {index}: {}", claimed.run.path());
     let device = device.open()?;
-    Ok(worker::train(
-        &claimed,
-        &device,
-        opts.log_every,
-        interrupt_flag(),
-    )?)
+    let stop = interrupt_flag();
+    // Slurm's warning before the time limit (`--signal=B:USR2@grace`): stop after this step
+    // with a checkpoint, as on Ctrl-C, so the next start resumes exactly
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, stop.clone())
+        .context("handling USR2")?;
+    Ok(worker::train(&claimed, &device, opts.log_every, stop)?)
 }
 
 /// An array task's threads: Slurm's CPUs per task, unless RAYON_NUM_THREADS says otherwise.

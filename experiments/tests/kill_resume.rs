@@ -245,3 +245,48 @@ fn stop_at_step_checkpoints_exactly_there_and_resumes_exactly() {
     assert_eq!(summary(&parts), summary(&whole));
     assert_eq!(tensors(&parts), tensors(&whole));
 }
+
+/// A Slurm array task (`sweep FILE --index N`) sent USR2, Slurm's warning before the time
+/// limit, saves a mid-epoch checkpoint and exits 130; started again it ends bit-identical to a
+/// task never interrupted.
+#[test]
+fn usr2_on_an_array_task_checkpoints_and_the_task_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("k.toml");
+    let text = "description = \"synthetic-size digits run\"\n[base]\ndataset = \"digits\"\n\
+                model = \"resnet18\"\nwidth = 0.125\nepochs = 3\nbatch_size = 64\n\
+                rerand_freq = 4\n[grid]\nseed = [3]\n[experiments.it]\nmethod = \"iterand\"\n";
+    std::fs::write(&file, text).unwrap();
+    let task = |root: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sweep"));
+        c.arg(&file)
+            .args(["--index", "0", "--log-every", "1", "--out"])
+            .arg(root)
+            .env("RAYON_NUM_THREADS", "2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    assert!(task(&whole).status().unwrap().success());
+    let run = |root: &Path| root.join("k").join("k_it").join("seed_3");
+    let mut child = task(&parts).spawn().unwrap();
+    wait_for_steps(&mut child, &run(&parts), 26);
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGUSR2);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let p = Checkpointer::new(&run(&parts))
+        .info("last")
+        .unwrap()
+        .unwrap()
+        .position;
+    assert!(p.epoch == 1 && p.step > 0, "mid-epoch: {p:?}");
+    assert!(task(&parts).status().unwrap().success());
+    assert_eq!(tensors(&run(&parts)), tensors(&run(&whole)));
+    assert_eq!(
+        timeless_metrics(&run(&parts)),
+        timeless_metrics(&run(&whole))
+    );
+}

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use iterand_runs::device::DeviceSpec;
 use iterand_runs::results::sweep_dir;
-use iterand_runs::slurm::{grid_hash, script, script_path, SlurmOptions, Task};
+use iterand_runs::slurm::{array_task, grid_hash, script, script_path, SlurmOptions, Task};
 use iterand_runs::spec::{open, overrides};
 use iterand_runs::sweep::SweepOptions;
 use iterand_runs::worker::{self, WorkerExit};
@@ -155,12 +155,32 @@ pub fn submit(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, dry_run: bo
 pub fn run_index(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, index: usize) -> i32 {
     let device = opts.devices.first().copied().unwrap_or_default();
     match train_index(file_arg, opts, args.grid_hash.as_deref(), index, device) {
+        Ok(WorkerExit::Interrupted) => requeue(),
         Ok(exit) => exit.code(),
         Err(e) => {
             // into the run's log when it is open; to the task's log (stderr) always
             tracing::error!(target: FILE_ONLY, "{e:#}");
             eprintln!("error: {e:#}");
             1
+        }
+    }
+}
+
+/// After USR2 (the time limit near) an array task puts itself back in the queue, to resume
+/// from its checkpoint; outside Slurm, or if `scontrol` fails, it exits as interrupted (130).
+fn requeue() -> i32 {
+    let interrupted = WorkerExit::Interrupted.code();
+    let Some(task) = array_task(|k| std::env::var(k).ok()) else {
+        return interrupted;
+    };
+    match Command::new("scontrol").args(["requeue", &task]).status() {
+        Ok(s) if s.success() => {
+            eprintln!("checkpoint saved; task {task} requeued");
+            0
+        }
+        other => {
+            eprintln!("checkpoint saved; `scontrol requeue {task}` failed ({other:?})");
+            interrupted
         }
     }
 }

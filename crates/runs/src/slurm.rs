@@ -72,6 +72,15 @@ pub fn run_at(
     }
 }
 
+/// The array task this process is, as `scontrol requeue` names it (`<job>_<task>`), from the
+/// environment Slurm gives a task (`SLURM_ARRAY_JOB_ID`, `SLURM_ARRAY_TASK_ID`); `None`
+/// outside an array task.
+pub fn array_task(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let job = env("SLURM_ARRAY_JOB_ID").filter(|j| !j.is_empty())?;
+    let task = env("SLURM_ARRAY_TASK_ID").filter(|t| !t.is_empty())?;
+    Some(format!("{job}_{task}"))
+}
+
 /// What the script runs for each task: `command` followed by the task's index and the grid's
 /// hash (the binary's own spelling of them).
 pub struct Task<'a> {
@@ -175,6 +184,17 @@ method = "edge-popup"
             .to_string();
         assert!(e.contains("d:") && e.contains("changed"), "{e}");
         assert_ne!(grid_hash(&runs2).unwrap(), hash);
+    }
+
+    #[test]
+    fn an_array_task_is_named_job_underscore_task() {
+        let env = |k: &str| match k {
+            "SLURM_ARRAY_JOB_ID" => Some("41".to_string()),
+            "SLURM_ARRAY_TASK_ID" => Some("3".to_string()),
+            _ => None,
+        };
+        assert_eq!(array_task(env).as_deref(), Some("41_3"));
+        assert_eq!(array_task(|_| None), None);
     }
 
     #[test]

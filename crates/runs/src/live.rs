@@ -1,6 +1,6 @@
 //! A sweep's live view: one line per running job, each the job's own progress text (what the
 //! bar of a single run shows), read from the status file its worker writes about once a second
-//! (`iterand_train::STATUS_FILE`). On a terminal the lines redraw in place; otherwise (CI, a
+//! (`iterand_train::RunDir::STATUS`). On a terminal the lines redraw in place; otherwise (CI, a
 //! log file) every running job's line is printed plainly every [`PLAIN_EVERY`].
 
 use std::io::IsTerminal;
@@ -87,7 +87,7 @@ mod tests {
     fn plain_lines_come_from_each_jobs_status_file() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(
-            d.path().join(iterand_train::STATUS_FILE),
+            d.path().join(iterand_train::RunDir::STATUS),
             "epoch 1/3 step 5/9\n",
         )
         .unwrap();

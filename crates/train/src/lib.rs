@@ -26,7 +26,7 @@ pub use config::{check, DatasetName, Method, SplitDraw, TrainConfig};
 pub use data_source::load_splits;
 pub use error::{Error, Result};
 pub use files::{sha256_hex, write_atomic};
-pub use lock::{is_held, lock_path, RunLock};
+pub use lock::{is_held, RunLock};
 pub use lr::CosineSchedule;
 pub use metrics::{
     EpochRecord, EvalRecord, Histogram, HistogramsRecord, LayerStats, MaskRecord, MetricsLine,
@@ -34,7 +34,7 @@ pub use metrics::{
 };
 pub use progress::{
     job_line_style, read_status, LogLines, Observer, Progress, Quiet, StatusFile, TerminalBar,
-    FILE_ONLY, STATUS_FILE,
+    FILE_ONLY,
 };
 pub use run_dir::{device_name, NetworkIo, Resume, RunDir, RunState, Session};
 pub use sgd::{Sgd, SgdConfig};

@@ -71,12 +71,6 @@ pub struct RunDir {
     path: PathBuf,
 }
 
-const CONFIG: &str = RunDir::CONFIG;
-const METRICS: &str = RunDir::METRICS;
-const SUMMARY: &str = RunDir::SUMMARY;
-const SESSIONS: &str = RunDir::SESSIONS;
-const NETWORK: &str = RunDir::NETWORK;
-
 /// Where a run folder stands: the one definition that `runs`, the sweep and its dry run share.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunState {
@@ -171,11 +165,11 @@ impl RunDir {
             config.hash()?,
             config.to_toml()?
         );
-        write_atomic(&dir.file(CONFIG), text.as_bytes())?;
-        write_atomic(&dir.file(METRICS), b"")?;
+        write_atomic(&dir.file(Self::CONFIG), text.as_bytes())?;
+        write_atomic(&dir.file(Self::METRICS), b"")?;
         EventLog::of(path).start()?;
-        let _ = std::fs::remove_file(dir.file(SUMMARY));
-        let _ = std::fs::remove_file(dir.file(SESSIONS));
+        let _ = std::fs::remove_file(dir.file(Self::SUMMARY));
+        let _ = std::fs::remove_file(dir.file(Self::SESSIONS));
         crate::checkpoint::Checkpointer::new(path).clear()?;
         Ok(dir)
     }
@@ -197,7 +191,7 @@ impl RunDir {
 
     /// The config of the run in this folder, if there is one.
     pub fn config(&self) -> Result<Option<TrainConfig>> {
-        read_optional(&self.file(CONFIG), |t| {
+        read_optional(&self.file(Self::CONFIG), |t| {
             TrainConfig::from_toml(t).map_err(|e| e.to_string())
         })
     }
@@ -208,14 +202,15 @@ impl RunDir {
         if let Ok(Some(s)) = self.summary() {
             return RunState::Finished(s);
         }
+        let running = crate::is_held(&self.path);
         let last = crate::Checkpointer::new(&self.path).info(crate::LAST);
         match last {
             Ok(Some(info)) => RunState::Started {
-                running: crate::is_held(&self.path),
+                running,
                 last: Some(info.position),
             },
-            _ if crate::is_held(&self.path) => RunState::Started {
-                running: true,
+            _ if running => RunState::Started {
+                running,
                 last: None,
             },
             _ => RunState::New,
@@ -237,14 +232,14 @@ impl RunDir {
 
     /// The summary of a finished run in this folder.
     pub fn summary(&self) -> Result<Option<Summary>> {
-        read_optional(&self.file(SUMMARY), |t| {
+        read_optional(&self.file(Self::SUMMARY), |t| {
             serde_json::from_str(t).map_err(|e| e.to_string())
         })
     }
 
     /// Every line of `metrics.jsonl`.
     pub fn metrics(&self) -> Result<Vec<MetricsLine>> {
-        let path = self.file(METRICS);
+        let path = self.file(Self::METRICS);
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
             path: path.clone(),
             source,
@@ -255,7 +250,7 @@ impl RunDir {
     /// Keep the first `lines` lines of `metrics.jsonl` (what a checkpoint had seen).
     /// Cut `metrics.jsonl` back to its first `lines` lines, and the event file to their events.
     pub fn truncate_metrics(&self, lines: usize) -> Result<()> {
-        let path = self.file(METRICS);
+        let path = self.file(Self::METRICS);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let kept: String = text.split_inclusive('\n').take(lines).collect();
         if kept.len() != text.len() {
@@ -266,7 +261,7 @@ impl RunDir {
 
     /// One line of `metrics.jsonl`, and its event in the TensorBoard file.
     pub fn append_metrics(&self, line: &MetricsLine) -> Result<()> {
-        self.append_line(METRICS, &to_json(line, "metrics")?)?;
+        self.append_line(Self::METRICS, &to_json(line, "metrics")?)?;
         EventLog::of(&self.path).append(line)
     }
 
@@ -286,24 +281,27 @@ impl RunDir {
     }
 
     pub fn write_network(&self, io: &NetworkIo) -> Result<()> {
-        write_atomic(&self.file(NETWORK), to_json(io, "network")?.as_bytes())
+        write_atomic(
+            &self.file(Self::NETWORK),
+            to_json(io, "network")?.as_bytes(),
+        )
     }
 
     /// The network's input and classes, if the run recorded them (runs since issue 15 do).
     pub fn network(&self) -> Result<Option<NetworkIo>> {
-        read_optional(&self.file(NETWORK), |t| {
+        read_optional(&self.file(Self::NETWORK), |t| {
             serde_json::from_str(t).map_err(|e| e.to_string())
         })
     }
 
     /// Append where this part of the run trains.
     pub fn record_session(&self, session: &Session) -> Result<()> {
-        self.append_line(SESSIONS, &to_json(session, "session")?)
+        self.append_line(Self::SESSIONS, &to_json(session, "session")?)
     }
 
     /// Every part of the run so far, in order.
     pub fn sessions(&self) -> Result<Vec<Session>> {
-        let path = self.file(SESSIONS);
+        let path = self.file(Self::SESSIONS);
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         parse_lines(&path, &text)
     }
@@ -313,6 +311,6 @@ impl RunDir {
             what: "summary",
             why: e.to_string(),
         })?;
-        write_atomic(&self.file(SUMMARY), json.as_bytes())
+        write_atomic(&self.file(Self::SUMMARY), json.as_bytes())
     }
 }

@@ -828,6 +828,8 @@ fn runs_lists_finished_running_and_stopped_runs() {
     assert_eq!(rows.as_array().unwrap().len(), 3);
     assert!(rows[0]["test_acc"].as_f64().unwrap() > 0.0, "{rows}");
     assert!(rows[1]["test_acc"].is_null());
+    assert_eq!(rows[0]["state"], "finished");
+    assert_eq!(rows[1]["state"], "stopped");
     let csv = runs().arg(&root).arg("--csv").output().unwrap();
     assert_eq!(String::from_utf8(csv.stdout).unwrap().lines().count(), 4);
     assert!(!runs()

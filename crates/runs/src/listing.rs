@@ -9,8 +9,9 @@ use crate::Result;
 use serde::Serialize;
 
 /// Where a listed run stands (the train crate's [`RunState`], as the listing words it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Listed {
     Finished,
     /// A process holds its lock.
@@ -20,11 +21,7 @@ pub enum Listed {
 
 impl Listed {
     pub fn name(self) -> &'static str {
-        match self {
-            Listed::Finished => "finished",
-            Listed::Running => "running",
-            Listed::Stopped => "stopped",
-        }
+        self.into()
     }
 }
 

@@ -185,17 +185,15 @@ fn run(
     Ok((parsed, rows))
 }
 
-/// Run the comparison `base` (an embedded file) with `keys` and the flags' changes as
-/// `<runs>/<name>.toml`, then write `<plots>/<name>.{png,svg,csv,md}`.
+/// Run the comparison's experiment `file` (from [`experiment_file`]) as `<runs>/<name>.toml`,
+/// then write `<plots>/<name>.{png,svg,csv,md}`.
 pub fn compare(
-    base: &str,
-    keys: &toml::Table,
+    file: &toml::Table,
     args: &CompareArgs,
     name: &str,
     title: &str,
 ) -> Result<Comparison> {
-    let file = experiment_file(base, keys, args)?;
-    let (parsed, rows) = run(name, &file, args).map_err(crate::cli::with_flags)?;
+    let (parsed, rows) = run(name, file, args).map_err(crate::cli::with_flags)?;
     let grid = |k: &str| -> Vec<toml::Value> {
         let e = parsed.experiments.first();
         let g = e.and_then(|e| e.grid.iter().find(|(key, _)| key == k));

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use experiments::cli::{arch_parser, dataset_parser, init_logging};
-use experiments::compare::{compare, CompareArgs};
+use experiments::compare::{compare, experiment_file, CompareArgs};
 use experiments::worker::{self, Hidden};
 use iterand_models::Arch;
 use iterand_train::{DatasetName, TrainConfig};
@@ -66,7 +66,7 @@ fn main() -> Result<()> {
     };
     let keys = toml::Table::try_from(keys)?;
     // what the runs resolve to, for the title
-    let file = experiments::compare::experiment_file("compare", &keys, &cli.compare)?;
+    let file = experiment_file("compare", &keys, &cli.compare)?;
     let base = file
         .get("base")
         .and_then(|b| b.as_table())
@@ -79,7 +79,7 @@ fn main() -> Result<()> {
         cfg.model,
         cfg.sparsity
     );
-    let c = compare("compare", &keys, &cli.compare, &cli.name, &title)?;
+    let c = compare(&file, &cli.compare, &cli.name, &title)?;
     println!(
         "\nTest accuracy (%), {} {}, mean ± std over {} seeds:\n",
         cfg.dataset.name(),

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use clap::Parser;
 use experiments::cli::init_logging;
-use experiments::compare::{compare, CompareArgs};
+use experiments::compare::{compare, experiment_file, CompareArgs};
 use experiments::worker::{self, Hidden};
 
 /// Compare SGD, edge-popup and IteRand on the embedded scikit-learn digits (FC network
@@ -33,9 +33,9 @@ fn main() -> Result<()> {
         worker::run(h);
     }
     init_logging(cli.verbose, false, None);
+    let file = experiment_file("quickstart", &toml::Table::new(), &cli.compare)?;
     let c = compare(
-        "quickstart",
-        &toml::Table::new(),
+        &file,
         &cli.compare,
         "quickstart",
         "Digits, FC, p = 0.5: test accuracy vs width",

@@ -14,9 +14,9 @@ use iterand_runs::slurm::{array_task, grid_hash, script, script_path, SlurmOptio
 use iterand_runs::spec::{open, overrides};
 use iterand_runs::sweep::SweepOptions;
 use iterand_runs::worker::{self, WorkerExit};
-use iterand_train::{write_atomic, RunDir, FILE_ONLY};
+use iterand_train::write_atomic;
 
-use crate::cli::{init_logging, interrupt_flag};
+use crate::worker::{exit_code, train_claimed};
 
 /// The Slurm flags of `sweep`; each sbatch option keeps sbatch's name.
 #[derive(Args, Debug, Clone)]
@@ -151,18 +151,22 @@ pub fn submit(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, dry_run: bo
     Ok(())
 }
 
-/// Train the run at `index` of `file_arg`'s grid, as one array task; its exit status.
+/// Train the run at `index` of `file_arg`'s grid, as one array task; its exit status. After
+/// USR2 the task requeues itself.
 pub fn run_index(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, index: usize) -> i32 {
     let device = opts.devices.first().copied().unwrap_or_default();
-    match train_index(file_arg, opts, args.grid_hash.as_deref(), index, device) {
-        Ok(WorkerExit::Interrupted) => requeue(),
-        Ok(exit) => exit.code(),
-        Err(e) => {
-            // into the run's log when it is open; to the task's log (stderr) always
-            tracing::error!(target: FILE_ONLY, "{e:#}");
-            eprintln!("error: {e:#}");
-            1
+    let hash = args.grid_hash.as_deref();
+    let claimed = worker::claim_at(file_arg, index, hash, &opts.root, &opts.set);
+    let result = claimed.map_err(Into::into).and_then(|c| match c {
+        Some(c) => train_claimed(&c, opts.verbose, device, opts.log_every),
+        None => {
+            eprintln!("run {index} of {file_arg} is held by another process");
+            Ok(WorkerExit::Busy)
         }
+    });
+    match result {
+        Ok(WorkerExit::Interrupted) => requeue(),
+        other => exit_code(other),
     }
 }
 
@@ -183,30 +187,6 @@ fn requeue() -> i32 {
             interrupted
         }
     }
-}
-
-fn train_index(
-    file_arg: &str,
-    opts: &SweepOptions,
-    hash: Option<&str>,
-    index: usize,
-    device: DeviceSpec,
-) -> Result<WorkerExit> {
-    let claimed = worker::claim_at(file_arg, index, hash, &opts.root, &opts.set)?;
-    let Some(claimed) = claimed else {
-        eprintln!("run {index} of {file_arg} is held by another process");
-        return Ok(WorkerExit::Busy);
-    };
-    let log = RunDir::existing(&claimed.dir).log_path();
-    init_logging(opts.verbose, true, Some(&log));
-    tracing::info!(target: FILE_ONLY, "array task {index}: {}", claimed.run.path());
-    let device = device.open()?;
-    let stop = interrupt_flag();
-    // Slurm's warning before the time limit (`--signal=B:USR2@grace`): stop after this step
-    // with a checkpoint, as on Ctrl-C, so the next start resumes exactly
-    signal_hook::flag::register(signal_hook::consts::SIGUSR2, stop.clone())
-        .context("handling USR2")?;
-    Ok(worker::train(&claimed, &device, opts.log_every, stop)?)
 }
 
 /// An array task's threads: Slurm's CPUs per task, unless RAYON_NUM_THREADS says otherwise.

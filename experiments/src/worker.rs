@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use iterand_runs::device::DeviceSpec;
 use iterand_runs::spec::parse_set;
 use iterand_runs::sweep::{Job, Launch};
-use iterand_runs::worker::{self, WorkerExit};
+use iterand_runs::worker::{self, Claimed, WorkerExit};
 use iterand_train::{RunDir, FILE_ONLY};
 
 use crate::cli::{at_least_one, init_logging, interrupt_flag};
@@ -69,29 +70,42 @@ impl Launch for SelfLaunch {
 /// Run the worker and exit with the status the sweep reads.
 pub fn run(hidden: Hidden) -> ! {
     let Hidden::SweepWorker(args) = hidden;
-    let code = match train(&args) {
+    let claimed = worker::claim(&args.file, &args.run, &args.root, &args.set);
+    let result = claimed.map_err(Into::into).and_then(|c| match c {
+        Some(c) => train_claimed(&c, args.verbose, args.device, args.log_every),
+        None => Ok(WorkerExit::Busy),
+    });
+    std::process::exit(exit_code(result))
+}
+
+/// Train a run this process holds, logging into its folder: what a local sweep's worker and a
+/// Slurm array task both do. USR2 (Slurm's warning before the time limit) stops it after the
+/// current step with a checkpoint, as Ctrl-C does.
+pub fn train_claimed(
+    claimed: &Claimed,
+    verbose: bool,
+    device: DeviceSpec,
+    log_every: Option<u64>,
+) -> anyhow::Result<WorkerExit> {
+    let log = RunDir::existing(&claimed.dir).log_path();
+    init_logging(verbose, true, Some(&log));
+    tracing::info!(target: FILE_ONLY, "worker for {}", claimed.run.path());
+    let device = device.open()?;
+    let stop = interrupt_flag();
+    signal_hook::flag::register(signal_hook::consts::SIGUSR2, stop.clone())
+        .context("handling USR2")?;
+    Ok(worker::train(claimed, &device, log_every, stop)?)
+}
+
+/// A worker's exit status: its ending's, or 1 with the error in the run's log (when it is
+/// open) and on stderr.
+pub fn exit_code(result: anyhow::Result<WorkerExit>) -> i32 {
+    match result {
         Ok(exit) => exit.code(),
         Err(e) => {
-            tracing::error!("{e:#}");
+            tracing::error!(target: FILE_ONLY, "{e:#}");
             eprintln!("error: {e:#}");
             1
         }
-    };
-    std::process::exit(code)
-}
-
-fn train(args: &WorkerArgs) -> anyhow::Result<WorkerExit> {
-    let Some(claimed) = worker::claim(&args.file, &args.run, &args.root, &args.set)? else {
-        return Ok(WorkerExit::Busy);
-    };
-    let log = RunDir::existing(&claimed.dir).log_path();
-    init_logging(args.verbose, true, Some(&log));
-    tracing::info!(target: FILE_ONLY, "sweep worker for {}", args.run);
-    let device = args.device.open()?;
-    Ok(worker::train(
-        &claimed,
-        &device,
-        args.log_every,
-        interrupt_flag(),
-    )?)
+    }
 }

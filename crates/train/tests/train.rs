@@ -274,3 +274,48 @@ fn an_image_size_is_refused_for_datasets_that_are_not_resized() {
         "{e}"
     );
 }
+
+/// Any observer can watch a run (`Progress::With`): it is told the run's length once, gets a
+/// line per step when it asks for them (the epoch's last step marked), one line per epoch,
+/// and the end.
+#[test]
+fn a_custom_observer_sees_the_start_every_step_every_epoch_and_the_end() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Default)]
+    struct Record(Mutex<Vec<String>>);
+    impl iterand_train::Observer for Record {
+        fn start(&self, done: u64, total: u64) {
+            self.0.lock().unwrap().push(format!("start {done}/{total}"));
+        }
+        fn watches_steps(&self) -> bool {
+            true
+        }
+        fn step(&self, line: &str, last: bool) {
+            let tag = if last { "last" } else { "step" };
+            self.0.lock().unwrap().push(format!("{tag} {line}"));
+        }
+        fn epoch(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_string());
+        }
+        fn finish(&self) {
+            self.0.lock().unwrap().push("finish".into());
+        }
+    }
+    let splits = digits::splits().unwrap();
+    let record = Arc::new(Record::default());
+    let cfg = config(Method::Iterand);
+    let progress = Progress::With(record.clone());
+    train(&cfg, &splits, &Device::Cpu, None, progress).unwrap();
+    let seen = record.0.lock().unwrap().clone();
+    let per_epoch = splits.train.len().div_ceil(64);
+    assert_eq!(seen[0], format!("start 0/{}", 3 * per_epoch));
+    assert_eq!(
+        seen.iter().filter(|l| l.starts_with("step ")).count(),
+        3 * (per_epoch - 1)
+    );
+    assert_eq!(seen.iter().filter(|l| l.starts_with("last ")).count(), 3);
+    let epochs: Vec<&String> = seen.iter().filter(|l| l.starts_with("epoch ")).collect();
+    assert_eq!(epochs.len(), 3);
+    assert!(epochs[2].starts_with("epoch 3/3: lr"), "{}", epochs[2]);
+    assert_eq!(seen.last().map(String::as_str), Some("finish"));
+}

@@ -9,14 +9,19 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use iterand_runs::device::DeviceSpec;
-use iterand_runs::results::sweep_dir;
-use iterand_runs::slurm::{array_task, grid_hash, script, script_path, SlurmOptions, Task};
+use iterand_report::figures::draw_all;
+use iterand_runs::results::{read_results, sweep_dir, write_results};
+use iterand_runs::slurm::{
+    self, array_task, gather_script, gather_script_path, grid_hash, script, script_path, Jobs,
+    SlurmOptions, Task, SLURM_DIR,
+};
+use iterand_runs::status;
 use iterand_runs::spec::{open, overrides};
 use iterand_runs::sweep::SweepOptions;
 use iterand_runs::worker::{self, WorkerExit};
 use iterand_train::write_atomic;
 
-use crate::worker::{exit_code, train_claimed};
+use crate::worker::{exit_code, record_ending, train_claimed};
 
 /// The Slurm flags of `sweep`; each sbatch option keeps sbatch's name.
 #[derive(Args, Debug, Clone)]
@@ -26,11 +31,24 @@ pub struct SlurmArgs {
     #[arg(long)]
     pub slurm: bool,
     /// Train only the run at this index of the grid (what each array task runs).
-    #[arg(long, value_name = "N", conflicts_with = "slurm")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["slurm", "status", "gather"])]
     pub index: Option<usize>,
-    /// With --index: the grid's hash the job was submitted with; a changed file is refused.
-    #[arg(long, value_name = "HASH", requires = "index", hide = true)]
+    /// Each run's state from its folder (finished, running, stopped at epoch N, failed with its
+    /// error), with its array task's Slurm state when the file was submitted with --slurm.
+    #[arg(long, conflicts_with_all = ["slurm", "gather"])]
+    pub status: bool,
+    /// Rebuild results.csv and draw the file's figures into <out>/<file>/figures (what the
+    /// gathering job runs after the array).
+    #[arg(long, conflicts_with = "slurm")]
+    pub gather: bool,
+    /// With --index or --gather: the grid's hash the job was submitted with; a changed file is
+    /// refused.
+    #[arg(long, value_name = "HASH", hide = true)]
     pub grid_hash: Option<String>,
+    /// A task that fails (other than at its time limit) requeues itself at most this many times
+    /// in one job; its failures are in the run folder's endings.jsonl and in --status.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub max_retries: u32,
     /// sbatch --partition.
     #[arg(long, requires = "slurm")]
     pub partition: Option<String>,
@@ -93,6 +111,7 @@ fn task_command(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs) -> Result
     if let Some(k) = opts.log_every {
         c.extend(["--log-every".to_string(), k.to_string()]);
     }
+    c.extend(["--max-retries".to_string(), args.max_retries.to_string()]);
     let device = opts.devices.first().copied().unwrap_or_default();
     if args.gpus_per_task.is_some() {
         c.extend(["--device".to_string(), "cuda".to_string()]);
@@ -102,7 +121,8 @@ fn task_command(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs) -> Result
     Ok(c)
 }
 
-/// Write the array's script for `file_arg`, print it (`dry_run`) or submit it.
+/// Write the array's script for `file_arg` and its gathering job's, and print them
+/// (`dry_run`) or submit both, the gathering job after the array.
 pub fn submit(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, dry_run: bool) -> Result<()> {
     if !opts.only.is_empty() {
         bail!("--only is not for --slurm: an array task is found by its index in the whole grid");
@@ -117,76 +137,168 @@ pub fn submit(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, dry_run: bo
         hash: &hash,
         sweep_dir: &dir,
     };
-    let text = script(&task, &args.options(), &file.name);
+    let array = script(&task, &args.options(), &file.name);
+    let gather = gather_script(&task, &args.options(), &file.name);
     if dry_run {
-        print!("{text}");
+        print!("{array}\n# then, after the array (sbatch --dependency=afterany:<array>):\n{gather}");
         return Ok(());
     }
-    let path = script_path(&dir);
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+    let (array_path, gather_path) = (script_path(&dir), gather_script_path(&dir));
+    std::fs::create_dir_all(dir.join(SLURM_DIR))
         .with_context(|| format!("creating {}", dir.display()))?;
-    write_atomic(&path, text.as_bytes())?;
+    write_atomic(&array_path, array.as_bytes())?;
+    write_atomic(&gather_path, gather.as_bytes())?;
+    let id = sbatch(&[], &array_path)?;
+    let after = format!("--dependency=afterany:{id}");
+    let gather_id = sbatch(&[&after], &gather_path)?;
+    let jobs = Jobs {
+        array: id.clone(),
+        gather: Some(gather_id.clone()),
+    };
+    jobs.save(&dir)?;
+    println!(
+        "submitted array job {id} ({} tasks) and gathering job {gather_id} after it; {}",
+        runs.len(),
+        array_path.display()
+    );
+    println!(
+        "follow it with: {} {file_arg} --out {} --status   (logs in {})",
+        program_name(),
+        opts.root.display(),
+        dir.join(SLURM_DIR).display()
+    );
+    Ok(())
+}
+
+/// `sbatch --parsable [args] script`: the job id it prints.
+fn sbatch(args: &[&str], script: &Path) -> Result<String> {
     let out = Command::new("sbatch")
         .arg("--parsable")
-        .arg(&path)
+        .args(args)
+        .arg(script)
         .output()
         .context("running sbatch (is Slurm installed here?)")?;
     if !out.status.success() {
         bail!(
             "sbatch {}: {}",
-            path.display(),
+            script.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    println!(
-        "submitted job {id}: {} tasks; {}",
-        runs.len(),
-        path.display()
-    );
-    println!(
-        "follow it with: squeue -j {id}; logs in {}",
-        dir.join("slurm").display()
-    );
-    Ok(())
+    // --parsable prints `id` or `id;cluster`
+    let text = String::from_utf8_lossy(&out.stdout);
+    let id = text.trim().split(';').next().unwrap_or_default();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+        bail!("sbatch {}: no job id in {text:?}", script.display());
+    }
+    Ok(id.to_string())
+}
+
+/// This binary's name as a user typed it (for the commands it suggests).
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| Some(Path::new(&a).file_name()?.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "sweep".into())
 }
 
 /// Train the run at `index` of `file_arg`'s grid, as one array task; its exit status. After
-/// USR2 the task requeues itself.
+/// USR2 the task requeues itself, and after a failure too, `--max-retries` times in one job.
 pub fn run_index(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, index: usize) -> i32 {
     let device = opts.devices.first().copied().unwrap_or_default();
     let hash = args.grid_hash.as_deref();
-    let claimed = worker::claim_at(file_arg, index, hash, &opts.root, &opts.set);
-    let result = claimed.map_err(Into::into).and_then(|c| match c {
-        Some(c) => train_claimed(&c, opts.verbose, device, opts.log_every),
-        None => {
+    let claimed = match worker::claim_at(file_arg, index, hash, &opts.root, &opts.set) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
             eprintln!("run {index} of {file_arg} is held by another process");
-            Ok(WorkerExit::Busy)
+            return WorkerExit::Busy.code();
         }
-    });
+        Err(e) => return exit_code(Err(e.into())),
+    };
+    let job = std::env::var("SLURM_ARRAY_JOB_ID").ok();
+    let result = train_claimed(&claimed, opts.verbose, device, opts.log_every);
+    let failures = record_ending(&claimed, &result, job.as_deref());
     match result {
-        Ok(WorkerExit::Interrupted) => requeue(),
+        Ok(WorkerExit::Interrupted) => requeue(WorkerExit::Interrupted.code()),
+        Err(e) if job.is_some() && failures <= args.max_retries as usize => {
+            let code = exit_code(Err(e));
+            eprintln!("failure {failures} of at most {}", args.max_retries + 1);
+            requeue(code)
+        }
         other => exit_code(other),
     }
 }
 
-/// After USR2 (the time limit near) an array task puts itself back in the queue, to resume
-/// from its checkpoint; outside Slurm, or if `scontrol` fails, it exits as interrupted (130).
-fn requeue() -> i32 {
-    let interrupted = WorkerExit::Interrupted.code();
+/// After USR2 (the time limit near) or a failure, an array task puts itself back in the
+/// queue, to resume from its checkpoint; outside Slurm, or if `scontrol` fails, it exits with
+/// `code`.
+fn requeue(code: i32) -> i32 {
     let Some(task) = array_task(|k| std::env::var(k).ok()) else {
-        return interrupted;
+        return code;
     };
     match Command::new("scontrol").args(["requeue", &task]).status() {
         Ok(s) if s.success() => {
-            eprintln!("checkpoint saved; task {task} requeued");
+            eprintln!("task {task} requeued; it resumes from its last checkpoint");
             0
         }
         other => {
-            eprintln!("checkpoint saved; `scontrol requeue {task}` failed ({other:?})");
-            interrupted
+            eprintln!("`scontrol requeue {task}` failed ({other:?})");
+            code
         }
     }
+}
+
+/// `sweep FILE --status`: each run's state from its folder, and its task's from Slurm.
+pub fn status(file_arg: &str, opts: &SweepOptions) -> Result<()> {
+    let file = open(file_arg)?;
+    let runs = file.runs(&overrides(&opts.set))?;
+    let dir = sweep_dir(&opts.root, &file);
+    let jobs = Jobs::load(&dir)?;
+    let states = jobs
+        .as_ref()
+        .map_or_else(Default::default, |j| slurm::states(j, &output_of));
+    let rows = status::rows(&opts.root, &file, &runs, jobs.as_ref(), &states)?;
+    print!("{}", status::table(&rows));
+    if let Some(j) = &jobs {
+        let state = |id: &str| states.get(id).map_or("-", String::as_str).to_string();
+        let gather = j.gather.as_ref().map_or(String::new(), |g| {
+            format!(", gathering job {g} {}", state(g))
+        });
+        println!("Slurm: array job {}{gather}", j.array);
+    }
+    println!("{}", status::summary(&rows));
+    Ok(())
+}
+
+/// A command's output, when it runs and succeeds.
+fn output_of(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `sweep FILE --gather`: rebuild results.csv from the finished runs and draw the file's
+/// figures into its sweep folder.
+pub fn gather(file_arg: &str, opts: &SweepOptions, hash: Option<&str>) -> Result<()> {
+    let file = open(file_arg)?;
+    let runs = file.runs(&overrides(&opts.set))?;
+    slurm::check_hash(&file, &runs, hash)?;
+    let (path, n) = write_results(&opts.root, &file, &runs)?;
+    println!("{n} of {} runs finished; {}", runs.len(), path.display());
+    let rows = read_results(&path)?;
+    let out = sweep_dir(&opts.root, &file).join(slurm::FIGURES);
+    let drawn = draw_all(&rows, &out, "", "")?;
+    for (title, table) in &drawn.tables {
+        println!("## {title}\n\n{table}");
+    }
+    for stem in &drawn.charts {
+        println!("wrote {}.{{png,svg,csv,md}}", stem.display());
+    }
+    for m in &drawn.missing {
+        println!("{m}");
+    }
+    Ok(())
 }
 
 /// An array task's threads: Slurm's CPUs per task, unless RAYON_NUM_THREADS says otherwise.

@@ -9,6 +9,7 @@ use std::process::Command;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use iterand_runs::device::DeviceSpec;
+use iterand_runs::endings::{self, Ending};
 use iterand_runs::spec::parse_set;
 use iterand_runs::sweep::{Job, Launch};
 use iterand_runs::worker::{self, Claimed, WorkerExit};
@@ -72,10 +73,37 @@ pub fn run(hidden: Hidden) -> ! {
     let Hidden::SweepWorker(args) = hidden;
     let claimed = worker::claim(&args.file, &args.run, &args.root, &args.set);
     let result = claimed.map_err(Into::into).and_then(|c| match c {
-        Some(c) => train_claimed(&c, args.verbose, args.device, args.log_every),
+        Some(c) => {
+            let r = train_claimed(&c, args.verbose, args.device, args.log_every);
+            record_ending(&c, &r, None);
+            r
+        }
         None => Ok(WorkerExit::Busy),
     });
     std::process::exit(exit_code(result))
+}
+
+/// Record in the run's folder how a process that did not finish it ended (stopped with a
+/// checkpoint, or failed with an error); the failures of the Slurm job `job` so far.
+pub fn record_ending(
+    claimed: &Claimed,
+    result: &anyhow::Result<WorkerExit>,
+    job: Option<&str>,
+) -> usize {
+    let job_owned = job.map(str::to_string);
+    let ending = match result {
+        Ok(WorkerExit::Interrupted) => Ending::Stopped { job: job_owned },
+        Err(e) => Ending::failed(job_owned, &format!("{e:#}")),
+        Ok(_) => return 0,
+    };
+    let read = endings::record(&claimed.dir, &ending).and_then(|()| endings::read(&claimed.dir));
+    match read {
+        Ok(all) => endings::failures_in(&all, job),
+        Err(e) => {
+            tracing::warn!("{e}");
+            0
+        }
+    }
 }
 
 /// Train a run this process holds, logging into its folder: what a local sweep's worker and a

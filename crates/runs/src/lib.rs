@@ -9,12 +9,14 @@
 mod error;
 
 pub mod device;
+pub mod endings;
 pub mod listing;
 pub mod live;
 pub mod presets;
 pub mod results;
 pub mod slurm;
 pub mod spec;
+pub mod status;
 pub mod sweep;
 pub mod worker;
 

@@ -6,16 +6,23 @@
 //! arrays as `0-(n−1)%limit`, logs as `%A_%a`, `USR2` some seconds before the time limit, and
 //! `--requeue`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::spec::{ExperimentFile, RunSpec};
-use crate::{bail, Result};
+use crate::{bail, invalid, Context, Result};
 
 /// The folder of a sweep's Slurm files (the script and the task logs).
 pub const SLURM_DIR: &str = "slurm";
-/// The script's file name in [`SLURM_DIR`].
+/// The array's script in [`SLURM_DIR`].
 pub const SCRIPT: &str = "sweep.sbatch";
+/// The gathering job's script in [`SLURM_DIR`].
+pub const GATHER_SCRIPT: &str = "gather.sbatch";
+/// The folder of the sweep's folder where the gathering job draws the file's figures.
+pub const FIGURES: &str = "figures";
 
 /// What the array asks of Slurm; each is sbatch's own option of the same name.
 #[derive(Clone, Debug, Default)]
@@ -44,6 +51,23 @@ pub fn grid_hash(runs: &[RunSpec]) -> Result<String> {
     Ok(iterand_train::sha256_hex(text.as_bytes()))
 }
 
+/// Refuse `runs` (the grid of `file`) unless it still hashes to `expected`, the hash the job
+/// was submitted with.
+pub fn check_hash(file: &ExperimentFile, runs: &[RunSpec], expected: Option<&str>) -> Result<()> {
+    let Some(want) = expected else {
+        return Ok(());
+    };
+    let have = grid_hash(runs)?;
+    if have != want {
+        bail!(
+            "{}: the experiment file changed since the job was submitted (grid hash {have}, \
+             the job's {want}); submit it again",
+            file.name
+        );
+    }
+    Ok(())
+}
+
 /// Run `index` of `runs` (the grid of `file`), if the grid is still the one hashed `expected`.
 pub fn run_at(
     file: &ExperimentFile,
@@ -51,16 +75,7 @@ pub fn run_at(
     index: usize,
     expected: Option<&str>,
 ) -> Result<RunSpec> {
-    if let Some(want) = expected {
-        let have = grid_hash(runs)?;
-        if have != want {
-            bail!(
-                "{}: the experiment file changed since the job was submitted (grid hash {have}, \
-                 the job's {want}); submit it again",
-                file.name
-            );
-        }
-    }
+    check_hash(file, runs, expected)?;
     match runs.get(index) {
         Some(r) => Ok(r.clone()),
         None => bail!(
@@ -94,18 +109,13 @@ pub struct Task<'a> {
 
 /// The job array's script.
 pub fn script(task: &Task, o: &SlurmOptions, name: &str) -> String {
-    let logs = task.sweep_dir.join(SLURM_DIR);
-    let mut s = String::from("#!/bin/bash\n");
+    let limit = o.array_limit.map_or(String::new(), |l| format!("%{l}"));
+    let array = format!("0-{}{limit}", task.runs.saturating_sub(1));
+    let mut s = header(name, &task.sweep_dir.join(SLURM_DIR).join("%A_%a.out"));
     let mut opt = |k: &str, v: &str| {
         let _ = writeln!(s, "#SBATCH --{k}={v}");
     };
-    opt("job-name", name);
-    let limit = o.array_limit.map_or(String::new(), |l| format!("%{l}"));
-    opt(
-        "array",
-        &format!("0-{}{limit}", task.runs.saturating_sub(1)),
-    );
-    opt("output", &logs.join("%A_%a.out").display().to_string());
+    opt("array", &array);
     opt("signal", &format!("B:USR2@{}", o.grace_seconds));
     let named = [
         ("partition", o.partition.clone()),
@@ -123,14 +133,47 @@ pub fn script(task: &Task, o: &SlurmOptions, name: &str) -> String {
         let _ = writeln!(s, "#SBATCH {e}");
     }
     let _ = writeln!(s, "# grid hash {}", task.hash);
-    let words: Vec<String> = task.command.iter().map(|w| quote(w)).collect();
     let _ = writeln!(
         s,
         "exec {} --index \"$SLURM_ARRAY_TASK_ID\" --grid-hash {}",
-        words.join(" "),
+        words(&task.command),
         task.hash
     );
     s
+}
+
+/// The gathering job's script: after the array (`sbatch --dependency=afterany:<array>`), it
+/// runs `command` followed by `--gather` (rebuild `results.csv`, draw the file's figures), on
+/// one CPU of the array's partition and account.
+pub fn gather_script(task: &Task, o: &SlurmOptions, name: &str) -> String {
+    let log = task.sweep_dir.join(SLURM_DIR).join("gather_%j.out");
+    let mut s = header(&format!("{name}-gather"), &log);
+    let named = [("partition", &o.partition), ("account", &o.account)];
+    for (k, v) in named.iter().filter_map(|(k, v)| Some((k, v.as_ref()?))) {
+        let _ = writeln!(s, "#SBATCH --{k}={v}");
+    }
+    s += "#SBATCH --cpus-per-task=1\n";
+    let _ = writeln!(s, "# grid hash {}", task.hash);
+    let _ = writeln!(
+        s,
+        "exec {} --gather --grid-hash {}",
+        words(&task.command),
+        task.hash
+    );
+    s
+}
+
+/// A script's first lines: the shell, the job's name and its log.
+fn header(name: &str, log: &Path) -> String {
+    format!(
+        "#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --output={}\n",
+        log.display()
+    )
+}
+
+/// The words of a command, each quoted for the shell.
+fn words(command: &[String]) -> String {
+    command.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// `w` as one shell word.
@@ -143,9 +186,86 @@ fn quote(w: &str) -> String {
     }
 }
 
-/// Where the script of the sweep in `sweep_dir` is written.
+/// Where the array's script of the sweep in `sweep_dir` is written.
 pub fn script_path(sweep_dir: &Path) -> PathBuf {
     sweep_dir.join(SLURM_DIR).join(SCRIPT)
+}
+
+/// Where the gathering job's script of the sweep in `sweep_dir` is written.
+pub fn gather_script_path(sweep_dir: &Path) -> PathBuf {
+    sweep_dir.join(SLURM_DIR).join(GATHER_SCRIPT)
+}
+
+/// The jobs a `--slurm` submission started, kept in the sweep's [`SLURM_DIR`] as [`JOBS`] so
+/// that its status can ask Slurm about them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Jobs {
+    /// The array's job id.
+    pub array: String,
+    /// The gathering job's id.
+    pub gather: Option<String>,
+}
+
+/// The file of the submitted [`Jobs`].
+pub const JOBS: &str = "jobs.json";
+
+impl Jobs {
+    pub fn path(sweep_dir: &Path) -> PathBuf {
+        sweep_dir.join(SLURM_DIR).join(JOBS)
+    }
+
+    /// Write them, replacing an earlier submission's.
+    pub fn save(&self, sweep_dir: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| invalid!("{e}"))?;
+        Ok(iterand_train::write_atomic(
+            &Self::path(sweep_dir),
+            text.as_bytes(),
+        )?)
+    }
+
+    /// The last submission's, if the sweep was submitted.
+    pub fn load(sweep_dir: &Path) -> Result<Option<Self>> {
+        let path = Self::path(sweep_dir);
+        match std::fs::read_to_string(&path) {
+            Ok(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| invalid!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| path.display()),
+        }
+    }
+}
+
+/// Each job's state by its id (`41_3` for an array task, `42` for a job), from the output of
+/// `squeue -h -r -o %i|%T` or `sacct -n -X -P -o JobID,State` (`CANCELLED by 0` is kept as
+/// `CANCELLED`); lines of another shape (a pending range `41_[4-5]`) are left out.
+pub fn parse_states(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let (id, state) = l.trim().split_once('|')?;
+            let state = state.split_whitespace().next()?;
+            let plain = |c: char| c.is_ascii_digit() || c == '_';
+            (!id.is_empty() && id.chars().all(plain)).then(|| (id.into(), state.into()))
+        })
+        .collect()
+}
+
+/// The states of `jobs`' ids as Slurm reports them: `sacct`'s (which keeps ended jobs, where
+/// accounting is on), then `squeue`'s over them (the live ones). `run` runs a command and
+/// gives its output, `None` when it cannot.
+pub fn states(
+    jobs: &Jobs,
+    run: &dyn Fn(&str, &[&str]) -> Option<String>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for id in std::iter::once(&jobs.array).chain(&jobs.gather) {
+        let sacct = ["-n", "-X", "-P", "-o", "JobID,State", "-j", id];
+        let squeue = ["-h", "-r", "-o", "%i|%T", "-j", id];
+        for (cmd, args) in [("sacct", &sacct[..]), ("squeue", &squeue[..])] {
+            out.extend(run(cmd, args).map_or_else(BTreeMap::new, |t| parse_states(&t)));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -234,5 +354,62 @@ method = "edge-popup"
             assert!(s.lines().any(|l| l == line), "{line}\n{s}");
         }
         assert!(!s.contains("--time"), "{s}");
+        let g = gather_script(&task, &o, "d");
+        for line in [
+            "#SBATCH --job-name=d-gather",
+            "#SBATCH --output=runs/d/slurm/gather_%j.out",
+            "#SBATCH --partition=gpu",
+            "#SBATCH --cpus-per-task=1",
+            "exec /bin/sweep 'my file.toml' --out runs --gather --grid-hash sha256:ab",
+        ] {
+            assert!(g.lines().any(|l| l == line), "{line}\n{g}");
+        }
+        assert!(!g.contains("--array") && !g.contains("--qos"), "{g}");
+    }
+
+    #[test]
+    fn states_come_from_sacct_then_squeue_and_ranges_are_left_out() {
+        let text = "41_0|COMPLETED\n41_1|CANCELLED by 0\n41_[4-5%2]|PENDING\n42|PENDING\n";
+        let s = parse_states(text);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert_eq!(s["41_1"], "CANCELLED");
+        assert_eq!(s["42"], "PENDING");
+        let jobs = Jobs {
+            array: "41".into(),
+            gather: Some("42".into()),
+        };
+        let asked = std::cell::RefCell::new(vec![]);
+        let run = |cmd: &str, args: &[&str]| {
+            asked.borrow_mut().push(format!("{cmd} {}", args.join(" ")));
+            match (cmd, args.last()) {
+                ("sacct", Some(&"41")) => Some("41_0|COMPLETED\n41_1|RUNNING\n".to_string()),
+                ("squeue", Some(&"41")) => Some("41_1|COMPLETING\n41_2|PENDING\n".into()),
+                _ => None,
+            }
+        };
+        let s = states(&jobs, &run);
+        assert_eq!(s["41_0"], "COMPLETED");
+        assert_eq!(s["41_1"], "COMPLETING");
+        assert_eq!(s["41_2"], "PENDING");
+        assert!(!s.contains_key("42"));
+        let asked = asked.into_inner();
+        assert_eq!(asked.len(), 4, "{asked:?}");
+        assert_eq!(asked[1], "squeue -h -r -o %i|%T -j 41");
+    }
+
+    #[test]
+    fn jobs_are_saved_beside_the_script() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Jobs::load(dir.path()).unwrap(), None);
+        std::fs::create_dir_all(dir.path().join(SLURM_DIR)).unwrap();
+        let jobs = Jobs {
+            array: "41".into(),
+            gather: None,
+        };
+        jobs.save(dir.path()).unwrap();
+        assert_eq!(Jobs::load(dir.path()).unwrap(), Some(jobs));
+        std::fs::write(Jobs::path(dir.path()), "{").unwrap();
+        let e = Jobs::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("jobs.json"), "{e}");
     }
 }

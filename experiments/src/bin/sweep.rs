@@ -101,6 +101,16 @@ fn main() -> Result<()> {
         std::process::exit(slurm_cmd::run_index(file, &opts, &cli.slurm, i));
     }
     init_logging(cli.verbose, cli.quiet, None);
+    if cli.slurm.status || cli.slurm.gather {
+        for f in &cli.files {
+            if cli.slurm.status {
+                slurm_cmd::status(f, &opts)?;
+            } else {
+                slurm_cmd::gather(f, &opts, cli.slurm.grid_hash.as_deref())?;
+            }
+        }
+        return Ok(());
+    }
     if cli.slurm.slurm {
         for f in &cli.files {
             slurm_cmd::submit(f, &opts, &cli.slurm, cli.dry_run)?;

@@ -4,6 +4,9 @@
 //! Each test binary compiles this module and uses a part of it.
 #![allow(dead_code, unused_imports)]
 
+/// A real single-node Slurm (Debian's slurm-wlm and munge).
+pub mod cluster;
+
 /// The independent TensorBoard reader of the train crate's tests.
 #[path = "../../../crates/train/tests/tb_reader/mod.rs"]
 pub mod tb_reader;

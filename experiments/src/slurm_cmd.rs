@@ -8,15 +8,15 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use iterand_runs::device::DeviceSpec;
 use iterand_report::figures::draw_all;
+use iterand_runs::device::DeviceSpec;
 use iterand_runs::results::{read_results, sweep_dir, write_results};
 use iterand_runs::slurm::{
     self, array_task, gather_script, gather_script_path, grid_hash, script, script_path, Jobs,
     SlurmOptions, Task, SLURM_DIR,
 };
-use iterand_runs::status;
 use iterand_runs::spec::{open, overrides};
+use iterand_runs::status;
 use iterand_runs::sweep::SweepOptions;
 use iterand_runs::worker::{self, WorkerExit};
 use iterand_train::write_atomic;
@@ -131,16 +131,20 @@ pub fn submit(file_arg: &str, opts: &SweepOptions, args: &SlurmArgs, dry_run: bo
     let runs = file.runs(&overrides(&opts.set))?;
     let hash = grid_hash(&runs)?;
     let dir = sweep_dir(&opts.root, &file);
+    let workdir = std::env::current_dir().context("finding the current folder")?;
     let task = Task {
         command: task_command(file_arg, opts, args)?,
         runs: runs.len(),
         hash: &hash,
         sweep_dir: &dir,
+        workdir: &workdir,
     };
     let array = script(&task, &args.options(), &file.name);
     let gather = gather_script(&task, &args.options(), &file.name);
     if dry_run {
-        print!("{array}\n# then, after the array (sbatch --dependency=afterany:<array>):\n{gather}");
+        print!(
+            "{array}\n# then, after the array (sbatch --dependency=afterany:<array>):\n{gather}"
+        );
         return Ok(());
     }
     let (array_path, gather_path) = (script_path(&dir), gather_script_path(&dir));
@@ -286,6 +290,10 @@ pub fn gather(file_arg: &str, opts: &SweepOptions, hash: Option<&str>) -> Result
     slurm::check_hash(&file, &runs, hash)?;
     let (path, n) = write_results(&opts.root, &file, &runs)?;
     println!("{n} of {} runs finished; {}", runs.len(), path.display());
+    let Some(figure) = file.figure else {
+        println!("{}: no `figure` key, so no figure to draw", file.name);
+        return Ok(());
+    };
     let rows = read_results(&path)?;
     let out = sweep_dir(&opts.root, &file).join(slurm::FIGURES);
     let drawn = draw_all(&rows, &out, "", "")?;
@@ -295,8 +303,8 @@ pub fn gather(file_arg: &str, opts: &SweepOptions, hash: Option<&str>) -> Result
     for stem in &drawn.charts {
         println!("wrote {}.{{png,svg,csv,md}}", stem.display());
     }
-    for m in &drawn.missing {
-        println!("{m}");
+    if drawn.charts.is_empty() {
+        println!("Figure {figure}: no finished runs to draw yet");
     }
     Ok(())
 }

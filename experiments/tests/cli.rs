@@ -867,6 +867,9 @@ fn slurm_array_script_and_its_tasks_match_the_local_sweep() {
         assert!(script.contains(line), "{line}\n{script}");
     }
     assert!(script.contains("slurm/%A_%a.out"), "{script}");
+    assert!(script.contains("#SBATCH --chdir=/"), "{script}");
+    assert!(script.contains("#SBATCH --job-name=d-gather"), "{script}");
+    assert!(script.contains(" --gather --grid-hash sha256:"), "{script}");
     let hash = script
         .lines()
         .find_map(|l| l.strip_prefix("# grid hash "))
@@ -912,4 +915,57 @@ fn slurm_array_script_and_its_tasks_match_the_local_sweep() {
             .args(["--index", "0", "--grid-hash", hash]),
     );
     assert!(String::from_utf8_lossy(&e.stderr).contains("changed"));
+    std::fs::write(&file, text).unwrap();
+    let gathered = succeed(
+        sweep()
+            .arg(&file)
+            .args(["--gather", "--grid-hash", hash, "--out"])
+            .arg(dir.path().join("array")),
+    );
+    let gathered = String::from_utf8_lossy(&gathered.stdout);
+    assert!(gathered.contains("3 of 3 runs finished"), "{gathered}");
+    assert_eq!(
+        std::fs::read(dir.path().join("array/d/results.csv"))
+            .unwrap()
+            .len(),
+        std::fs::read(dir.path().join("local/d/results.csv"))
+            .unwrap()
+            .len()
+    );
+    let status = succeed(
+        sweep()
+            .arg(&file)
+            .args(["--status", "--out"])
+            .arg(dir.path().join("local")),
+    );
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.ends_with("3 runs: 3 finished\n"), "{status}");
+    assert_eq!(status.matches("finished, test").count(), 3, "{status}");
+}
+
+#[test]
+fn a_failed_local_run_is_shown_failed_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let text = "[base]\ndataset = \"cifar10\"\ndata = \"/nonexistent/cifar\"\nmodel = \"fc\"\n\
+                epochs = 1\n[grid]\nseed = [1, 2]\n[experiments.ep]\nmethod = \"edge-popup\"\n";
+    std::fs::write(&file, text).unwrap();
+    let sweep = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sweep"));
+        c.arg(&file).arg("--out").arg(dir.path()).arg("-q");
+        c
+    };
+    fail(&mut sweep());
+    let status = succeed(sweep().arg("--status"));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(
+        status.matches("failed (1 time): loading cifar10: ").count(),
+        2,
+        "{status}"
+    );
+    assert!(
+        status.contains("CIFAR-10 not found in /nonexistent/cifar"),
+        "{status}"
+    );
+    assert!(status.ends_with("2 runs: 2 failed\n"), "{status}");
 }

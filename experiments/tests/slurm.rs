@@ -55,7 +55,11 @@ fn submit(cluster: &Cluster, dir: &Path, file: &str, args: &[&str]) -> (String, 
 }
 
 fn status(cluster: &Cluster, dir: &Path, file: &str) -> String {
-    let out = succeed(&mut sweep(cluster, dir, &[file, "--out", "runs", "--status"]));
+    let out = succeed(&mut sweep(
+        cluster,
+        dir,
+        &[file, "--out", "runs", "--status"],
+    ));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -64,7 +68,9 @@ fn timeless_results(path: &Path) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
     let at = r.headers().unwrap().iter().position(|h| h == "seconds");
     let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    let rows = r.records().map(|rec| rec.unwrap().iter().map(String::from).collect());
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect());
     std::iter::once(header)
         .chain(rows)
         .map(|mut row: Vec<String>| {
@@ -98,7 +104,11 @@ fn six_runs_with_two_at_a_time_equal_the_local_sweep(cluster: &Cluster, dir: &Pa
     let gathered = std::fs::read_to_string(dir.join(format!("runs/d6/slurm/gather_{gather}.out")));
     assert!(gathered.unwrap().contains("6 of 6 runs finished"));
     assert!(dir.join("runs/d6/figures/figure2_fc_width.csv").is_file());
-    succeed(&mut sweep(cluster, dir, &["d6.toml", "--out", "local", "-q"]));
+    succeed(&mut sweep(
+        cluster,
+        dir,
+        &["d6.toml", "--out", "local", "-q"],
+    ));
     assert_eq!(
         timeless_results(&dir.join("runs/d6/results.csv")),
         timeless_results(&dir.join("local/d6/results.csv"))
@@ -110,13 +120,23 @@ fn a_task_requeued_mid_run_ends_bit_identical(cluster: &Cluster, dir: &Path) {
                 model = \"resnet18\"\nwidth = 0.125\nepochs = 4\nbatch_size = 64\n\
                 rerand_freq = 4\n[grid]\nseed = [3]\n[experiments.it]\nmethod = \"iterand\"\n";
     std::fs::write(dir.join("k.toml"), text).unwrap();
-    let whole = ["k.toml", "--index", "0", "--out", "whole", "--log-every", "1"];
+    let whole = [
+        "k.toml",
+        "--index",
+        "0",
+        "--out",
+        "whole",
+        "--log-every",
+        "1",
+    ];
     succeed(&mut sweep(cluster, dir, &whole));
     let args = ["--log-every", "1", "--cpus-per-task", "2"];
     let (array, _) = submit(cluster, dir, "k.toml", &args);
     let run = dir.join("runs/k/k_it/seed_3");
     let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
-    cluster.wait_for(LONG, "26 steps", |_| lines(&run.join("metrics.jsonl")) >= 26);
+    cluster.wait_for(LONG, "26 steps", |_| {
+        lines(&run.join("metrics.jsonl")) >= 26
+    });
     let task = format!("{array}_0");
     assert!(cluster
         .command("scontrol")
@@ -127,7 +147,10 @@ fn a_task_requeued_mid_run_ends_bit_identical(cluster: &Cluster, dir: &Path) {
     cluster.wait_done(&array, LONG);
     assert_eq!(lines(&run.join("sessions.jsonl")), 2, "it resumed once");
     let endings = std::fs::read_to_string(run.join("endings.jsonl")).unwrap();
-    assert_eq!(endings, format!("{{\"ending\":\"stopped\",\"job\":\"{array}\"}}\n"));
+    assert_eq!(
+        endings,
+        format!("{{\"ending\":\"stopped\",\"job\":\"{array}\"}}\n")
+    );
     let whole = dir.join("whole/k/k_it/seed_3");
     assert_eq!(tensors(&run), tensors(&whole));
     assert_eq!(timeless_metrics(&run), timeless_metrics(&whole));
@@ -148,7 +171,9 @@ fn a_failing_task_is_retried_then_left_failed(cluster: &Cluster, dir: &Path) {
     let endings = std::fs::read_to_string(dir.join("runs/bad/bad_ep/seed_1/endings.jsonl"));
     let endings = endings.unwrap();
     assert_eq!(endings.lines().count(), 2, "{endings}");
-    assert!(endings.lines().all(|l| l.contains(&format!("\"job\":\"{array}\""))));
+    assert!(endings
+        .lines()
+        .all(|l| l.contains(&format!("\"job\":\"{array}\""))));
 }
 
 fn a_task_refuses_a_file_edited_after_submission(cluster: &Cluster, dir: &Path) {

@@ -50,8 +50,7 @@ pub fn record(dir: &Path, ending: &Ending) -> Result<()> {
         .append(true)
         .open(&path)
         .with_context(|| path.display())?;
-    f.write_all(line.as_bytes())
-        .with_context(|| path.display())
+    f.write_all(line.as_bytes()).with_context(|| path.display())
 }
 
 /// The endings of the run folder `dir`, oldest first (none when it has no file).
@@ -66,8 +65,7 @@ pub fn read(dir: &Path) -> Result<Vec<Ending>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| invalid!("{} line {}: {e}", path.display(), i + 1))
+            serde_json::from_str(l).map_err(|e| invalid!("{} line {}: {e}", path.display(), i + 1))
         })
         .collect()
 }
@@ -112,7 +110,10 @@ mod tests {
         assert_eq!(failures_in(&back, Some("9")), 1);
         assert_eq!(failures_in(&back, None), 1);
         let text = std::fs::read_to_string(dir.path().join(ENDINGS)).unwrap();
-        assert!(text.starts_with(r#"{"ending":"failed","job":"7","#), "{text}");
+        assert!(
+            text.starts_with(r#"{"ending":"failed","job":"7","#),
+            "{text}"
+        );
         std::fs::write(dir.path().join(ENDINGS), "{\"ending\":\"lost\"}\n").unwrap();
         let e = read(dir.path()).unwrap_err().to_string();
         assert!(e.contains("endings.jsonl line 1"), "{e}");

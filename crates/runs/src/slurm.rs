@@ -105,13 +105,17 @@ pub struct Task<'a> {
     pub hash: &'a str,
     /// The sweep's folder; logs go to its `slurm/`.
     pub sweep_dir: &'a Path,
+    /// Where the jobs start (`--chdir`): the submitting folder, which relative paths in the
+    /// command and the logs are relative to.
+    pub workdir: &'a Path,
 }
 
 /// The job array's script.
 pub fn script(task: &Task, o: &SlurmOptions, name: &str) -> String {
     let limit = o.array_limit.map_or(String::new(), |l| format!("%{l}"));
     let array = format!("0-{}{limit}", task.runs.saturating_sub(1));
-    let mut s = header(name, &task.sweep_dir.join(SLURM_DIR).join("%A_%a.out"));
+    let log = task.sweep_dir.join(SLURM_DIR).join("%A_%a.out");
+    let mut s = header(name, task.workdir, &log);
     let mut opt = |k: &str, v: &str| {
         let _ = writeln!(s, "#SBATCH --{k}={v}");
     };
@@ -147,7 +151,7 @@ pub fn script(task: &Task, o: &SlurmOptions, name: &str) -> String {
 /// one CPU of the array's partition and account.
 pub fn gather_script(task: &Task, o: &SlurmOptions, name: &str) -> String {
     let log = task.sweep_dir.join(SLURM_DIR).join("gather_%j.out");
-    let mut s = header(&format!("{name}-gather"), &log);
+    let mut s = header(&format!("{name}-gather"), task.workdir, &log);
     let named = [("partition", &o.partition), ("account", &o.account)];
     for (k, v) in named.iter().filter_map(|(k, v)| Some((k, v.as_ref()?))) {
         let _ = writeln!(s, "#SBATCH --{k}={v}");
@@ -163,17 +167,22 @@ pub fn gather_script(task: &Task, o: &SlurmOptions, name: &str) -> String {
     s
 }
 
-/// A script's first lines: the shell, the job's name and its log.
-fn header(name: &str, log: &Path) -> String {
+/// A script's first lines: the shell, the job's name, its folder and its log.
+fn header(name: &str, workdir: &Path, log: &Path) -> String {
     format!(
-        "#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --output={}\n",
+        "#!/bin/bash\n#SBATCH --job-name={name}\n#SBATCH --chdir={}\n#SBATCH --output={}\n",
+        workdir.display(),
         log.display()
     )
 }
 
 /// The words of a command, each quoted for the shell.
 fn words(command: &[String]) -> String {
-    command.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ")
+    command
+        .iter()
+        .map(|w| quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `w` as one shell word.
@@ -329,6 +338,7 @@ method = "edge-popup"
             runs: 6,
             hash: "sha256:ab",
             sweep_dir: Path::new("runs/d"),
+            workdir: Path::new("/home/me/iterand"),
         };
         let o = SlurmOptions {
             array_limit: Some(2),
@@ -341,6 +351,7 @@ method = "edge-popup"
         let s = script(&task, &o, "d");
         for line in [
             "#!/bin/bash",
+            "#SBATCH --chdir=/home/me/iterand",
             "#SBATCH --array=0-5%2",
             "#SBATCH --output=runs/d/slurm/%A_%a.out",
             "#SBATCH --signal=B:USR2@90",

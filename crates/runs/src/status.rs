@@ -209,7 +209,11 @@ mod tests {
         };
         assert_eq!(rows[1].status, failed);
         assert_eq!(rows[0].status, RunStatus::New);
-        assert_eq!(rows[2].status, RunStatus::New, "stopped before a checkpoint");
+        assert_eq!(
+            rows[2].status,
+            RunStatus::New,
+            "stopped before a checkpoint"
+        );
         assert_eq!(rows[1].slurm.as_deref(), Some("FAILED"));
         let t = table(&rows);
         let lines: Vec<&str> = t.lines().collect();

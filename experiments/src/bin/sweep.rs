@@ -101,28 +101,30 @@ fn main() -> Result<()> {
         std::process::exit(slurm_cmd::run_index(file, &opts, &cli.slurm, i));
     }
     init_logging(cli.verbose, cli.quiet, None);
-    if cli.slurm.status || cli.slurm.gather {
+    let s = &cli.slurm;
+    if s.status || s.gather || s.slurm {
         for f in &cli.files {
-            if cli.slurm.status {
+            if s.status {
                 slurm_cmd::status(f, &opts)?;
+            } else if s.gather {
+                slurm_cmd::gather(f, &opts, s.grid_hash.as_deref())?;
             } else {
-                slurm_cmd::gather(f, &opts, cli.slurm.grid_hash.as_deref())?;
+                slurm_cmd::submit(f, &opts, s, cli.dry_run)?;
             }
-        }
-        return Ok(());
-    }
-    if cli.slurm.slurm {
-        for f in &cli.files {
-            slurm_cmd::submit(f, &opts, &cli.slurm, cli.dry_run)?;
         }
         return Ok(());
     }
     if cli.dry_run {
         return dry_run(&cli.files, &opts);
     }
+    local(&cli.files, &opts)
+}
+
+/// Sweep `files` here, one after the other.
+fn local(files: &[String], opts: &SweepOptions) -> Result<()> {
     let mut failed = vec![];
-    for f in &cli.files {
-        let t = sweep(f, &opts, &SelfLaunch, &interrupt_flag())?;
+    for f in files {
+        let t = sweep(f, opts, &SelfLaunch, &interrupt_flag())?;
         println!(
             "{f}: {} finished before, {} trained now, {} held by another sweep, {} failed{}",
             t.done_before,

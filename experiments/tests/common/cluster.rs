@@ -7,10 +7,10 @@
 //! Where the packages are missing the tests that need it are skipped with a loud message; in
 //! CI (`CI=true`, where `.ci/run` installs them) a skip is a failure.
 
+use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::io::Read as _;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -33,10 +33,12 @@ pub struct Cluster {
     daemons: Vec<(&'static str, Child)>,
 }
 
-/// Skip the calling test, loudly; in CI, fail it.
+/// Skip the calling test, loudly (on the process's stderr itself, which the test harness does
+/// not capture, so that a passing run still shows it); in CI, fail it.
 fn skip(why: &str) {
     let line = "*".repeat(78);
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "\n{line}\nSKIPPED: {why}.\nInstall Debian's slurm-wlm and munge \
          (apt-get install slurm-wlm munge) to run the Slurm tests; .ci/run does.\n{line}\n"
     );
@@ -185,7 +187,10 @@ impl Cluster {
             let q = c.output("squeue", &["-h", "-r", "-j", id, "-o", "%i %r"]);
             for line in q.lines().filter(|l| l.ends_with(" BeginTime")) {
                 let task = line.split(' ').next().unwrap_or_default();
-                c.output("scontrol", &["update", &format!("JobId={task}"), "StartTime=now"]);
+                c.output(
+                    "scontrol",
+                    &["update", &format!("JobId={task}"), "StartTime=now"],
+                );
             }
             q.trim().is_empty()
         });
@@ -221,7 +226,10 @@ fn munged_args(d: &Path) -> Vec<String> {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = self.command("scancel").arg(format!("--user={}", user())).status();
+        let _ = self
+            .command("scancel")
+            .arg(format!("--user={}", user()))
+            .status();
         let start = Instant::now();
         while !self.output("squeue", &["-h"]).trim().is_empty()
             && start.elapsed() < Duration::from_secs(20)

@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Var};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use iterand_kernels::{conv2d, set_fast_kernels, set_winograd, Conv2dParams};
+use iterand_kernels::{conv2d, set_fast_kernels, set_winograd, set_winograd4, Conv2dParams};
 
 struct Shape {
     name: &'static str,
@@ -25,6 +25,28 @@ const SHAPES: &[Shape] = &[
         c: 64,
         o: 64,
         hw: 32,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    },
+    // Conv6's fourth layer and a ResNet-18 stage-2 body conv (16×16 planes).
+    Shape {
+        name: "3x3s1_128to128_16px_b64",
+        b: 64,
+        c: 128,
+        o: 128,
+        hw: 16,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    },
+    // A ResNet-18 stage-4 body conv (4×4 planes).
+    Shape {
+        name: "3x3s1_512to512_4px_b64",
+        b: 64,
+        c: 512,
+        o: 512,
+        hw: 4,
         k: 3,
         stride: 1,
         padding: 1,
@@ -93,18 +115,21 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(flops(s)));
         // 3×3 stride-1 layers take the Winograd path; "im2col" times the path they took before.
         let winograd = s.k == 3 && s.stride == 1 && s.padding == 1;
-        let variants: &[(&str, bool, bool)] = if winograd {
+        // "f2" is F(2×2, 3×3) where "fast" takes F(4×4, 3×3).
+        let variants: &[(&str, bool, bool, bool)] = if winograd {
             &[
-                ("fast", true, true),
-                ("im2col", true, false),
-                ("candle", false, false),
+                ("fast", true, true, true),
+                ("f2", true, true, false),
+                ("im2col", true, false, false),
+                ("candle", false, false, false),
             ]
         } else {
-            &[("fast", true, true), ("candle", false, false)]
+            &[("fast", true, true, true), ("candle", false, false, false)]
         };
-        for &(label, fast, wino) in variants {
+        for &(label, fast, wino, f4) in variants {
             set_fast_kernels(fast);
             set_winograd(wino);
+            set_winograd4(f4);
             group.bench_function(format!("forward/{label}"), |bch| {
                 bch.iter(|| conv2d(x.as_tensor(), w.as_tensor(), p).unwrap())
             });
@@ -117,6 +142,7 @@ fn bench(c: &mut Criterion) {
         }
         set_fast_kernels(true);
         set_winograd(true);
+        set_winograd4(true);
         group.finish();
     }
 }

@@ -18,6 +18,7 @@ use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::layout::{col2im, im2col, transpose, Geometry};
 use crate::matmul::{matmul, Dst, View};
 use crate::scratch::Scratch;
+use crate::variant;
 use crate::winograd::{self, Chunk, Tiles};
 use candle_core::{CpuStorage, CustomOp2, DType, Error, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
@@ -224,10 +225,9 @@ fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<
 }
 
 fn forward_winograd(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
-    let tiles = Tiles::new(g.h, g.w);
+    let tiles = variant::tiles_for(g);
     let (per_chunk, par) = winograd_chunking(batch, g, tiles);
-    let mut u = vec![0f32; 16 * g.o * g.c];
-    winograd::transform_kernel(w, g.o, g.c, false, &mut u);
+    let u = variant::kernel_for(tiles, w, g.o, g.c, false);
     let mut y = vec![0.0; batch * g.out_len()];
     y.par_chunks_mut(per_chunk * g.out_len())
         .zip(x.par_chunks(per_chunk * g.in_len()))
@@ -240,15 +240,16 @@ fn forward_winograd(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool
                 tiles,
                 par,
             };
-            winograd::convolve_chunk(x, &u, chunk, relu, y);
+            variant::convolve(x, &u, chunk, relu, y);
         });
     y
 }
 
-/// Images per chunk for the Winograd path: its buffers hold 16 transformed values per tile and
-/// channel, input and output side, and a chunk aims at [`CHUNK_FLOATS`] of them.
+/// Images per chunk for the Winograd path: its buffers hold 16 (F(2×2)) or 36 (F(4×4))
+/// transformed values per tile and channel, input and output side, and a chunk aims at
+/// [`CHUNK_FLOATS`] of them.
 fn winograd_chunking(batch: usize, g: &Geometry, tiles: Tiles) -> (usize, Parallelism) {
-    let per_image = (16 * (g.c + g.o) * tiles.per_image()).max(1);
+    let per_image = (tiles.xi() * (g.c + g.o) * tiles.per_image()).max(1);
     per_chunk_and_fan_out(batch, CHUNK_FLOATS / per_image)
 }
 
@@ -383,20 +384,16 @@ fn backward_winograd(
     need_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let batch = x.len() / g.in_len();
-    let tiles = Tiles::new(g.h, g.w);
+    let tiles = variant::tiles_for(g);
     let (per_chunk, par) = winograd_chunking(batch, g, tiles);
     let pix = g.ho * g.wo;
-    let u_flip = need_dx.then(|| {
-        let mut u = vec![0f32; 16 * g.o * g.c];
-        winograd::transform_kernel(w, g.o, g.c, true, &mut u);
-        u
-    });
+    let u_flip = need_dx.then(|| variant::kernel_for(tiles, w, g.o, g.c, true));
     let (dx, du) = chunked_backward(
         batch,
         per_chunk,
         g.in_len(),
         need_dx,
-        need_dw.then_some(16 * g.o * g.c),
+        need_dw.then_some(tiles.xi() * g.o * g.c),
         |i0, n, dx_chunk, acc| {
             let range = i0 * g.out_len()..(i0 + n) * g.out_len();
             let relu_chunk = relu_out.map(|y| &y[range.clone()]);
@@ -410,7 +407,7 @@ fn backward_winograd(
             };
             if let Some(acc) = acc {
                 let x = &x[i0 * g.in_len()..(i0 + n) * g.in_len()];
-                winograd::accumulate_kernel_gradient(x, &dyc, chunk, acc);
+                variant::accumulate(x, &dyc, chunk, acc);
             }
             if let (Some(dx), Some(u)) = (dx_chunk, &u_flip) {
                 // The input gradient is the forward from the output's channels to the input's.
@@ -419,14 +416,14 @@ fn backward_winograd(
                     to: g.c,
                     ..chunk
                 };
-                winograd::convolve_chunk(&dyc, u, back, false, dx);
+                variant::convolve(&dyc, u, back, false, dx);
             }
         },
     );
     let dw = need_dw.then(|| {
         let mut dw = vec![0.0; w.len()];
         if let Some(du) = du {
-            winograd::kernel_gradient(&du, g.o, g.c, &mut dw);
+            variant::gradient_for(tiles, &du, g.o, g.c, &mut dw);
         }
         dw
     });

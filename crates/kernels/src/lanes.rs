@@ -114,6 +114,10 @@ pub(crate) trait Lane:
     fn store(self, s: &mut [f32], i: usize);
     /// max(v, 0) per element.
     fn relu(self) -> Self;
+    /// `c · v` per element.
+    fn scale(self, c: f32) -> Self;
+    /// Zero in every element.
+    fn zero() -> Self;
 }
 
 impl Lane for f32 {
@@ -128,6 +132,14 @@ impl Lane for f32 {
     #[inline(always)]
     fn relu(self) -> f32 {
         self.max(0.0)
+    }
+    #[inline(always)]
+    fn scale(self, c: f32) -> f32 {
+        c * self
+    }
+    #[inline(always)]
+    fn zero() -> f32 {
+        0.0
     }
 }
 
@@ -188,6 +200,17 @@ impl Lane for F8 {
             self.0[i] = self.0[i].max(0.0);
         }
         self
+    }
+    #[inline(always)]
+    fn scale(mut self, c: f32) -> F8 {
+        for i in 0..WIDTH {
+            self.0[i] *= c;
+        }
+        self
+    }
+    #[inline(always)]
+    fn zero() -> F8 {
+        F8([0.0; WIDTH])
     }
 }
 

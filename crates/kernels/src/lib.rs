@@ -7,7 +7,8 @@
 //! is a candle custom op (so autograd, the straight-through mask and the optimiser see an
 //! ordinary tensor) with a forward and a backward written for the CPU:
 //!
-//! - [`conv2d`] (and [`conv2d_relu`], fused): Winograd F(2×2, 3×3) for 3×3 stride-1 layers,
+//! - [`conv2d`] (and [`conv2d_relu`], fused): Winograd F(4×4, 3×3) for 3×3 stride-1 layers on
+//!   planes of 16 and more, F(2×2, 3×3) on smaller ones,
 //!   im2col for the rest, both on a GEMM (the `gemm` crate candle itself uses), work split over
 //!   the cores;
 //! - [`relu`], [`max_pool2d`]: one pass each way;
@@ -26,11 +27,14 @@ mod layout;
 mod matmul;
 mod norm;
 mod scratch;
+mod variant;
 mod winograd;
+mod winograd4;
 
 pub use activation::{max_pool2d, relu};
 pub use alloc::retain_freed_memory;
 pub use conv::{conv2d, conv2d_fast, conv2d_relu, Conv2dParams};
 pub use cpu::{fast_kernels_enabled, set_fast_kernels};
 pub use norm::{batch_norm_relu_train, batch_norm_train, batch_norm_train_candle, BatchNormOutput};
+pub use variant::set_winograd4;
 pub use winograd::set_winograd;

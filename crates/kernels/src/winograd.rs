@@ -50,23 +50,30 @@ pub(crate) fn applies(g: &Geometry) -> bool {
         && g.o >= MIN_CHANNELS
 }
 
-/// The tile grid of one image: `th × tw` tiles of 2×2 outputs (output size = input size).
+/// The tile grid of one image: `th × tw` tiles of `m × m` outputs (output size = input size),
+/// m = 2 for F(2×2, 3×3) and 4 for F(4×4, 3×3).
 #[derive(Clone, Copy)]
 pub(crate) struct Tiles {
     pub h: usize,
     pub w: usize,
     pub th: usize,
     pub tw: usize,
+    pub m: usize,
 }
 
 impl Tiles {
-    pub fn new(h: usize, w: usize) -> Tiles {
+    pub fn of(m: usize, h: usize, w: usize) -> Tiles {
         Tiles {
             h,
             w,
-            th: h.div_ceil(2),
-            tw: w.div_ceil(2),
+            th: h.div_ceil(m),
+            tw: w.div_ceil(m),
+            m,
         }
+    }
+    /// Transformed values per tile: (m + 2)².
+    pub fn xi(&self) -> usize {
+        (self.m + 2) * (self.m + 2)
     }
     pub fn per_image(&self) -> usize {
         self.th * self.tw
@@ -288,7 +295,7 @@ multiversion! {
     /// `V[ξ][c][t] = (Bᵀ d B)_ξ` for every 4×4 input tile `d` (zero padding of 1 around each
     /// plane) of `n` images with `ch` channels; `v` holds `16 · xi_stride` floats.
     pub(crate) fn transform_input(x: &[f32], n: usize, ch: usize, tiles: Tiles, v: &mut [f32]) {
-        let Tiles { h, w, th, tw } = tiles;
+        let Tiles { h, w, th, tw, .. } = tiles;
         let t_len = n * tiles.per_image();
         let stride = xi_stride(ch, t_len);
         // The zero-padded plane (input (y, x) at (y + 1, x + 1)), its columns split into even
@@ -377,7 +384,7 @@ multiversion! {
         tiles: Tiles,
         out: &mut [f32],
     ) {
-        let Tiles { h, w, th, tw } = tiles;
+        let Tiles { h, w, th, tw, .. } = tiles;
         let t_len = n * tiles.per_image();
         let stride = xi_stride(ch, t_len);
         // Even and odd columns of the tile row's two rows (zero past the output's edge), each
@@ -468,7 +475,7 @@ multiversion! {
         relu: bool,
         y: &mut [f32],
     ) {
-        let Tiles { h, w, th, tw } = tiles;
+        let Tiles { h, w, th, tw, .. } = tiles;
         let t_len = n * tiles.per_image();
         let stride = xi_stride(ch, t_len);
         // One row of tiles: `Aᵀ M` (s) and the outputs (rows 2ty and 2ty + 1, even and odd
@@ -570,11 +577,19 @@ pub(crate) fn accumulate_kernel_gradient(x: &[f32], dy: &[f32], chunk: Chunk, du
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Direct 3×3, stride 1, padding 1 convolution in float64.
-    fn direct(x: &[f32], w: &[f32], n: usize, c: usize, o: usize, h: usize, wi: usize) -> Vec<f64> {
+    pub(crate) fn direct(
+        x: &[f32],
+        w: &[f32],
+        n: usize,
+        c: usize,
+        o: usize,
+        h: usize,
+        wi: usize,
+    ) -> Vec<f64> {
         let mut y = vec![0f64; n * o * h * wi];
         for b in 0..n {
             for oi in 0..o {
@@ -601,7 +616,7 @@ mod tests {
         y
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)
             .map(|i| {
                 ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 2001) as f32 / 1000.0
@@ -625,7 +640,7 @@ mod tests {
             let mut u = vec![0f32; 16 * o * c];
             transform_kernel(&k, o, c, false, &mut u);
             let mut y = vec![f32::NAN; n * o * h * w];
-            let tiles = Tiles::new(h, w);
+            let tiles = Tiles::of(2, h, w);
             let chunk = Chunk {
                 n,
                 from: c,
@@ -661,7 +676,7 @@ mod tests {
                     n,
                     from: c,
                     to: o,
-                    tiles: Tiles::new(h, w),
+                    tiles: Tiles::of(2, h, w),
                     par: Parallelism::None,
                 };
                 convolve_chunk(&x, &u, chunk, true, &mut y);
@@ -698,7 +713,7 @@ mod tests {
             n,
             from: o,
             to: c,
-            tiles: Tiles::new(h, w),
+            tiles: Tiles::of(2, h, w),
             par: Parallelism::None,
         };
         convolve_chunk(&r, &u, chunk, false, &mut dx);
@@ -738,7 +753,7 @@ mod tests {
             n,
             from: c,
             to: o,
-            tiles: Tiles::new(h, w),
+            tiles: Tiles::of(2, h, w),
             par: Parallelism::None,
         };
         accumulate_kernel_gradient(&x, &r, chunk, &mut du);

@@ -291,6 +291,11 @@ pub struct RunFlags {
     /// run resumed must keep the same choice to stay bit-identical.
     #[arg(long)]
     pub no_winograd: bool,
+    /// Keep Winograd F(2×2, 3×3) where F(4×4, 3×3) would run (planes of 16 and more): the same
+    /// convolution up to float32 rounding, for before/after comparisons (issue 40). A resumed
+    /// run must keep the same choice to stay bit-identical.
+    #[arg(long)]
+    pub no_winograd4: bool,
     /// Debug output (per-layer shapes, R's rounds).
     #[arg(long, short)]
     pub verbose: bool,
@@ -444,6 +449,10 @@ fn train_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::R
     if flags.no_winograd {
         iterand_kernels::set_winograd(false);
         tracing::info!("convolutions by im2col + GEMM (no Winograd)");
+    }
+    if flags.no_winograd4 {
+        iterand_kernels::set_winograd4(false);
+        tracing::info!("Winograd F(2×2, 3×3) only (no F(4×4, 3×3))");
     }
     match iterand_train::train_with(cfg, &splits, &device, &flags.options(out)) {
         Ok(summary) => {
@@ -648,6 +657,8 @@ mod tests {
     fn no_winograd_is_off_unless_typed() {
         assert!(!parse(&[]).unwrap().run.no_winograd);
         assert!(parse(&["--no-winograd"]).unwrap().run.no_winograd);
+        assert!(!parse(&[]).unwrap().run.no_winograd4);
+        assert!(parse(&["--no-winograd4"]).unwrap().run.no_winograd4);
     }
 
     /// Every variant is offered under its `name()`, that name means it on the command line,

@@ -291,11 +291,11 @@ pub struct RunFlags {
     /// run resumed must keep the same choice to stay bit-identical.
     #[arg(long)]
     pub no_winograd: bool,
-    /// Keep Winograd F(2×2, 3×3) where F(4×4, 3×3) would run (planes of 16 and more): the same
-    /// convolution up to float32 rounding, for before/after comparisons (issue 40). A resumed
-    /// run must keep the same choice to stay bit-identical.
-    #[arg(long)]
-    pub no_winograd4: bool,
+    /// Convolve 3×3 stride-1 layers on planes of 16 and more by Winograd F(4×4, 3×3) instead
+    /// of F(2×2, 3×3): the same convolution up to float32 rounding (issue 40; off by default
+    /// until it pays). A resumed run must keep the same choice to stay bit-identical.
+    #[arg(long, conflicts_with = "no_winograd")]
+    pub winograd4: bool,
     /// Debug output (per-layer shapes, R's rounds).
     #[arg(long, short)]
     pub verbose: bool,
@@ -450,9 +450,9 @@ fn train_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::R
         iterand_kernels::set_winograd(false);
         tracing::info!("convolutions by im2col + GEMM (no Winograd)");
     }
-    if flags.no_winograd4 {
-        iterand_kernels::set_winograd4(false);
-        tracing::info!("Winograd F(2×2, 3×3) only (no F(4×4, 3×3))");
+    if flags.winograd4 {
+        iterand_kernels::set_winograd4(true);
+        tracing::info!("Winograd F(4×4, 3×3) on planes of 16 and more");
     }
     match iterand_train::train_with(cfg, &splits, &device, &flags.options(out)) {
         Ok(summary) => {
@@ -657,8 +657,8 @@ mod tests {
     fn no_winograd_is_off_unless_typed() {
         assert!(!parse(&[]).unwrap().run.no_winograd);
         assert!(parse(&["--no-winograd"]).unwrap().run.no_winograd);
-        assert!(!parse(&[]).unwrap().run.no_winograd4);
-        assert!(parse(&["--no-winograd4"]).unwrap().run.no_winograd4);
+        assert!(!parse(&[]).unwrap().run.winograd4);
+        assert!(parse(&["--winograd4"]).unwrap().run.winograd4);
     }
 
     /// Every variant is offered under its `name()`, that name means it on the command line,

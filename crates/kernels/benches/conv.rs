@@ -115,16 +115,16 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(flops(s)));
         // 3×3 stride-1 layers take the Winograd path; "im2col" times the path they took before.
         let winograd = s.k == 3 && s.stride == 1 && s.padding == 1;
-        // "f2" is F(2×2, 3×3) where "fast" takes F(4×4, 3×3).
+        // "f4" is F(4×4, 3×3) (on planes of 16 and more) where "fast" takes F(2×2, 3×3).
         let variants: &[(&str, bool, bool, bool)] = if winograd {
             &[
-                ("fast", true, true, true),
-                ("f2", true, true, false),
+                ("fast", true, true, false),
+                ("f4", true, true, true),
                 ("im2col", true, false, false),
                 ("candle", false, false, false),
             ]
         } else {
-            &[("fast", true, true, true), ("candle", false, false, false)]
+            &[("fast", true, true, false), ("candle", false, false, false)]
         };
         for &(label, fast, wino, f4) in variants {
             set_fast_kernels(fast);
@@ -142,7 +142,7 @@ fn bench(c: &mut Criterion) {
         }
         set_fast_kernels(true);
         set_winograd(true);
-        set_winograd4(true);
+        set_winograd4(false);
         group.finish();
     }
 }

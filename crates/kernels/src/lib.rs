@@ -7,8 +7,8 @@
 //! is a candle custom op (so autograd, the straight-through mask and the optimiser see an
 //! ordinary tensor) with a forward and a backward written for the CPU:
 //!
-//! - [`conv2d`] (and [`conv2d_relu`], fused): Winograd F(4×4, 3×3) for 3×3 stride-1 layers on
-//!   planes of 16 and more, F(2×2, 3×3) on smaller ones,
+//! - [`conv2d`] (and [`conv2d_relu`], fused): Winograd F(2×2, 3×3) for 3×3 stride-1 layers
+//!   (F(4×4, 3×3) on planes of 16 and more with [`set_winograd4`]),
 //!   im2col for the rest, both on a GEMM (the `gemm` crate candle itself uses), work split over
 //!   the cores;
 //! - [`relu`], [`max_pool2d`]: one pass each way;

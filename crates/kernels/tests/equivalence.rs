@@ -184,6 +184,37 @@ fn matches_candle_on_model_shapes() {
     }
 }
 
+/// F(4×4, 3×3), switched on, on model-sized layers and odd planes of 16 and more: forward and
+/// both gradients against float64 and candle, as every other path. (The switch is process-wide;
+/// other tests running meanwhile stay within their tolerances with either variant.)
+#[test]
+fn winograd4_matches_float64_and_candle_on_model_shapes() {
+    iterand_kernels::set_winograd4(true);
+    for (i, &(b, c, o, h, w)) in [
+        (3, 64, 64, 32, 32),
+        (8, 32, 48, 16, 16),
+        (2, 12, 20, 19, 23),
+    ]
+    .iter()
+    .enumerate()
+    {
+        check(&Case {
+            b,
+            c,
+            o,
+            h,
+            w,
+            k: 3,
+            p: Conv2dParams {
+                stride: 1,
+                padding: 1,
+            },
+            seed: 200 + i as u64,
+        });
+    }
+    iterand_kernels::set_winograd4(false);
+}
+
 /// A frozen input (the data batch) gets no gradient and the weight gradient is unchanged.
 #[test]
 fn input_without_gradient_is_skipped() {

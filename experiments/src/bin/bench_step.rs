@@ -53,9 +53,9 @@ struct Cli {
     /// Convolve 3×3 stride-1 layers by im2col + GEMM instead of Winograd F(2×2, 3×3)
     #[arg(long)]
     no_winograd: bool,
-    /// Take Winograd F(2×2, 3×3) where F(4×4, 3×3) would run.
+    /// Winograd F(4×4, 3×3) on planes of 16 and more (off by default).
     #[arg(long)]
-    no_winograd4: bool,
+    winograd4: bool,
     /// Also measure what surrounds the step: the masks and straight-through weights, one
     /// application of R (as a share of K_per steps), and the augmentation pipeline.
     #[arg(long)]
@@ -87,7 +87,7 @@ fn main() -> Result<()> {
     }
     iterand_kernels::set_fast_kernels(!cli.candle_ops);
     iterand_kernels::set_winograd(!cli.no_winograd);
-    iterand_kernels::set_winograd4(!cli.no_winograd4);
+    iterand_kernels::set_winograd4(cli.winograd4);
     let dev = cli.device.open()?;
     // The trainer's own model and optimizer, built from a config as every binary builds them.
     let cfg = TrainConfig {

@@ -47,22 +47,23 @@ pub(crate) fn kernel_for(tiles: Tiles, w: &[f32], o: usize, c: usize, flip: bool
     u
 }
 
+/// The transforms of `tiles`' variant.
+fn transforms(tiles: Tiles) -> &'static winograd::Transforms {
+    if tiles.m == 4 {
+        &winograd4::F4
+    } else {
+        &winograd::F2
+    }
+}
+
 /// [`winograd::convolve_chunk`] in the chunk's variant.
 pub(crate) fn convolve(x: &[f32], u: &[f32], chunk: Chunk, relu: bool, y: &mut [f32]) {
-    if chunk.tiles.m == 4 {
-        winograd4::convolve_chunk(x, u, chunk, relu, y);
-    } else {
-        winograd::convolve_chunk(x, u, chunk, relu, y);
-    }
+    winograd::convolve_chunk(x, u, chunk, relu, y, transforms(chunk.tiles));
 }
 
 /// [`winograd::accumulate_kernel_gradient`] in the chunk's variant.
 pub(crate) fn accumulate(x: &[f32], dy: &[f32], chunk: Chunk, du: &mut [f32]) {
-    if chunk.tiles.m == 4 {
-        winograd4::accumulate_kernel_gradient(x, dy, chunk, du);
-    } else {
-        winograd::accumulate_kernel_gradient(x, dy, chunk, du);
-    }
+    winograd::accumulate_kernel_gradient(x, dy, chunk, du, transforms(chunk.tiles));
 }
 
 /// [`winograd::kernel_gradient`] in `tiles`' variant.

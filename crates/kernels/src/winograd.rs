@@ -117,36 +117,49 @@ fn kernel_tile_adjoint(d: &[f32; 16]) -> [f32; 9] {
 }
 
 /// `U[ξ][o][c] = (G g Gᵀ)_ξ` for a kernel `w (O, C, 3, 3)`; with `flip`, the kernel of the input
-/// gradient instead: `U[ξ][c][o]` of `g[o][c]` rotated by 180°. Tiles are computed in parallel
+/// gradient instead: `U[ξ][c][o]` of `g[o][c]` rotated by 180°.
+pub(crate) fn transform_kernel(w: &[f32], o: usize, c: usize, flip: bool, u: &mut [f32]) {
+    spread_kernel_tiles(w, o, c, flip, kernel_tile, u);
+}
+
+/// `U[ξ][o][c]` (or with `flip`, `U[ξ][c][o]` of the kernels rotated by 180°) of the `XI`
+/// values `tile` makes of each 3×3 kernel, for either variant. Tiles are computed in parallel
 /// into `[o][c][ξ]`, then spread over the ξ-major layout in parallel (ResNet's 512 × 512
 /// kernels made one thread doing both a few percent of a step).
-pub(crate) fn transform_kernel(w: &[f32], o: usize, c: usize, flip: bool, u: &mut [f32]) {
+pub(crate) fn spread_kernel_tiles<const XI: usize>(
+    w: &[f32],
+    o: usize,
+    c: usize,
+    flip: bool,
+    tile: fn(&[f32; 9]) -> [f32; XI],
+    u: &mut [f32],
+) {
     let oc = o * c;
-    let mut tiles = vec![0f32; 16 * oc];
+    let mut tiles = vec![0f32; XI * oc];
     tiles
-        .par_chunks_mut(16 * c)
+        .par_chunks_mut(XI * c)
         .zip(w.par_chunks(9 * c))
         .for_each(|(t, k)| {
-            for (t, k) in t.chunks_exact_mut(16).zip(k.chunks_exact(9)) {
+            for (t, k) in t.chunks_exact_mut(XI).zip(k.chunks_exact(9)) {
                 let mut k: [f32; 9] = k.try_into().expect("3×3 kernel");
                 if flip {
                     k.reverse();
                 }
-                t.copy_from_slice(&kernel_tile(&k));
+                t.copy_from_slice(&tile(&k));
             }
         });
-    u[..16 * oc]
+    u[..XI * oc]
         .par_chunks_mut(oc)
         .enumerate()
         .for_each(|(xi, u)| {
             if flip {
                 for (ci, row) in u.chunks_exact_mut(o).enumerate() {
                     for (oi, v) in row.iter_mut().enumerate() {
-                        *v = tiles[(oi * c + ci) * 16 + xi];
+                        *v = tiles[(oi * c + ci) * XI + xi];
                     }
                 }
             } else {
-                for (v, t) in u.iter_mut().zip(tiles.chunks_exact(16)) {
+                for (v, t) in u.iter_mut().zip(tiles.chunks_exact(XI)) {
                     *v = t[xi];
                 }
             }
@@ -156,14 +169,26 @@ pub(crate) fn transform_kernel(w: &[f32], o: usize, c: usize, flip: bool, u: &mu
 /// `dW (O, C, 3, 3) = Gᵀ dU G` from the accumulated `dU`, stored per ξ column-major
 /// (`dU_ξ[o][c]` at `ξ·O·C + c·O + o`, the weight-gradient GEMM's destination layout).
 pub(crate) fn kernel_gradient(du: &[f32], o: usize, c: usize, dw: &mut [f32]) {
+    gather_kernel_gradient(du, o, c, kernel_tile_adjoint, dw);
+}
+
+/// `dW` from `dU` (laid out as [`kernel_gradient`] says) through `adjoint`, each kernel's
+/// `XI` values to its 3×3 gradient, for either variant.
+pub(crate) fn gather_kernel_gradient<const XI: usize>(
+    du: &[f32],
+    o: usize,
+    c: usize,
+    adjoint: fn(&[f32; XI]) -> [f32; 9],
+    dw: &mut [f32],
+) {
     let oc = o * c;
     dw[..9 * oc]
         .par_chunks_mut(9 * c)
         .enumerate()
         .for_each(|(oi, dw)| {
             for (ci, k) in dw.chunks_exact_mut(9).enumerate() {
-                let d: [f32; 16] = std::array::from_fn(|xi| du[xi * oc + ci * o + oi]);
-                k.copy_from_slice(&kernel_tile_adjoint(&d));
+                let d: [f32; XI] = std::array::from_fn(|xi| du[xi * oc + ci * o + oi]);
+                k.copy_from_slice(&adjoint(&d));
             }
         });
 }
@@ -518,10 +543,32 @@ pub(crate) struct Chunk {
     pub par: Parallelism,
 }
 
+/// One Winograd variant's tile transforms, through which the chunk functions below serve
+/// both F(2×2, 3×3) ([`F2`]) and F(4×4, 3×3) (`winograd4::F4`).
+pub(crate) struct Transforms {
+    pub input: fn(&[f32], usize, usize, Tiles, &mut [f32]),
+    pub output: fn(&[f32], usize, usize, Tiles, bool, &mut [f32]),
+    pub output_gradient: fn(&[f32], usize, usize, Tiles, &mut [f32]),
+}
+
+/// F(2×2, 3×3)'s transforms.
+pub(crate) const F2: Transforms = Transforms {
+    input: transform_input,
+    output: transform_output,
+    output_gradient: transform_output_gradient,
+};
+
 /// One chunk's forward: `y (n, to, H, W) = conv(x (n, from, H, W), U)` where `u` is the
-/// transformed kernel `[ξ][to][from]`. Serves the input gradient too, with the channel roles
-/// swapped.
-pub(crate) fn convolve_chunk(x: &[f32], u: &[f32], chunk: Chunk, relu: bool, y: &mut [f32]) {
+/// transformed kernel `[ξ][to][from]`, one GEMM per tile position ξ between `t`'s transforms.
+/// Serves the input gradient too, with the channel roles swapped.
+pub(crate) fn convolve_chunk(
+    x: &[f32],
+    u: &[f32],
+    chunk: Chunk,
+    relu: bool,
+    y: &mut [f32],
+    t: &Transforms,
+) {
     let Chunk {
         n,
         from: ci,
@@ -529,12 +576,12 @@ pub(crate) fn convolve_chunk(x: &[f32], u: &[f32], chunk: Chunk, relu: bool, y: 
         tiles,
         par,
     } = chunk;
-    let t_len = n * tiles.per_image();
+    let (xis, t_len) = (tiles.xi(), n * tiles.per_image());
     let (vs, ms) = (xi_stride(ci, t_len), xi_stride(co, t_len));
-    let mut v = Scratch::take(16 * vs);
-    transform_input(x, n, ci, tiles, &mut v);
-    let mut m = Scratch::take(16 * ms);
-    for xi in 0..16 {
+    let mut v = Scratch::take(xis * vs);
+    (t.input)(x, n, ci, tiles, &mut v);
+    let mut m = Scratch::take(xis * ms);
+    for xi in 0..xis {
         matmul(
             &mut m[xi * ms..][..co * t_len],
             Dst::RowMajor,
@@ -544,13 +591,19 @@ pub(crate) fn convolve_chunk(x: &[f32], u: &[f32], chunk: Chunk, relu: bool, y: 
             par,
         );
     }
-    transform_output(&m, n, co, tiles, relu, y);
+    (t.output)(&m, n, co, tiles, relu, y);
 }
 
 /// One chunk's contribution to `dU` (`[ξ]` column-major `to × from`, see
 /// [`kernel_gradient`]): `dU_ξ += Ŷ_ξ · V_ξᵀ` for the forward `x → y` whose output gradient is
 /// `dy`.
-pub(crate) fn accumulate_kernel_gradient(x: &[f32], dy: &[f32], chunk: Chunk, du: &mut [f32]) {
+pub(crate) fn accumulate_kernel_gradient(
+    x: &[f32],
+    dy: &[f32],
+    chunk: Chunk,
+    du: &mut [f32],
+    t: &Transforms,
+) {
     let Chunk {
         n,
         from: c,
@@ -558,13 +611,13 @@ pub(crate) fn accumulate_kernel_gradient(x: &[f32], dy: &[f32], chunk: Chunk, du
         tiles,
         par,
     } = chunk;
-    let t_len = n * tiles.per_image();
+    let (xis, t_len) = (tiles.xi(), n * tiles.per_image());
     let (vs, ys) = (xi_stride(c, t_len), xi_stride(o, t_len));
-    let mut v = Scratch::take(16 * vs);
-    transform_input(x, n, c, tiles, &mut v);
-    let mut yh = Scratch::take(16 * ys);
-    transform_output_gradient(dy, n, o, tiles, &mut yh);
-    for xi in 0..16 {
+    let mut v = Scratch::take(xis * vs);
+    (t.input)(x, n, c, tiles, &mut v);
+    let mut yh = Scratch::take(xis * ys);
+    (t.output_gradient)(dy, n, o, tiles, &mut yh);
+    for xi in 0..xis {
         matmul(
             &mut du[xi * o * c..][..o * c],
             Dst::ColMajor,
@@ -648,7 +701,7 @@ pub(crate) mod tests {
                 tiles,
                 par: Parallelism::None,
             };
-            convolve_chunk(&x, &u, chunk, false, &mut y);
+            convolve_chunk(&x, &u, chunk, false, &mut y, &F2);
             let want = direct(&x, &k, n, c, o, h, w);
             for (got, want) in y.iter().zip(&want) {
                 assert!(
@@ -679,9 +732,9 @@ pub(crate) mod tests {
                     tiles: Tiles::of(2, h, w),
                     par: Parallelism::None,
                 };
-                convolve_chunk(&x, &u, chunk, true, &mut y);
+                convolve_chunk(&x, &u, chunk, true, &mut y, &F2);
                 let mut du = vec![0f32; 16 * o * c];
-                accumulate_kernel_gradient(&x, &y, chunk, &mut du);
+                accumulate_kernel_gradient(&x, &y, chunk, &mut du, &F2);
                 (y, du)
             })
         };
@@ -716,7 +769,7 @@ pub(crate) mod tests {
             tiles: Tiles::of(2, h, w),
             par: Parallelism::None,
         };
-        convolve_chunk(&r, &u, chunk, false, &mut dx);
+        convolve_chunk(&r, &u, chunk, false, &mut dx, &F2);
         // By the definition: dx[c][p][q] = Σ_{o,a,b} k[o][c][a][b] · r[o][p − a + 1][q − b + 1].
         for b in 0..n {
             for ci in 0..c {
@@ -756,7 +809,7 @@ pub(crate) mod tests {
             tiles: Tiles::of(2, h, w),
             par: Parallelism::None,
         };
-        accumulate_kernel_gradient(&x, &r, chunk, &mut du);
+        accumulate_kernel_gradient(&x, &r, chunk, &mut du, &F2);
         let mut dw = vec![0f32; o * c * 9];
         kernel_gradient(&du, o, c, &mut dw);
         for oi in 0..o {

@@ -15,10 +15,7 @@
 //! last of a channel.
 
 use crate::lanes::{multiversion, sweep_over, Kernel, Lane};
-use crate::matmul::{matmul, Dst, View};
-use crate::scratch::Scratch;
-use crate::winograd::{xi_stride, Chunk, Tiles};
-use rayon::prelude::*;
+use crate::winograd::{gather_kernel_gradient, spread_kernel_tiles, xi_stride, Tiles, Transforms};
 
 /// The finite interpolation points (the sixth is ∞).
 pub(crate) const POINTS: [f64; 5] = [0.0, 1.0, -1.0, 0.5, -2.0];
@@ -214,53 +211,23 @@ fn kernel_tile_adjoint(d: &[f32; 36]) -> [f32; 9] {
 }
 
 /// `U[ξ][o][c] = (G g Gᵀ)_ξ` for a kernel `w (O, C, 3, 3)`; with `flip`, the input gradient's
-/// kernel `U[ξ][c][o]` of `g[o][c]` rotated by 180°. As [`crate::winograd::transform_kernel`].
+/// kernel `U[ξ][c][o]` of `g[o][c]` rotated by 180°.
 pub(crate) fn transform_kernel(w: &[f32], o: usize, c: usize, flip: bool, u: &mut [f32]) {
-    let oc = o * c;
-    let mut tiles = vec![0f32; XI * oc];
-    tiles
-        .par_chunks_mut(XI * c)
-        .zip(w.par_chunks(9 * c))
-        .for_each(|(t, k)| {
-            for (t, k) in t.chunks_exact_mut(XI).zip(k.chunks_exact(9)) {
-                let mut k: [f32; 9] = k.try_into().expect("3×3 kernel");
-                if flip {
-                    k.reverse();
-                }
-                t.copy_from_slice(&kernel_tile(&k));
-            }
-        });
-    u[..XI * oc]
-        .par_chunks_mut(oc)
-        .enumerate()
-        .for_each(|(xi, u)| {
-            if flip {
-                for (ci, row) in u.chunks_exact_mut(o).enumerate() {
-                    for (oi, v) in row.iter_mut().enumerate() {
-                        *v = tiles[(oi * c + ci) * XI + xi];
-                    }
-                }
-            } else {
-                for (v, t) in u.iter_mut().zip(tiles.chunks_exact(XI)) {
-                    *v = t[xi];
-                }
-            }
-        });
+    spread_kernel_tiles(w, o, c, flip, kernel_tile, u);
 }
 
 /// `dW (O, C, 3, 3) = Gᵀ dU G` from `dU` stored per ξ column-major (`ξ·O·C + c·O + o`).
 pub(crate) fn kernel_gradient(du: &[f32], o: usize, c: usize, dw: &mut [f32]) {
-    let oc = o * c;
-    dw[..9 * oc]
-        .par_chunks_mut(9 * c)
-        .enumerate()
-        .for_each(|(oi, dw)| {
-            for (ci, k) in dw.chunks_exact_mut(9).enumerate() {
-                let d: [f32; 36] = std::array::from_fn(|xi| du[xi * oc + ci * o + oi]);
-                k.copy_from_slice(&kernel_tile_adjoint(&d));
-            }
-        });
+    gather_kernel_gradient(du, o, c, kernel_tile_adjoint, dw);
 }
+
+/// F(4×4, 3×3)'s transforms, for [`crate::winograd::convolve_chunk`] and
+/// [`crate::winograd::accumulate_kernel_gradient`].
+pub(crate) const F4: Transforms = Transforms {
+    input: transform_input,
+    output: transform_output,
+    output_gradient: transform_output_gradient,
+};
 
 /// What a transform does as [`walk`] goes through one channel's tiles.
 trait Blocks {
@@ -648,64 +615,11 @@ multiversion! {
     }
 }
 
-/// One chunk's forward (as [`crate::winograd::convolve_chunk`], with 36 GEMMs).
-pub(crate) fn convolve_chunk(x: &[f32], u: &[f32], chunk: Chunk, relu: bool, y: &mut [f32]) {
-    let Chunk {
-        n,
-        from: ci,
-        to: co,
-        tiles,
-        par,
-    } = chunk;
-    let t_len = n * tiles.per_image();
-    let (vs, ms) = (xi_stride(ci, t_len), xi_stride(co, t_len));
-    let mut v = Scratch::take(XI * vs);
-    transform_input(x, n, ci, tiles, &mut v);
-    let mut m = Scratch::take(XI * ms);
-    for xi in 0..XI {
-        matmul(
-            &mut m[xi * ms..][..co * t_len],
-            Dst::RowMajor,
-            View::rows(&u[xi * co * ci..][..co * ci], co, ci),
-            View::rows(&v[xi * vs..][..ci * t_len], ci, t_len),
-            false,
-            par,
-        );
-    }
-    transform_output(&m, n, co, tiles, relu, y);
-}
-
-/// One chunk's contribution to `dU` (as [`crate::winograd::accumulate_kernel_gradient`]).
-pub(crate) fn accumulate_kernel_gradient(x: &[f32], dy: &[f32], chunk: Chunk, du: &mut [f32]) {
-    let Chunk {
-        n,
-        from: c,
-        to: o,
-        tiles,
-        par,
-    } = chunk;
-    let t_len = n * tiles.per_image();
-    let (vs, ys) = (xi_stride(c, t_len), xi_stride(o, t_len));
-    let mut v = Scratch::take(XI * vs);
-    transform_input(x, n, c, tiles, &mut v);
-    let mut yh = Scratch::take(XI * ys);
-    transform_output_gradient(dy, n, o, tiles, &mut yh);
-    for xi in 0..XI {
-        matmul(
-            &mut du[xi * o * c..][..o * c],
-            Dst::ColMajor,
-            View::rows(&yh[xi * ys..][..o * t_len], o, t_len),
-            View::rows(&v[xi * vs..][..c * t_len], c, t_len).t(),
-            true,
-            par,
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::winograd::tests::{direct, values};
+    use crate::winograd::{accumulate_kernel_gradient, convolve_chunk, Chunk};
     use gemm::Parallelism;
 
     fn chunk(n: usize, from: usize, to: usize, h: usize, w: usize) -> Chunk {
@@ -781,7 +695,7 @@ mod tests {
             let mut u = vec![0f32; XI * o * c];
             transform_kernel(&k, o, c, false, &mut u);
             let mut y = vec![f32::NAN; n * o * h * w];
-            convolve_chunk(&x, &u, chunk(n, c, o, h, w), false, &mut y);
+            convolve_chunk(&x, &u, chunk(n, c, o, h, w), false, &mut y, &F4);
             close(&y, &direct(&x, &k, n, c, o, h, w), 1e-5, "y");
         }
     }
@@ -797,7 +711,7 @@ mod tests {
         let mut u = vec![0f32; XI * o * c];
         transform_kernel(&k, o, c, true, &mut u);
         let mut dx = vec![0f32; n * c * h * w];
-        convolve_chunk(&r, &u, chunk(n, o, c, h, w), false, &mut dx);
+        convolve_chunk(&r, &u, chunk(n, o, c, h, w), false, &mut dx, &F4);
         let mut kf = vec![0f32; c * o * 9];
         for oi in 0..o {
             for ci in 0..c {
@@ -809,7 +723,7 @@ mod tests {
         close(&dx, &direct(&r, &kf, n, o, c, h, w), 1e-5, "dx");
         // Weight gradient: dW[o][c][a][b] = Σ r[o][y][x] · x[c][y + a − 1][x + b − 1].
         let mut du = vec![0f32; XI * o * c];
-        accumulate_kernel_gradient(&x, &r, chunk(n, c, o, h, w), &mut du);
+        accumulate_kernel_gradient(&x, &r, chunk(n, c, o, h, w), &mut du, &F4);
         let mut dw = vec![0f32; o * c * 9];
         kernel_gradient(&du, o, c, &mut dw);
         let mut want = vec![0f64; o * c * 9];
@@ -847,9 +761,9 @@ mod tests {
         let run = |cap: Level| {
             with_level_cap(cap, || {
                 let mut y = vec![0f32; n * o * h * w];
-                convolve_chunk(&x, &u, chunk(n, c, o, h, w), true, &mut y);
+                convolve_chunk(&x, &u, chunk(n, c, o, h, w), true, &mut y, &F4);
                 let mut du = vec![0f32; XI * o * c];
-                accumulate_kernel_gradient(&x, &y, chunk(n, c, o, h, w), &mut du);
+                accumulate_kernel_gradient(&x, &y, chunk(n, c, o, h, w), &mut du, &F4);
                 (y, du)
             })
         };
@@ -869,6 +783,7 @@ mod tests {
 mod accuracy {
     use super::*;
     use crate::winograd::tests::direct;
+    use crate::winograd::{convolve_chunk, Chunk, F2};
     use gemm::Parallelism;
 
     /// Uniform draws in [lo, hi) from a counter-based hash (no RNG crate in this crate).
@@ -1035,10 +950,10 @@ mod accuracy {
                 let mut y = vec![0f32; n * o * side * side];
                 if m == 4 {
                     transform_kernel(&k, o, c, false, &mut u);
-                    convolve_chunk(&x, &u, chunk, false, &mut y);
+                    convolve_chunk(&x, &u, chunk, false, &mut y, &F4);
                 } else {
                     crate::winograd::transform_kernel(&k, o, c, false, &mut u);
-                    crate::winograd::convolve_chunk(&x, &u, chunk, false, &mut y);
+                    convolve_chunk(&x, &u, chunk, false, &mut y, &F2);
                 }
                 rel_error(&y, &want)
             };

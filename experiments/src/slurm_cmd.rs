@@ -297,12 +297,7 @@ pub fn gather(file_arg: &str, opts: &SweepOptions, hash: Option<&str>) -> Result
     let rows = read_results(&path)?;
     let out = sweep_dir(&opts.root, &file).join(slurm::FIGURES);
     let drawn = draw_all(&rows, &out, "", "")?;
-    for (title, table) in &drawn.tables {
-        println!("## {title}\n\n{table}");
-    }
-    for stem in &drawn.charts {
-        println!("wrote {}.{{png,svg,csv,md}}", stem.display());
-    }
+    print!("{}", drawn.written());
     if drawn.charts.is_empty() {
         println!("Figure {figure}: no finished runs to draw yet");
     }

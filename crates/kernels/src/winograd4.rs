@@ -326,9 +326,32 @@ fn copy_run(src: &[f32], dst: &mut [f32], len: usize) {
     }
 }
 
-/// Gathers 6×6 input tiles into `d` (`[r·6 + k][BLOCK]`) and transforms each full block into
-/// `v`.
-struct InputWalk<'a> {
+/// A transform into the 6×6 ξ positions of N×N tiles gathered from planes: the input's
+/// (N = 6, `Bᵀ d B`, tiles from row and column 4t − 1, zero padding of one) or the output
+/// gradient's (N = 4, `A dY Aᵀ`, tiles from 4t, no padding). The matrix is an associated
+/// constant, so the coefficients stay compile-time constants in the lanes.
+trait Sandwich<const N: usize> {
+    /// The left factor (6 × N); the right one is its transpose.
+    const MAT: [[f32; N]; 6];
+    /// Zero padding before the plane's first row and column.
+    const PAD: usize = (N - 4) / 2;
+}
+
+/// The input transform's `Bᵀ`.
+struct Input;
+impl Sandwich<6> for Input {
+    const MAT: [[f32; 6]; 6] = M.bt;
+}
+
+/// The output gradient's `A`.
+struct Gradient;
+impl Sandwich<4> for Gradient {
+    const MAT: [[f32; 4]; 6] = M.a;
+}
+
+/// Gathers N×N tiles of the planes `x` into `d` (`[r·N + k][BLOCK]`) and transforms each full
+/// block into `v`.
+struct GatherWalk<'a, S, const N: usize> {
     x: &'a [f32],
     tiles: Tiles,
     ch: usize,
@@ -338,22 +361,29 @@ struct InputWalk<'a> {
     v: &'a mut [f32],
     stride: usize,
     base: usize,
+    side: std::marker::PhantomData<S>,
 }
 
-impl Blocks for InputWalk<'_> {
+impl<const N: usize, S: Sandwich<N>> Blocks for GatherWalk<'_, S, N> {
     #[inline(always)]
     fn plane(&mut self, i: usize) {
         let Tiles { h, w, th, tw, .. } = self.tiles;
         let plane = &self.x[(i * self.ch + self.c) * h * w..][..h * w];
-        phases(plane, (h, w), 1, (4 * th + 2, tw + 1), self.ph);
+        phases(
+            plane,
+            (h, w),
+            S::PAD,
+            (4 * th + 2 * S::PAD, tw + S::PAD),
+            self.ph,
+        );
     }
     #[inline(always)]
     fn run(&mut self, ty: usize, tx0: usize, len: usize, b0: usize) {
-        let pw = self.tiles.tw + 1;
-        for r in 0..6 {
-            for k in 0..6 {
+        let pw = self.tiles.tw + S::PAD;
+        for r in 0..N {
+            for k in 0..N {
                 let src = &self.ph[((4 * ty + r) * 4 + k % 4) * pw + k / 4 + tx0..];
-                copy_run(src, &mut self.d[(r * 6 + k) * BLOCK + b0..], len);
+                copy_run(src, &mut self.d[(r * N + k) * BLOCK + b0..], len);
             }
         }
     }
@@ -361,30 +391,41 @@ impl Blocks for InputWalk<'_> {
     fn end(&mut self, t0: usize, len: usize) {
         let at = self.base + t0;
         let (d, v, stride) = (&*self.d, &mut *self.v, self.stride);
-        sweep_over(len, &mut InputBlock { d, v, at, stride });
+        let side = std::marker::PhantomData::<S>;
+        sweep_over(
+            len,
+            &mut SandwichBlock::<S, N> {
+                d,
+                v,
+                at,
+                stride,
+                side,
+            },
+        );
     }
 }
 
-/// `Bᵀ d B` of the gathered 6×6 tiles `d` (`[r·6 + k][BLOCK]`) into `v[ξ·stride + at + b]`.
-struct InputBlock<'a> {
+/// `S d Sᵀ` of the gathered N×N tiles `d` (`[r·N + k][BLOCK]`) into `v[ξ·stride + at + b]`.
+struct SandwichBlock<'a, S, const N: usize> {
     d: &'a [f32],
     v: &'a mut [f32],
     at: usize,
     stride: usize,
+    side: std::marker::PhantomData<S>,
 }
 
-impl Kernel for InputBlock<'_> {
+impl<const N: usize, S: Sandwich<N>> Kernel for SandwichBlock<'_, S, N> {
     #[inline(always)]
     fn run<L: Lane>(&mut self, b: usize) {
-        // Row j of Bᵀ d (six lanes), then row j of (Bᵀ d) B: few registers, the loads of d
+        // Row j of S d (N lanes), then row j of (S d) Sᵀ: few registers, the loads of d
         // repeated from L1.
         for j in 0..6 {
-            let mut t = [L::zero(); 6];
+            let mut t = [L::zero(); N];
             for (k, t) in t.iter_mut().enumerate() {
-                let x = |r: usize| L::load(self.d, (r * 6 + k) * BLOCK + b);
-                *t = row_of(&M.bt, j, x);
+                let x = |r: usize| L::load(self.d, (r * N + k) * BLOCK + b);
+                *t = row_of(&S::MAT, j, x);
             }
-            let row = apply6(&M.bt, |k| t[k]);
+            let row = apply6(&S::MAT, |k| t[k]);
             for (l, v) in row.into_iter().enumerate() {
                 v.store(self.v, (j * 6 + l) * self.stride + self.at + b);
             }
@@ -406,85 +447,45 @@ fn row_of<L: Lane, const N: usize>(m: &[[f32; N]; 6], j: usize, x: impl Fn(usize
     }
 }
 
+/// `S d Sᵀ` of every N×N tile of the `n` images of `ch` channels `x` into `v`.
+#[inline(always)]
+fn gather_transform<const N: usize, S: Sandwich<N>>(
+    x: &[f32],
+    n: usize,
+    ch: usize,
+    tiles: Tiles,
+    v: &mut [f32],
+) {
+    let t_len = n * tiles.per_image();
+    let stride = xi_stride(ch, t_len);
+    let (rows, pw) = (4 * tiles.th + 2 * S::PAD, tiles.tw + S::PAD);
+    let mut ph = vec![0f32; rows * 4 * pw];
+    let mut d = [0f32; XI * BLOCK];
+    for c in 0..ch {
+        let (ph, d, v) = (&mut ph[..], &mut d[..], &mut v[..]);
+        let (base, side) = (c * t_len, std::marker::PhantomData::<S>);
+        let mut walker = GatherWalk::<S, N> {
+            x,
+            tiles,
+            ch,
+            c,
+            ph,
+            d,
+            v,
+            stride,
+            base,
+            side,
+        };
+        walk(tiles, n, &mut walker);
+    }
+}
+
 multiversion! {
     /// `V[ξ][c][t] = (Bᵀ d B)_ξ` for every 6×6 input tile `d` (tile (ty, tx) starts at input
     /// row 4ty − 1, column 4tx − 1; zero outside) of `n` images with `ch` channels; `v` holds
     /// `36 · xi_stride` floats.
     pub(crate) fn transform_input(x: &[f32], n: usize, ch: usize, tiles: Tiles, v: &mut [f32]) {
-        let t_len = n * tiles.per_image();
-        let stride = xi_stride(ch, t_len);
-        let mut ph = vec![0f32; (4 * tiles.th + 2) * 4 * (tiles.tw + 1)];
-        let mut d = [0f32; XI * BLOCK];
-        for c in 0..ch {
-            let (ph, d) = (&mut ph[..], &mut d[..]);
-            let base = c * t_len;
-            walk(tiles, n, &mut InputWalk { x, tiles, ch, c, ph, d, v, stride, base });
-        }
-    }
-}
-
-/// Gathers 4×4 output-gradient tiles into `d` (`[i·4 + q][BLOCK]`) and transforms each full
-/// block into `v`.
-struct GradientWalk<'a> {
-    dy: &'a [f32],
-    tiles: Tiles,
-    ch: usize,
-    c: usize,
-    ph: &'a mut [f32],
-    d: &'a mut [f32],
-    v: &'a mut [f32],
-    stride: usize,
-    base: usize,
-}
-
-impl Blocks for GradientWalk<'_> {
-    #[inline(always)]
-    fn plane(&mut self, i: usize) {
-        let Tiles { h, w, th, tw, .. } = self.tiles;
-        let plane = &self.dy[(i * self.ch + self.c) * h * w..][..h * w];
-        phases(plane, (h, w), 0, (4 * th, tw), self.ph);
-    }
-    #[inline(always)]
-    fn run(&mut self, ty: usize, tx0: usize, len: usize, b0: usize) {
-        let pw = self.tiles.tw;
-        for i in 0..4 {
-            for q in 0..4 {
-                let src = &self.ph[((4 * ty + i) * 4 + q) * pw + tx0..];
-                copy_run(src, &mut self.d[(i * 4 + q) * BLOCK + b0..], len);
-            }
-        }
-    }
-    #[inline(always)]
-    fn end(&mut self, t0: usize, len: usize) {
-        let at = self.base + t0;
-        let (d, v, stride) = (&*self.d, &mut *self.v, self.stride);
-        sweep_over(len, &mut GradientBlock { d, v, at, stride });
-    }
-}
-
-/// `A dY Aᵀ` of the gathered 4×4 output-gradient tiles `d` (`[i·4 + q][BLOCK]`) into
-/// `v[ξ·stride + at + b]`.
-struct GradientBlock<'a> {
-    d: &'a [f32],
-    v: &'a mut [f32],
-    at: usize,
-    stride: usize,
-}
-
-impl Kernel for GradientBlock<'_> {
-    #[inline(always)]
-    fn run<L: Lane>(&mut self, b: usize) {
-        for j in 0..6 {
-            let mut t = [L::zero(); 4];
-            for (q, t) in t.iter_mut().enumerate() {
-                let x = |i: usize| L::load(self.d, (i * 4 + q) * BLOCK + b);
-                *t = row_of(&M.a, j, x);
-            }
-            let row = apply6(&M.a, |q| t[q]);
-            for (l, v) in row.into_iter().enumerate() {
-                v.store(self.v, (j * 6 + l) * self.stride + self.at + b);
-            }
-        }
+        gather_transform::<6, Input>(x, n, ch, tiles, v);
     }
 }
 
@@ -498,15 +499,7 @@ multiversion! {
         tiles: Tiles,
         out: &mut [f32],
     ) {
-        let t_len = n * tiles.per_image();
-        let stride = xi_stride(ch, t_len);
-        let mut ph = vec![0f32; 4 * tiles.th * 4 * tiles.tw];
-        let mut d = [0f32; 16 * BLOCK];
-        for c in 0..ch {
-            let (ph, d, v) = (&mut ph[..], &mut d[..], &mut out[..]);
-            let base = c * t_len;
-            walk(tiles, n, &mut GradientWalk { dy, tiles, ch, c, ph, d, v, stride, base });
-        }
+        gather_transform::<4, Gradient>(dy, n, ch, tiles, out);
     }
 }
 

@@ -24,6 +24,21 @@ pub struct Drawn {
     pub tables: Vec<(String, String)>,
 }
 
+impl Drawn {
+    /// What was written, as the binaries print it: each table under its title, then a line per
+    /// chart.
+    pub fn written(&self) -> String {
+        let mut out = String::new();
+        for (title, table) in &self.tables {
+            out += &format!("## {title}\n\n{table}\n");
+        }
+        for stem in &self.charts {
+            out += &format!("wrote {}.{{png,svg,csv,md}}\n", stem.display());
+        }
+        out
+    }
+}
+
 /// `iterand (sc)`; SGD trains the weights, so its init is its own.
 fn method_label(r: &ResultRow) -> String {
     format!("{} ({})", r.method, r.init_mode.short())
@@ -185,6 +200,20 @@ fn figure3(rows: &[&ResultRow], t: &Target, drawn: &mut Drawn) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_was_drawn_reads_as_tables_then_a_line_per_chart() {
+        let drawn = Drawn {
+            charts: vec![PathBuf::from("plots/figure2_fc_width")],
+            missing: vec!["Figure 1: no results".into()],
+            tables: vec![("Figure 2".into(), "| a |\n".into())],
+        };
+        assert_eq!(
+            drawn.written(),
+            "## Figure 2\n\n| a |\n\nwrote plots/figure2_fc_width.{png,svg,csv,md}\n"
+        );
+        assert_eq!(Drawn::default().written(), "");
+    }
 
     fn row(
         figure: u32,

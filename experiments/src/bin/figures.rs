@@ -95,12 +95,7 @@ fn main() -> Result<()> {
     };
     let rows = collect(&cli.results, |name| name.starts_with("quick_") == cli.quick)?;
     let drawn = draw_all(&rows, &cli.out, prefix, what)?;
-    for (title, table) in &drawn.tables {
-        println!("## {title}\n\n{table}");
-    }
-    for stem in &drawn.charts {
-        println!("wrote {}.{{png,svg,csv,md}}", stem.display());
-    }
+    print!("{}", drawn.written());
     for m in &drawn.missing {
         println!("{m}");
     }

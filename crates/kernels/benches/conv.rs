@@ -4,7 +4,9 @@
 
 use candle_core::{Device, Var};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use iterand_kernels::{conv2d, set_fast_kernels, set_winograd, set_winograd4, Conv2dParams};
+use iterand_kernels::{
+    conv2d, max_pool2d, set_fast_kernels, set_winograd, set_winograd4, Conv2dParams,
+};
 
 struct Shape {
     name: &'static str,
@@ -163,5 +165,22 @@ fn bench_gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_gemm);
+/// 2×2 max-pooling of Conv6's first block output (batch 128, 64 × 32 × 32), each way.
+fn bench_pool(c: &mut Criterion) {
+    let x = Var::randn(0f32, 1.0, (128, 64, 32, 32), &Device::Cpu).unwrap();
+    let mut group = c.benchmark_group("max_pool/2x2_64ch_32x32_b128");
+    group.sample_size(20);
+    group.bench_function("forward", |bch| {
+        bch.iter(|| max_pool2d(x.as_tensor(), 2, 2).unwrap())
+    });
+    group.bench_function("forward_backward", |bch| {
+        bch.iter(|| {
+            let y = max_pool2d(x.as_tensor(), 2, 2).unwrap();
+            y.sum_all().unwrap().backward().unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_gemm, bench_pool);
 criterion_main!(benches);

@@ -131,6 +131,45 @@ fn max_pool_propagates_nan_and_sends_its_gradient_there() {
     }
 }
 
+/// The 2×2 gradient on rows of many windows (blocks of eight and a remainder, odd sizes) with
+/// ties and NaNs in every block: each window's gradient goes to its first maximum, a NaN
+/// winning, and every other entry is exactly 0 (the buffer is never zeroed beforehand).
+#[test]
+fn max_pool_blocks_send_ties_and_nans_to_the_first_maximum() {
+    let levels = [0.0f32, 1.0, 1.0, 2.0, f32::NAN];
+    for (h, w) in [(2, 32), (5, 41), (4, 18)] {
+        let n = 3 * h * w;
+        let x: Vec<f32> = (0..n)
+            .map(|i| levels[(i * 7 + i / 5) % levels.len()])
+            .collect();
+        let xv = Var::from_vec(x.clone(), (1, 3, h, w), &Device::Cpu).unwrap();
+        let y = max_pool2d(xv.as_tensor(), 2, 2).unwrap();
+        let (ho, wo) = (h / 2, w / 2);
+        let r: Vec<f32> = (0..3 * ho * wo).map(|i| 1.0 + i as f32).collect();
+        let rt = Tensor::from_vec(r.clone(), y.shape(), &Device::Cpu).unwrap();
+        let g = (&y * &rt).unwrap().sum_all().unwrap().backward().unwrap();
+        let got = g.get(xv.as_tensor()).unwrap().flatten_all().unwrap();
+        let got = got.to_vec1::<f32>().unwrap();
+        let mut want = vec![0f32; n];
+        for p in 0..3 {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    let at = |ky: usize, kx: usize| p * h * w + (2 * oy + ky) * w + 2 * ox + kx;
+                    let mut best = at(0, 0);
+                    for i in [at(0, 1), at(1, 0), at(1, 1)] {
+                        let nan_wins = x[i].is_nan() && !x[best].is_nan();
+                        if x[i] > x[best] || nan_wins {
+                            best = i;
+                        }
+                    }
+                    want[best] = r[(p * ho + oy) * wo + ox];
+                }
+            }
+        }
+        assert_eq!(got, want, "{h}×{w}");
+    }
+}
+
 #[test]
 fn max_pool_rejects_a_kernel_larger_than_the_input() {
     let x = Tensor::zeros((1, 1, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap();

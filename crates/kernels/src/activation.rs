@@ -166,10 +166,9 @@ multiversion! {
             let (r0, r1) = plane[2 * oy * w..][..2 * w].split_at(w);
             let (d0, d1) = dx[2 * oy * w..][..2 * w].split_at_mut(w);
             let blocks = wo / WINDOWS * 2 * WINDOWS;
-            let (b0, b1) = (r0[..blocks].as_chunks().0, r1[..blocks].as_chunks().0);
-            let (q0, q1) = (d0[..blocks].as_chunks_mut().0, d1[..blocks].as_chunks_mut().0);
-            let gb = g[..blocks / 2].as_chunks().0;
-            for ((((r0, r1), g), q0), q1) in b0.iter().zip(b1).zip(gb).zip(q0).zip(q1) {
+            let (b0, b1) = (r0[..blocks].chunks_exact(2 * WINDOWS), r1.chunks_exact(2 * WINDOWS));
+            let (q0, q1) = (d0[..blocks].chunks_exact_mut(2 * WINDOWS), d1.chunks_exact_mut(2 * WINDOWS));
+            for ((((r0, r1), g), q0), q1) in b0.zip(b1).zip(g.chunks_exact(WINDOWS)).zip(q0).zip(q1) {
                 window_block(r0, r1, g, q0, q1);
             }
             for ox in blocks / 2..wo {
@@ -201,15 +200,17 @@ fn to_first_max(g: f32, k: u32, j: u32) -> f32 {
 }
 
 /// [`pool2_backward`] for [`WINDOWS`] windows side by side: rows `r0`, `r1` of their inputs,
-/// their gradients `g`, and the two rows of `dx` they cover.
+/// their gradients `g`, and the two rows of `dx` they cover (each exactly a block long).
 #[inline(always)]
 fn window_block(
-    r0: &[f32; 2 * WINDOWS],
-    r1: &[f32; 2 * WINDOWS],
-    g: &[f32; WINDOWS],
-    q0: &mut [MaybeUninit<f32>; 2 * WINDOWS],
-    q1: &mut [MaybeUninit<f32>; 2 * WINDOWS],
+    r0: &[f32],
+    r1: &[f32],
+    g: &[f32],
+    q0: &mut [MaybeUninit<f32>],
+    q1: &mut [MaybeUninit<f32>],
 ) {
+    let (r0, r1, g) = (&r0[..2 * WINDOWS], &r1[..2 * WINDOWS], &g[..WINDOWS]);
+    let (q0, q1) = (&mut q0[..2 * WINDOWS], &mut q1[..2 * WINDOWS]);
     // The windows' four values as four vectors, then first_max4's steps on whole vectors
     // (window by window, the comparisons stayed scalar).
     let mut v = [[0f32; WINDOWS]; 4];

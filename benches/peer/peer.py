@@ -7,6 +7,7 @@ BatchNorm with running statistics, SGD with momentum 0.9 and weight decay 5e-4 o
 
     python peer.py --model conv6 --width 1 --batch 128 --steps 10 --threads 2
     python peer.py --model resnet18 --device cuda        # on a GPU: peak GPU memory too
+    python peer.py --model resnet50 --size 224 --batch 32  # ImageNet-sized, ImageNet stem
 
 Prints `images_per_s=…` as its last line, like bench_step. Not part of CI (needs torch).
 """
@@ -123,9 +124,55 @@ class ResNet18(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
+class Bottleneck(nn.Module):
+    """1×1, 3×3 (carrying the stride), 1×1 to 4× the planes, as bench_step's ResNet-50."""
+
+    def __init__(self, cin, planes, stride, p):
+        super().__init__()
+        cout = 4 * planes
+        self.c1, self.b1 = MaskedConv(cin, planes, 1, 1, 0, p), bn(planes)
+        self.c2, self.b2 = MaskedConv(planes, planes, 3, stride, 1, p), bn(planes)
+        self.c3, self.b3 = MaskedConv(planes, cout, 1, 1, 0, p), bn(cout)
+        self.short = None
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(MaskedConv(cin, cout, 1, stride, 0, p), bn(cout))
+
+    def forward(self, x):
+        out = F.relu(self.b1(self.c1(x)))
+        out = F.relu(self.b2(self.c2(out)))
+        out = self.b3(self.c3(out))
+        return F.relu(out + (x if self.short is None else self.short(x)))
+
+
+class ResNet50(nn.Module):
+    """ImageNet stem (7×7 stride 2, then 3×3 max-pool stride 2) from 224 pixels, CIFAR stem
+    below 64 (as bench_step picks), stages of 3, 4, 6, 3 bottlenecks, 10 classes."""
+
+    def __init__(self, width, p, cin=3, size=224):
+        super().__init__()
+        k, s = (7, 2) if size >= 224 else (3, 1)
+        self.stem, self.bn = MaskedConv(cin, 64, k, s, k // 2, p), bn(64)
+        self.pool = size >= 64
+        blocks, c = [], 64
+        for stage, n in enumerate([3, 4, 6, 3]):
+            planes = int(64 * (2**stage) * width)
+            for i in range(n):
+                blocks.append(Bottleneck(c, planes, 2 if stage > 0 and i == 0 else 1, p))
+                c = 4 * planes
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = MaskedLinear(c, 10, p)
+
+    def forward(self, x):
+        out = F.relu(self.bn(self.stem(x)))
+        if self.pool:
+            out = F.max_pool2d(out, 3, 2, 1)
+        out = self.blocks(out)
+        return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="conv6", choices=["conv6", "resnet18"])
+    ap.add_argument("--model", default="conv6", choices=["conv6", "resnet18", "resnet50"])
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10)
@@ -143,8 +190,10 @@ def main():
     torch.manual_seed(1)
     if a.model == "conv6":
         net = Conv6(a.width, a.sparsity, a.channels, a.size)
-    else:
+    elif a.model == "resnet18":
         net = ResNet18(a.width, a.sparsity, a.channels)
+    else:
+        net = ResNet50(a.width, a.sparsity, a.channels, a.size)
     net.to(dev).train()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)

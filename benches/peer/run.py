@@ -5,6 +5,7 @@ their ratio and each side's peak resident memory. Not part of CI.
 
     python3 benches/peer/run.py                 # Conv6 and ResNet-18 (width 1), 2 threads
     python3 benches/peer/run.py --rounds 5 --threads 2 --models conv6
+    python3 benches/peer/run.py --models resnet50 --size 224 --batch 32   # ImageNet on a CPU node
     # a change's cost: another build of bench_step timed in the same rounds, alternating
     python3 benches/peer/run.py --bin /tmp/bench_new --baseline /tmp/bench_old
 
@@ -54,6 +55,7 @@ def main():
     ap.add_argument("--models", default="conv6,resnet18")
     ap.add_argument("--width", default="1")
     ap.add_argument("--batch", default="128")
+    ap.add_argument("--size", default="32", help="input side (224: ImageNet, with its stem)")
     ap.add_argument("--threads", default="2")
     ap.add_argument("--steps", default="8")
     ap.add_argument("--rounds", type=int, default=3)
@@ -68,7 +70,7 @@ def main():
     env = dict(os.environ, RAYON_NUM_THREADS=a.threads, OMP_NUM_THREADS=a.threads,
                MKL_NUM_THREADS=a.threads)
     common = ["--width", a.width, "--batch", a.batch, "--steps", a.steps,
-              "--threads", a.threads]
+              "--threads", a.threads, "--size", a.size]
     rows = []
     for model in a.models.split(","):
         ours, peer, base = [], [], []
@@ -90,7 +92,8 @@ def main():
     torch_version = subprocess.run([str(python), "-c", "import torch; print(torch.__version__)"],
                                    capture_output=True, text=True).stdout.strip()
     lines = [
-        f"Score-mode training step, batch {a.batch}, width {a.width}, {a.threads} threads, "
+        f"Score-mode training step, batch {a.batch}, {a.size}² inputs, width {a.width}, "
+        f"{a.threads} threads, "
         f"median of {a.rounds} alternating rounds × {a.steps} steps; torch {torch_version}.",
         "",
         "| model | iterand-rs images/s | PyTorch images/s | ratio | iterand-rs peak RSS MiB | PyTorch peak RSS MiB |",

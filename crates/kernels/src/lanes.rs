@@ -2,9 +2,10 @@
 //!
 //! The Winograd transforms walk rows of 2–16 tiles doing a handful of additions per value; left
 //! to itself the compiler kept those loops scalar (about five cycles per value written, a fifth
-//! of a Conv6 step). A transform is a [`Kernel`] generic over its [`Lane`]: [`sweep`] runs it
-//! on blocks of eight consecutive elements as [`F8`] (a `[f32; 8]` the compiler turns into vector
-//! registers: two SSE or one AVX) and on the remainder as plain `f32`, so both share one formula.
+//! of a Conv6 step). A transform is a [`Kernel`] generic over its [`Lane`]: [`sweep_over`] runs it
+//! on blocks of sixteen as [`F16`] and then of eight as [`F8`] (arrays the compiler turns into
+//! vector registers: one AVX-512 or one AVX register), the last one overhanging, so every width
+//! shares one formula (and plain `f32` runs it too, in tests).
 //!
 //! The crate is built for baseline x86-64 (SSE2, 16 registers), where a tile's sixteen values
 //! spill to the stack; [`multiversion!`] compiles a function body again for AVX2 and AVX-512
@@ -146,71 +147,78 @@ impl Lane for f32 {
 /// Elements of an [`F8`].
 const WIDTH: usize = 8;
 
-/// Eight consecutive f32 values.
+/// `N` consecutive f32 values, which the compiler keeps in vector registers: [`F8`] is one AVX
+/// register (two SSE), [`F16`] one AVX-512 register (two AVX).
 #[derive(Clone, Copy)]
-pub(crate) struct F8([f32; WIDTH]);
+pub(crate) struct Lanes<const N: usize>([f32; N]);
+
+/// Eight consecutive f32 values.
+pub(crate) type F8 = Lanes<WIDTH>;
+
+/// Sixteen consecutive f32 values.
+pub(crate) type F16 = Lanes<{ 2 * WIDTH }>;
 
 // Plain indexed loops: closures through `array::from_fn` or `map` were not always inlined in
 // the transforms, which then ran as calls per element.
-impl Add for F8 {
-    type Output = F8;
+impl<const N: usize> Add for Lanes<N> {
+    type Output = Self;
     #[inline(always)]
-    fn add(mut self, o: F8) -> F8 {
-        for i in 0..WIDTH {
+    fn add(mut self, o: Self) -> Self {
+        for i in 0..N {
             self.0[i] += o.0[i];
         }
         self
     }
 }
 
-impl Sub for F8 {
-    type Output = F8;
+impl<const N: usize> Sub for Lanes<N> {
+    type Output = Self;
     #[inline(always)]
-    fn sub(mut self, o: F8) -> F8 {
-        for i in 0..WIDTH {
+    fn sub(mut self, o: Self) -> Self {
+        for i in 0..N {
             self.0[i] -= o.0[i];
         }
         self
     }
 }
 
-impl Neg for F8 {
-    type Output = F8;
+impl<const N: usize> Neg for Lanes<N> {
+    type Output = Self;
     #[inline(always)]
-    fn neg(mut self) -> F8 {
-        for i in 0..WIDTH {
+    fn neg(mut self) -> Self {
+        for i in 0..N {
             self.0[i] = -self.0[i];
         }
         self
     }
 }
 
-impl Lane for F8 {
+impl<const N: usize> Lane for Lanes<N> {
     #[inline(always)]
-    fn load(s: &[f32], i: usize) -> F8 {
-        F8(s[i..i + WIDTH].try_into().expect("eight elements"))
+    fn load(s: &[f32], i: usize) -> Self {
+        Lanes(s[i..i + N].try_into().expect("N elements"))
     }
     #[inline(always)]
     fn store(self, s: &mut [f32], i: usize) {
-        s[i..i + WIDTH].copy_from_slice(&self.0);
+        s[i..i + N].copy_from_slice(&self.0);
     }
     #[inline(always)]
-    fn relu(mut self) -> F8 {
-        for i in 0..WIDTH {
+    fn relu(mut self) -> Self {
+        for i in 0..N {
             self.0[i] = self.0[i].max(0.0);
         }
         self
     }
     #[inline(always)]
-    fn scale(mut self, c: f32) -> F8 {
-        for i in 0..WIDTH {
+    fn scale(mut self, c: f32) -> Self {
+        for i in 0..N {
             self.0[i] *= c;
         }
         self
     }
     #[inline(always)]
-    fn zero() -> F8 {
-        F8([0.0; WIDTH])
+    fn zero() -> Self {
+        Lanes([0.0; N])
     }
 }
 
@@ -229,9 +237,17 @@ pub(crate) fn whole_lanes(len: usize) -> usize {
 /// [`whole_lanes`]`(len)`: for rows of a few tiles this beats finishing one element at a time by
 /// far, and the callers lay their buffers out so the overhang reads slack and its results land
 /// where later writes (or nothing) go.
+///
+/// Whole blocks of sixteen go first as [`F16`]: one AVX-512 instruction where eights took two,
+/// on rows of 16 and more tiles (32² planes) and the blocks of 32 of F(4×4). Every element's
+/// formula is the same at any width, so the values do not depend on how a row was cut.
 #[inline(always)]
 pub(crate) fn sweep_over<K: Kernel>(len: usize, k: &mut K) {
     let mut i = 0;
+    while i + 2 * WIDTH <= len {
+        k.run::<F16>(i);
+        i += 2 * WIDTH;
+    }
     while i < len {
         k.run::<F8>(i);
         i += WIDTH;
@@ -257,7 +273,7 @@ mod tests {
 
     #[test]
     fn lanes_cover_every_element_and_overhang_only_into_slack() {
-        for len in [1, 7, 8, 9, 16, 21] {
+        for len in [1, 7, 8, 9, 16, 21, 32, 33, 40] {
             let slack = whole_lanes(len) - len;
             let x: Vec<f32> = (0..len + slack).map(|i| i as f32 - 10.0).collect();
             let mut y: Vec<f32> = (0..len + slack).map(|i| (i % 3) as f32).collect();

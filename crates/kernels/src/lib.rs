@@ -12,7 +12,9 @@
 //!   im2col for the rest, both on a GEMM (the `gemm` crate candle itself uses), work split over
 //!   the cores;
 //! - [`relu`], [`max_pool2d`]: one pass each way;
-//! - [`batch_norm_train`]: batch statistics and the closed-form BatchNorm gradient.
+//! - [`batch_norm_train`]: batch statistics and the closed-form BatchNorm gradient, fused with
+//!   the ReLU after it ([`batch_norm_relu_train`]) or a residual block's shortcut addition and
+//!   ReLU ([`batch_norm_add_relu_train`]).
 //!
 //! Each takes its fast path for f32 tensors on the CPU and hands everything else (CUDA, Metal,
 //! other dtypes) to candle's own ops, which it matches to float rounding (tested), so callers
@@ -35,6 +37,9 @@ pub use activation::{max_pool2d, relu};
 pub use alloc::retain_freed_memory;
 pub use conv::{conv2d, conv2d_fast, conv2d_relu, Conv2dParams};
 pub use cpu::{fast_kernels_enabled, set_fast_kernels};
-pub use norm::{batch_norm_relu_train, batch_norm_train, batch_norm_train_candle, BatchNormOutput};
+pub use norm::{
+    batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, batch_norm_train_candle,
+    BatchNormOutput,
+};
 pub use variant::set_winograd4;
 pub use winograd::set_winograd;

@@ -3,7 +3,8 @@
 
 use candle_core::{Device, Tensor, Var};
 use iterand_kernels::{
-    batch_norm_relu_train, batch_norm_train, batch_norm_train_candle, max_pool2d, relu,
+    batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, batch_norm_train_candle,
+    max_pool2d, relu,
 };
 
 mod common;
@@ -213,6 +214,70 @@ fn batch_norm_relu_equals_relu_after_batch_norm() {
         assert!(rel_err(&y1, &y0) < 1e-5, "{shape:?}");
         assert!(rel_err(&g1, &g0) < 1e-4, "{shape:?}: {}", rel_err(&g1, &g0));
     }
+}
+
+/// Output and the gradients of x and of the shortcut of Σ f(x, skip) ⊙ r.
+fn value_and_grads2(
+    shape: (usize, usize, usize, usize),
+    f: impl Fn(&Tensor, &Tensor) -> Tensor,
+) -> Vec<Vec<f32>> {
+    let dev = Device::Cpu;
+    let n = shape.0 * shape.1 * shape.2 * shape.3;
+    let x = Var::from_vec(values(n, 11), shape, &dev).unwrap();
+    // The shortcut straddles zero after the addition often enough to exercise the ReLU's cut.
+    let skip = Var::from_vec(values(n, 12), shape, &dev).unwrap();
+    let y = f(x.as_tensor(), skip.as_tensor());
+    let r = Tensor::from_vec(values(n, 13), shape, &dev).unwrap();
+    let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    vec![
+        flat(&y),
+        flat(g.get(x.as_tensor()).unwrap()),
+        flat(g.get(skip.as_tensor()).unwrap()),
+    ]
+}
+
+/// The fused residual tail gives the values of its three ops, BatchNorm, + and ReLU, to the
+/// bit (same f32 expressions): swapping it into the ResNets moves no run. Also close to
+/// candle's own graph, and a shortcut of another shape is an error naming both.
+#[test]
+fn batch_norm_add_relu_equals_the_three_ops() {
+    for shape in [(4, 3, 5, 5), (16, 2, 3, 2), (2, 4, 11, 13)] {
+        let fused = value_and_grads2(shape, |x, k| {
+            batch_norm_add_relu_train(x, k, 1e-5).unwrap().y
+        });
+        let ours = value_and_grads2(shape, |x, k| {
+            relu(&(batch_norm_train(x, 1e-5).unwrap().y + k).unwrap()).unwrap()
+        });
+        let cut = fused[0].iter().filter(|&&v| v == 0.0).count();
+        assert!(cut > 0 && cut < fused[0].len(), "{shape:?}: {cut} zeros");
+        assert_eq!(fused, ours, "{shape:?}");
+        let candle = value_and_grads2(shape, |x, k| {
+            (batch_norm_train_candle(x, 1e-5).unwrap().y + k)
+                .unwrap()
+                .relu()
+                .unwrap()
+        });
+        for (a, b) in fused.iter().zip(&candle) {
+            let err = a
+                .iter()
+                .zip(b)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            let scale = b.iter().map(|b| b.abs()).fold(0f32, f32::max);
+            assert!(err <= 1e-4 * scale, "{shape:?}: {err} of {scale}");
+        }
+    }
+    let x = Tensor::zeros((2, 3, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let k = Tensor::zeros((2, 3, 4, 5), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let err = batch_norm_add_relu_train(&x, &k, 1e-5)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("[2, 3, 4, 5]") && err.contains("[2, 3, 4, 4]"),
+        "{err}"
+    );
 }
 
 /// A resumed run must equal an uninterrupted one bit for bit, so the weight gradient, summed

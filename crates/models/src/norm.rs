@@ -13,7 +13,9 @@
 //! replica 0 shares its buffers with the module and the other replicas' updates are dropped.
 
 use candle_core::{DType, Tensor, Var};
-use iterand_kernels::{batch_norm_relu_train, batch_norm_train, relu, BatchNormOutput};
+use iterand_kernels::{
+    batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, relu, BatchNormOutput,
+};
 use iterand_masking::{Builder, Mode, Role};
 
 use crate::Result;
@@ -67,19 +69,29 @@ impl BatchNorm2d {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_inner(x, train, false)
+        self.forward_inner(x, train, Tail::None)
     }
 
     /// `relu(forward_t(x))`; in training without the affine part (score modes) one fused op.
     pub fn forward_relu_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         if train && self.affine.is_none() {
-            self.forward_inner(x, train, true)
+            self.forward_inner(x, train, Tail::Relu)
         } else {
             Ok(relu(&self.forward_t(x, train)?)?)
         }
     }
 
-    fn forward_inner(&self, x: &Tensor, train: bool, fused_relu: bool) -> Result<Tensor> {
+    /// `relu(forward_t(x) + skip)`, a residual block's end; in training without the affine
+    /// part one fused op, with the same values.
+    pub fn forward_add_relu_t(&self, x: &Tensor, skip: &Tensor, train: bool) -> Result<Tensor> {
+        if train && self.affine.is_none() {
+            self.forward_inner(x, train, Tail::AddRelu(skip))
+        } else {
+            Ok(relu(&(self.forward_t(x, train)? + skip)?)?)
+        }
+    }
+
+    fn forward_inner(&self, x: &Tensor, train: bool, tail: Tail) -> Result<Tensor> {
         let c = self.channels;
         let shape = (1, c, 1, 1);
         let mut y = if train {
@@ -88,7 +100,7 @@ impl BatchNorm2d {
             let piece = n.div_ceil(self.replicas);
             let outs = (0..n)
                 .step_by(piece)
-                .map(|s| normalize(&x.narrow(0, s, piece.min(n - s))?, fused_relu))
+                .map(|s| normalize(x, s, piece.min(n - s), tail))
                 .collect::<Result<Vec<_>>>()?;
             // the running statistics follow chunk 0, as DataParallel's replica 0
             let first = &outs[0];
@@ -122,12 +134,23 @@ impl BatchNorm2d {
     }
 }
 
-/// The normalisation with batch statistics and its gradient: iterand-kernels.
-fn normalize(x: &Tensor, fused_relu: bool) -> Result<BatchNormOutput> {
-    Ok(if fused_relu {
-        batch_norm_relu_train(x, EPS)?
-    } else {
-        batch_norm_train(x, EPS)?
+/// What a training-mode normalisation is fused with.
+#[derive(Clone, Copy)]
+enum Tail<'a> {
+    None,
+    Relu,
+    /// The shortcut added before the ReLU.
+    AddRelu(&'a Tensor),
+}
+
+/// The normalisation with batch statistics and its gradient, of images `start..start + len` of
+/// `x` (a replica's piece): iterand-kernels.
+fn normalize(x: &Tensor, start: usize, len: usize, tail: Tail) -> Result<BatchNormOutput> {
+    let x = x.narrow(0, start, len)?;
+    Ok(match tail {
+        Tail::None => batch_norm_train(&x, EPS)?,
+        Tail::Relu => batch_norm_relu_train(&x, EPS)?,
+        Tail::AddRelu(skip) => batch_norm_add_relu_train(&x, &skip.narrow(0, start, len)?, EPS)?,
     })
 }
 
@@ -231,9 +254,44 @@ mod tests {
         assert_same_running_stats(&fused, &plain);
     }
 
+    /// The fused residual end gives relu(forward_t + skip) to the bit and the same running
+    /// statistics, in training (fused op) and evaluation (fallback); in weight mode (affine)
+    /// training falls back too.
+    #[test]
+    fn forward_add_relu_matches_relu_of_the_sum() {
+        let x = Tensor::new(
+            &[[[[1f32, -3.]], [[0., 2.]]], [[[5., 7.]], [[-1., 4.]]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let skip = Tensor::new(
+            &[[[[0.5f32, -1.]], [[0.25, -2.]]], [[[1., 0.]], [[3., -0.5]]]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        for mode in [Mode::Scores, Mode::Weights] {
+            let make = || {
+                let store = ParamStore::new(0, Device::Cpu);
+                let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, mode).unwrap();
+                (store, bn)
+            };
+            let ((_s1, fused), (_s2, plain)) = (make(), make());
+            for train in [true, false] {
+                let a = fused.forward_add_relu_t(&x, &skip, train).unwrap();
+                let b = relu(&(plain.forward_t(&x, train).unwrap() + &skip).unwrap()).unwrap();
+                let (a, b) = (a.flatten_all().unwrap(), b.flatten_all().unwrap());
+                let a = a.to_vec1::<f32>().unwrap();
+                assert_eq!(a, b.to_vec1::<f32>().unwrap(), "{mode:?} train {train}");
+                assert!(a.contains(&0.0) && a.iter().any(|&v| v > 0.0));
+            }
+            assert_same_running_stats(&fused, &plain);
+        }
+    }
+
     /// Two replicas equal two separate BatchNorms on the two torch.chunk halves: forward,
     /// gradient of the whole batch's loss, and running statistics (those of the first half),
-    /// with and without the fused ReLU. An odd batch splits 3 + 2, as torch.chunk does.
+    /// with and without the fused ReLU or shortcut + ReLU (whose shortcut is cut into the same
+    /// halves). An odd batch splits 3 + 2, as torch.chunk does.
     #[test]
     fn replicas_equal_separate_passes_over_the_chunks() {
         let dev = Device::Cpu;
@@ -254,12 +312,22 @@ mod tests {
                 .with_replicas(replicas);
             (store, bn)
         };
-        for fused in [false, true] {
+        let skip = weights.sin().unwrap();
+        // 0: BatchNorm alone, 1: fused ReLU, 2: fused shortcut addition and ReLU.
+        for fused in [0, 1, 2] {
             let run = |b: &BatchNorm2d, x: &Tensor| {
-                if fused {
-                    b.forward_relu_t(x, true).unwrap()
+                // The shortcut's rows that go with x: the second half is images 3 and 4.
+                let (s, n) = if x.dim(0).unwrap() == 2 {
+                    (3, 2)
                 } else {
-                    b.forward_t(x, true).unwrap()
+                    (0, x.dim(0).unwrap())
+                };
+                match fused {
+                    0 => b.forward_t(x, true).unwrap(),
+                    1 => b.forward_relu_t(x, true).unwrap(),
+                    _ => b
+                        .forward_add_relu_t(x, &skip.narrow(0, s, n).unwrap(), true)
+                        .unwrap(),
                 }
             };
             let ((_g, ghost), (_a, first), (_b, second), (_w, whole)) =

@@ -9,7 +9,7 @@
 //! one.
 
 use candle_core::{Tensor, D};
-use iterand_kernels::{max_pool2d, relu};
+use iterand_kernels::max_pool2d;
 use iterand_masking::{Builder, Conv2dSpec, MaskConfig, MaskedConv2d, MaskedLinear, MaskedWeight};
 
 use crate::network::{scaled, Arch, ModelSpec, Network};
@@ -61,6 +61,12 @@ impl ConvBn {
 
     fn forward_relu_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.bn.forward_relu_t(&self.conv.forward(x)?, train)
+    }
+
+    /// `relu(forward_t(x) + skip)`, fused as [`BatchNorm2d::forward_add_relu_t`] says.
+    fn forward_add_relu_t(&self, x: &Tensor, skip: &Tensor, train: bool) -> Result<Tensor> {
+        self.bn
+            .forward_add_relu_t(&self.conv.forward(x)?, skip, train)
     }
 }
 
@@ -126,19 +132,16 @@ impl Block {
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let (last, body) = self.path.split_last().expect("a path");
         let mut h = x.clone();
-        for (i, cb) in self.path.iter().enumerate() {
-            h = if i + 1 < self.path.len() {
-                cb.forward_relu_t(&h, train)?
-            } else {
-                cb.forward_t(&h, train)?
-            };
+        for cb in body {
+            h = cb.forward_relu_t(&h, train)?;
         }
         let skip = match &self.shortcut {
             Some(s) => s.forward_t(x, train)?,
             None => x.clone(),
         };
-        Ok(relu(&(h + skip)?)?)
+        last.forward_add_relu_t(&h, &skip, train)
     }
 
     fn masked(&self) -> impl Iterator<Item = &MaskedWeight> {

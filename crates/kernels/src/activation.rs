@@ -6,6 +6,7 @@
 //! ops do the same in one pass each, with PyTorch's conventions: ReLU's derivative at 0 is 0, and
 //! a pooling window sends its gradient to its first maximum only.
 
+use crate::alloc::filled_by_pieces;
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::lanes::multiversion;
 use candle_core::{CpuStorage, CustomOp1, Error, Layout, Result, Shape, Tensor};
@@ -33,14 +34,11 @@ impl CustomOp1 for Relu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = cpu_slice(s, l)?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(GRAIN)
-            .zip(x.par_chunks(GRAIN))
-            .for_each(|(y, x)| {
-                for (y, x) in y.iter_mut().zip(x) {
-                    *y = x.max(0.0);
-                }
-            });
+        let y = filled_by_pieces(x.len(), GRAIN, |i, y| {
+            for (y, x) in y.iter_mut().zip(&x[i * GRAIN..]) {
+                *y = x.max(0.0);
+            }
+        });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -48,11 +46,9 @@ impl CustomOp1 for Relu {
         let grad = grad.contiguous()?;
         let dx = with_data(y, |y| {
             with_data(&grad, |g| {
-                let mut dx = vec![0f32; y.len()];
-                dx.par_chunks_mut(GRAIN)
-                    .zip(y.par_chunks(GRAIN).zip(g.par_chunks(GRAIN)))
-                    .for_each(|(dx, (y, g))| relu_gradient(g, y, dx));
-                Ok(dx)
+                Ok(filled_by_pieces(y.len(), GRAIN, |i, dx| {
+                    relu_gradient(&g[i * GRAIN..], &y[i * GRAIN..], dx)
+                }))
             })
         })?;
         Ok(Some(Tensor::from_vec(dx, y.shape(), y.device())?))
@@ -242,17 +238,15 @@ impl CustomOp1 for MaxPool {
         let x = cpu_slice(s, l)?;
         let (b, c, h, w) = l.shape().dims4()?;
         let (ho, wo) = (self.out(h), self.out(w));
-        let mut y = vec![0f32; b * c * ho * wo];
         let pool2 = self.kernel == 2 && self.stride == 2;
-        y.par_chunks_mut(ho * wo)
-            .zip(x.par_chunks(h * w))
-            .for_each(|(y, plane)| {
-                if pool2 {
-                    pool2_forward(plane, h, w, y);
-                } else {
-                    self.argmax(plane, h, w, |o, i| y[o] = plane[i]);
-                }
-            });
+        let y = filled_by_pieces(b * c * ho * wo, ho * wo, |p, y| {
+            let plane = &x[p * h * w..][..h * w];
+            if pool2 {
+                pool2_forward(plane, h, w, y);
+            } else {
+                self.argmax(plane, h, w, |o, i| y[o] = plane[i]);
+            }
+        });
         Ok((CpuStorage::F32(y), Shape::from((b, c, ho, wo))))
     }
 

@@ -25,3 +25,58 @@ pub fn retain_freed_memory() {
         }
     }
 }
+
+/// A vector of `len` floats filled in parallel, `piece` floats at a time: `write(index, piece)`
+/// gets each piece (the last may be shorter) zeroed just before, while it sits in cache, and
+/// overwrites what it computes. `vec![0.0; len]` zeroed the whole activation in a pass of its
+/// own first (glibc's calloc memsets reused heap memory, for large blocks with non-temporal
+/// stores that the writes then fetched back from memory).
+pub(crate) fn filled_by_pieces(
+    len: usize,
+    piece: usize,
+    write: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    v.spare_capacity_mut()[..len]
+        .par_chunks_mut(piece.max(1))
+        .enumerate()
+        .for_each(|(i, p)| write(i, zeroed(p)));
+    // SAFETY: the pieces cover the first `len` elements, and `zeroed` initialised each of them.
+    unsafe { v.set_len(len) };
+    v
+}
+
+/// Zeroes `p` and returns it as the floats it now holds.
+pub(crate) fn zeroed(p: &mut [std::mem::MaybeUninit<f32>]) -> &mut [f32] {
+    for x in p.iter_mut() {
+        x.write(0.0);
+    }
+    // SAFETY: every element was just initialised, and MaybeUninit<f32> has f32's layout.
+    unsafe { &mut *(p as *mut [std::mem::MaybeUninit<f32>] as *mut [f32]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cover_the_vector_and_start_from_zero() {
+        for (len, piece) in [(0, 4), (1, 4), (10, 3), (12, 4), (1000, 1 << 15)] {
+            let v = filled_by_pieces(len, piece, |i, p| {
+                assert!(p.iter().all(|&x| x == 0.0) && p.len() <= piece);
+                p.iter_mut().step_by(2).for_each(|x| *x = i as f32 + 1.0);
+            });
+            let want: Vec<f32> = (0..len)
+                .map(|j| {
+                    if (j % piece) % 2 == 0 {
+                        (j / piece) as f32 + 1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            assert_eq!(v, want, "len {len}, piece {piece}");
+        }
+    }
+}

@@ -14,6 +14,7 @@
 //! (image, channel) plane.
 
 use crate::activation::relu_gradient;
+use crate::alloc::{filled_by_pieces, zeroed};
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::layout::{col2im, im2col, transpose, Geometry};
 use crate::matmul::{matmul, Dst, View};
@@ -23,6 +24,7 @@ use crate::winograd::{self, Chunk, Tiles};
 use candle_core::{CpuStorage, CustomOp2, DType, Error, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Stride and zero padding, equal along both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,47 +204,41 @@ fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<
     }
     let (per_chunk, par) = chunking(batch, g);
     let (pix, k) = (g.ho * g.wo, g.k());
-    let mut y = vec![0.0; batch * g.out_len()];
-    y.par_chunks_mut(per_chunk * g.out_len())
-        .zip(x.par_chunks(per_chunk * g.in_len()))
-        .for_each(|(y, x)| {
-            let n = y.len() / g.out_len();
-            let cols = columns(x, n, g);
-            let wv = View::rows(w, g.o, k);
-            let cv = View::rows(&cols, k, n * pix);
-            if n == 1 {
-                matmul(y, Dst::RowMajor, wv, cv, false, par);
-            } else {
-                let mut out = Scratch::take(g.o * n * pix);
-                matmul(&mut out, Dst::RowMajor, wv, cv, false, par);
-                channel_major_to_planes(&out, n, g.o, pix, y);
-            }
-            if relu {
-                y.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
-        });
-    y
+    filled_by_pieces(batch * g.out_len(), per_chunk * g.out_len(), |i, y| {
+        let n = y.len() / g.out_len();
+        let x = &x[i * per_chunk * g.in_len()..][..n * g.in_len()];
+        let cols = columns(x, n, g);
+        let wv = View::rows(w, g.o, k);
+        let cv = View::rows(&cols, k, n * pix);
+        if n == 1 {
+            matmul(y, Dst::RowMajor, wv, cv, false, par);
+        } else {
+            let mut out = Scratch::take(g.o * n * pix);
+            matmul(&mut out, Dst::RowMajor, wv, cv, false, par);
+            channel_major_to_planes(&out, n, g.o, pix, y);
+        }
+        if relu {
+            y.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    })
 }
 
 fn forward_winograd(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
     let tiles = variant::tiles_for(g);
     let (per_chunk, par) = winograd_chunking(batch, g, tiles);
     let u = variant::kernel_for(tiles, w, g.o, g.c, false);
-    let mut y = vec![0.0; batch * g.out_len()];
-    y.par_chunks_mut(per_chunk * g.out_len())
-        .zip(x.par_chunks(per_chunk * g.in_len()))
-        .for_each(|(y, x)| {
-            let n = y.len() / g.out_len();
-            let chunk = Chunk {
-                n,
-                from: g.c,
-                to: g.o,
-                tiles,
-                par,
-            };
-            variant::convolve(x, &u, chunk, relu, y);
-        });
-    y
+    filled_by_pieces(batch * g.out_len(), per_chunk * g.out_len(), |i, y| {
+        let n = y.len() / g.out_len();
+        let x = &x[i * per_chunk * g.in_len()..][..n * g.in_len()];
+        let chunk = Chunk {
+            n,
+            from: g.c,
+            to: g.o,
+            tiles,
+            par,
+        };
+        variant::convolve(x, &u, chunk, relu, y);
+    })
 }
 
 /// Images per chunk for the Winograd path: its buffers hold 16 (F(2×2)) or 36 (F(4×4))
@@ -273,12 +269,18 @@ fn chunked_backward(
     acc_len: Option<usize>,
     f: impl Fn(usize, usize, Option<&mut [f32]>, Option<&mut [f32]>) + Sync,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
-    let mut dx = need_dx.then(|| vec![0.0f32; batch * in_len]);
-    let dx_chunks: Vec<Option<&mut [f32]>> = match dx.as_mut() {
-        Some(dx) => dx.chunks_mut(per_chunk * in_len).map(Some).collect(),
-        None => (0..batch.div_ceil(per_chunk)).map(|_| None).collect(),
+    // dX's chunks are zeroed as each is reached (in cache, for col2im to add into), not in a
+    // pass of their own over the whole gradient first.
+    let mut dx: Option<Vec<f32>> = need_dx.then(|| Vec::with_capacity(batch * in_len));
+    let chunks = batch.div_ceil(per_chunk);
+    let dx_chunks: Vec<Option<&mut [MaybeUninit<f32>]>> = match dx.as_mut() {
+        Some(dx) => dx.spare_capacity_mut()[..batch * in_len]
+            .chunks_mut(per_chunk * in_len)
+            .map(Some)
+            .collect(),
+        None => (0..chunks).map(|_| None).collect(),
     };
-    let per_group = dx_chunks.len().div_ceil(GROUPS).max(1);
+    let per_group = chunks.div_ceil(GROUPS).max(1);
     let partials: Vec<Vec<f32>> = dx_chunks
         .into_iter()
         .enumerate()
@@ -289,6 +291,7 @@ fn chunked_backward(
             let mut acc = acc_len.map(|len| vec![0.0f32; len]);
             for (ci, dx_chunk) in group {
                 let i0 = ci * per_chunk;
+                let dx_chunk = dx_chunk.map(zeroed);
                 f(i0, per_chunk.min(batch - i0), dx_chunk, acc.as_deref_mut());
             }
             acc
@@ -297,6 +300,11 @@ fn chunked_backward(
         .into_iter()
         .flatten()
         .collect();
+    if let Some(dx) = dx.as_mut() {
+        // SAFETY: the chunks cover the first batch · in_len elements, and every chunk, each
+        // in exactly one group, was initialised by `zeroed`.
+        unsafe { dx.set_len(batch * in_len) };
+    }
     (dx, sum_in_order(partials))
 }
 

@@ -7,6 +7,7 @@
 //! writing pass suffice. The affine part (SGD baselines only) stays with candle.
 
 use crate::activation::through_relu;
+use crate::alloc::filled_by_pieces;
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::lanes::multiversion;
 use candle_core::{
@@ -288,19 +289,15 @@ impl CustomOp1 for Normalize {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = cpu_slice(s, l)?;
         let st = &self.stats;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(st.plane)
-            .zip(x.par_chunks(st.plane))
-            .enumerate()
-            .for_each(|(p, (y, x))| {
-                let (m, s) = st.of_plane(p);
-                for (y, x) in y.iter_mut().zip(x) {
-                    *y = (x - m) * s;
-                }
-                if self.relu {
-                    y.iter_mut().for_each(|v| *v = v.max(0.0));
-                }
-            });
+        let y = filled_by_pieces(x.len(), st.plane, |p, y| {
+            let (m, s) = st.of_plane(p);
+            for (y, x) in y.iter_mut().zip(&x[p * st.plane..]) {
+                *y = (x - m) * s;
+            }
+            if self.relu {
+                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -316,25 +313,21 @@ impl CustomOp1 for Normalize {
                 let (mg, mgy) = st.gradient_means(src.len(), |p, r| {
                     plane_gradient_sums(&gs[r.clone()], &src[r], relu(p))
                 });
-                let mut dx = vec![0f32; src.len()];
-                dx.par_chunks_mut(st.plane)
-                    .zip(src.par_chunks(st.plane).zip(gs.par_chunks(st.plane)))
-                    .enumerate()
-                    .for_each(|(p, (dx, (v, g)))| {
-                        let ch = p % st.channels;
-                        let (a, bb, (m, s)) = (mg[ch], mgy[ch], st.of_plane(p));
-                        for ((d, v), g) in dx.iter_mut().zip(v).zip(g) {
-                            // (normalised value, gradient reaching the normalisation)
-                            let (y, g) = if self.relu {
-                                let yhat = (v - m) * s;
-                                (yhat, through_relu(*g, yhat))
-                            } else {
-                                (*v, *g)
-                            };
-                            *d = (g - a - y * bb) * s;
-                        }
-                    });
-                Ok(dx)
+                Ok(filled_by_pieces(src.len(), st.plane, |p, dx| {
+                    let ch = p % st.channels;
+                    let (a, bb, (m, s)) = (mg[ch], mgy[ch], st.of_plane(p));
+                    let at = p * st.plane;
+                    for ((d, v), g) in dx.iter_mut().zip(&src[at..]).zip(&gs[at..]) {
+                        // (normalised value, gradient reaching the normalisation)
+                        let (y, g) = if self.relu {
+                            let yhat = (v - m) * s;
+                            (yhat, through_relu(*g, yhat))
+                        } else {
+                            (*v, *g)
+                        };
+                        *d = (g - a - y * bb) * s;
+                    }
+                }))
             })
         })?;
         Ok(Some(Tensor::from_vec(dx, y.shape(), y.device())?))
@@ -359,16 +352,13 @@ impl CustomOp2 for NormalizeAddRelu {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, skip) = (cpu_slice(s1, l1)?, cpu_slice(s2, l2)?);
         let st = &self.0;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(st.plane)
-            .zip(x.par_chunks(st.plane).zip(skip.par_chunks(st.plane)))
-            .enumerate()
-            .for_each(|(p, (y, (x, k)))| {
-                let (m, s) = st.of_plane(p);
-                for ((y, x), k) in y.iter_mut().zip(x).zip(k) {
-                    *y = ((x - m) * s + k).max(0.0);
-                }
-            });
+        let y = filled_by_pieces(x.len(), st.plane, |p, y| {
+            let (m, s) = st.of_plane(p);
+            let at = p * st.plane;
+            for ((y, x), k) in y.iter_mut().zip(&x[at..]).zip(&skip[at..]) {
+                *y = ((x - m) * s + k).max(0.0);
+            }
+        });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
@@ -402,21 +392,21 @@ fn add_relu_gradients(st: &Stats, xs: &[f32], ys: &[f32], gs: &[f32]) -> (Vec<f3
         plane_gated_sums(&gs[r.clone()], &xs[r.clone()], &ys[r], m, s)
     });
     let hw = st.plane;
-    let (mut dx, mut dskip) = (vec![0f32; xs.len()], vec![0f32; xs.len()]);
-    dx.par_chunks_mut(hw)
-        .zip(dskip.par_chunks_mut(hw))
-        .enumerate()
-        .for_each(|(p, (dx, dk))| {
-            let ch = p % st.channels;
-            let (a, bb, (m, s)) = (mg[ch], mgy[ch], st.of_plane(p));
-            let r = p * hw..(p + 1) * hw;
-            let planes = xs[r.clone()].iter().zip(&ys[r.clone()]).zip(&gs[r]);
-            for ((d, k), ((x, y), g)) in dx.iter_mut().zip(dk.iter_mut()).zip(planes) {
-                let g = through_relu(*g, *y);
-                let yhat = (x - m) * s;
-                *k = g;
-                *d = (g - a - yhat * bb) * s;
-            }
-        });
+    // The gradient through the ReLU is the shortcut's; BatchNorm's backward starts from it.
+    let dskip = filled_by_pieces(xs.len(), hw, |p, dk| {
+        let at = p * hw;
+        for ((k, g), y) in dk.iter_mut().zip(&gs[at..]).zip(&ys[at..]) {
+            *k = through_relu(*g, *y);
+        }
+    });
+    let dx = filled_by_pieces(xs.len(), hw, |p, dx| {
+        let ch = p % st.channels;
+        let (a, bb, (m, s)) = (mg[ch], mgy[ch], st.of_plane(p));
+        let at = p * hw;
+        for ((d, g), x) in dx.iter_mut().zip(&dskip[at..]).zip(&xs[at..]) {
+            let yhat = (x - m) * s;
+            *d = (g - a - yhat * bb) * s;
+        }
+    });
     (dx, dskip)
 }

@@ -288,6 +288,25 @@ mod tests {
         }
     }
 
+    /// Training forward of `b` with tail 0 (none), 1 (ReLU) or 2 (shortcut + ReLU), the
+    /// shortcut's rows those of x: images 3 and 4 when x is the second half of five.
+    fn run_tail(b: &BatchNorm2d, x: &Tensor, tail: usize, skip: &Tensor) -> Tensor {
+        let n = x.dim(0).unwrap();
+        let start = if n == 2 { 3 } else { 0 };
+        match tail {
+            0 => b.forward_t(x, true).unwrap(),
+            1 => b.forward_relu_t(x, true).unwrap(),
+            _ => b
+                .forward_add_relu_t(x, &skip.narrow(0, start, n).unwrap(), true)
+                .unwrap(),
+        }
+    }
+
+    fn close(a: &Tensor, b: &Tensor) -> f32 {
+        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+        d.to_scalar::<f32>().unwrap()
+    }
+
     /// Two replicas equal two separate BatchNorms on the two torch.chunk halves: forward,
     /// gradient of the whole batch's loss, and running statistics (those of the first half),
     /// with and without the fused ReLU or shortcut + ReLU (whose shortcut is cut into the same
@@ -315,21 +334,7 @@ mod tests {
         let skip = weights.sin().unwrap();
         // 0: BatchNorm alone, 1: fused ReLU, 2: fused shortcut addition and ReLU.
         for fused in [0, 1, 2] {
-            let run = |b: &BatchNorm2d, x: &Tensor| {
-                // The shortcut's rows that go with x: the second half is images 3 and 4.
-                let (s, n) = if x.dim(0).unwrap() == 2 {
-                    (3, 2)
-                } else {
-                    (0, x.dim(0).unwrap())
-                };
-                match fused {
-                    0 => b.forward_t(x, true).unwrap(),
-                    1 => b.forward_relu_t(x, true).unwrap(),
-                    _ => b
-                        .forward_add_relu_t(x, &skip.narrow(0, s, n).unwrap(), true)
-                        .unwrap(),
-                }
-            };
+            let run = |b: &BatchNorm2d, x: &Tensor| run_tail(b, x, fused, &skip);
             let ((_g, ghost), (_a, first), (_b, second), (_w, whole)) =
                 (bn(2), bn(1), bn(1), bn(1));
             let y = run(&ghost, x.as_tensor());
@@ -341,10 +346,6 @@ mod tests {
                 0,
             )
             .unwrap();
-            let close = |a: &Tensor, b: &Tensor| {
-                let d = (a - b).unwrap().abs().unwrap().max_all().unwrap();
-                d.to_scalar::<f32>().unwrap()
-            };
             assert!(close(&y, &halves) < 1e-6, "fused {fused}");
             let plain = run(&whole, x.as_tensor());
             assert!(close(&y, &plain) > 1e-2, "the chunks' statistics differ");

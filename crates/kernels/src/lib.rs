@@ -29,6 +29,7 @@ mod layout;
 mod matmul;
 mod norm;
 mod scratch;
+mod sums;
 mod variant;
 mod winograd;
 mod winograd4;

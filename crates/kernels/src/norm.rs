@@ -10,6 +10,7 @@ use crate::activation::through_relu;
 use crate::alloc::filled_by_pieces;
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::lanes::multiversion;
+use crate::sums::{plane_gated_sums, plane_gradient_sums, plane_moments};
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Error, Layout, Result, Shape, Tensor, D,
 };
@@ -136,95 +137,6 @@ pub fn batch_norm_train_candle(x: &Tensor, eps: f64) -> Result<BatchNormOutput> 
     })
 }
 
-multiversion! {
-    /// Σ (v − k) and Σ (v − k)² over one plane, in eight float64 lanes (a single running sum
-    /// kept the loop scalar: float additions may not be reordered unless written so).
-    fn plane_moments(p: &[f32], k: f64) -> (f64, f64) {
-        let (mut s, mut ss) = ([0f64; 8], [0f64; 8]);
-        let chunks = p.chunks_exact(8);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for l in 0..8 {
-                let d = c[l] as f64 - k;
-                s[l] += d;
-                ss[l] += d * d;
-            }
-        }
-        for &v in rest {
-            let d = v as f64 - k;
-            s[0] += d;
-            ss[0] += d * d;
-        }
-        (s.iter().sum(), ss.iter().sum())
-    }
-}
-
-multiversion! {
-    /// Σ g and Σ g·ŷ over one plane of the output gradient `g` and the normalised values ŷ
-    /// (`v` itself, or, through the fused ReLU, `(v − mean)·inv_std` with `g` zeroed where that
-    /// is not positive), in eight lanes.
-    fn plane_gradient_sums(g: &[f32], v: &[f32], relu: Option<(f32, f32)>) -> (f64, f64) {
-        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-        let term = |g: f32, v: f32| match relu {
-            Some((m, s)) => {
-                let y = (v - m) * s;
-                let g = through_relu(g, y);
-                (g, g * y)
-            }
-            None => (g, g * v),
-        };
-        let (gc, vc) = (g.chunks_exact(8), v.chunks_exact(8));
-        let (gr, vr) = (gc.remainder(), vc.remainder());
-        for (g8, v8) in gc.zip(vc) {
-            for k in 0..8 {
-                let (x, y) = term(g8[k], v8[k]);
-                a[k] += x;
-                b[k] += y;
-            }
-        }
-        for (g, v) in gr.iter().zip(vr) {
-            let (x, y) = term(*g, *v);
-            a[0] += x;
-            b[0] += y;
-        }
-        (lane_total(a), lane_total(b))
-    }
-}
-
-multiversion! {
-    /// Σ g' and Σ g'·ŷ over one plane, where g' is `g` cut where the fused ReLU's output `y` is
-    /// 0 and ŷ = `(x − m)·s` (the shortcut added after ŷ does not enter BatchNorm's gradient);
-    /// the lanes and their order are [`plane_gradient_sums`]'s.
-    fn plane_gated_sums(g: &[f32], x: &[f32], y: &[f32], m: f32, s: f32) -> (f64, f64) {
-        let (mut a, mut b) = ([0f32; 8], [0f32; 8]);
-        let term = |g: f32, x: f32, y: f32| {
-            let g = through_relu(g, y);
-            (g, g * ((x - m) * s))
-        };
-        let (gc, xc, yc) = (g.chunks_exact(8), x.chunks_exact(8), y.chunks_exact(8));
-        let (gr, xr, yr) = (gc.remainder(), xc.remainder(), yc.remainder());
-        for ((g8, x8), y8) in gc.zip(xc).zip(yc) {
-            for k in 0..8 {
-                let (p, q) = term(g8[k], x8[k], y8[k]);
-                a[k] += p;
-                b[k] += q;
-            }
-        }
-        for ((g, x), y) in gr.iter().zip(xr).zip(yr) {
-            let (p, q) = term(*g, *x, *y);
-            a[0] += p;
-            b[0] += q;
-        }
-        (lane_total(a), lane_total(b))
-    }
-}
-
-/// The f64 total of eight f32 lane sums, in lane order.
-#[inline(always)]
-fn lane_total(l: [f32; 8]) -> f64 {
-    l.iter().map(|&x| x as f64).sum()
-}
-
 /// Mean and biased variance per channel in f64, in one pass over the data shifted by the
 /// channel's first value (the activations can be large and far from zero: unshifted sums of
 /// squares would cancel).
@@ -290,13 +202,7 @@ impl CustomOp1 for Normalize {
         let x = cpu_slice(s, l)?;
         let st = &self.stats;
         let y = filled_by_pieces(x.len(), st.plane, |p, y| {
-            let (m, s) = st.of_plane(p);
-            for (y, x) in y.iter_mut().zip(&x[p * st.plane..]) {
-                *y = (x - m) * s;
-            }
-            if self.relu {
-                y.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
+            normalize_plane(&x[p * st.plane..], st.of_plane(p), self.relu, y);
         });
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
@@ -315,18 +221,14 @@ impl CustomOp1 for Normalize {
                 });
                 Ok(filled_by_pieces(src.len(), st.plane, |p, dx| {
                     let ch = p % st.channels;
-                    let (a, bb, (m, s)) = (mg[ch], mgy[ch], st.of_plane(p));
                     let at = p * st.plane;
-                    for ((d, v), g) in dx.iter_mut().zip(&src[at..]).zip(&gs[at..]) {
-                        // (normalised value, gradient reaching the normalisation)
-                        let (y, g) = if self.relu {
-                            let yhat = (v - m) * s;
-                            (yhat, through_relu(*g, yhat))
-                        } else {
-                            (*v, *g)
-                        };
-                        *d = (g - a - y * bb) * s;
-                    }
+                    let planes = (&src[at..], &gs[at..]);
+                    let stats = (mg[ch], mgy[ch], st.of_plane(p));
+                    let upstream = match self.relu {
+                        true => Upstream::InputThroughRelu,
+                        false => Upstream::Normalised,
+                    };
+                    normalize_gradient_plane(planes, stats, upstream, dx);
                 }))
             })
         })?;
@@ -353,11 +255,8 @@ impl CustomOp2 for NormalizeAddRelu {
         let (x, skip) = (cpu_slice(s1, l1)?, cpu_slice(s2, l2)?);
         let st = &self.0;
         let y = filled_by_pieces(x.len(), st.plane, |p, y| {
-            let (m, s) = st.of_plane(p);
             let at = p * st.plane;
-            for ((y, x), k) in y.iter_mut().zip(&x[at..]).zip(&skip[at..]) {
-                *y = ((x - m) * s + k).max(0.0);
-            }
+            add_relu_plane(&x[at..], &skip[at..], st.of_plane(p), y);
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -395,18 +294,157 @@ fn add_relu_gradients(st: &Stats, xs: &[f32], ys: &[f32], gs: &[f32]) -> (Vec<f3
     // The gradient through the ReLU is the shortcut's; BatchNorm's backward starts from it.
     let dskip = filled_by_pieces(xs.len(), hw, |p, dk| {
         let at = p * hw;
-        for ((k, g), y) in dk.iter_mut().zip(&gs[at..]).zip(&ys[at..]) {
-            *k = through_relu(*g, *y);
-        }
+        gate_plane(&gs[at..], &ys[at..], dk);
     });
     let dx = filled_by_pieces(xs.len(), hw, |p, dx| {
         let ch = p % st.channels;
-        let (a, bb, (m, s)) = (mg[ch], mgy[ch], st.of_plane(p));
         let at = p * hw;
-        for ((d, g), x) in dx.iter_mut().zip(&dskip[at..]).zip(&xs[at..]) {
-            let yhat = (x - m) * s;
-            *d = (g - a - yhat * bb) * s;
-        }
+        let stats = (mg[ch], mgy[ch], st.of_plane(p));
+        normalize_gradient_plane((&xs[at..], &dskip[at..]), stats, Upstream::Input, dx);
     });
     (dx, dskip)
+}
+
+// The element passes below are plain loops the compiler vectorises; `multiversion!` compiles them
+// for AVX2 and AVX-512 too (the crate's baseline is SSE2, four lanes). Each writes `out`'s
+// length, reading the same offsets of its inputs.
+
+multiversion! {
+    /// `out = (x − m)·s`, then `max(·, 0)` when `relu`, over one plane.
+    fn normalize_plane(x: &[f32], stats: (f32, f32), relu: bool, out: &mut [f32]) {
+        let ((m, s), x) = (stats, &x[..out.len()]);
+        if relu {
+            for (o, x) in out.iter_mut().zip(x) {
+                *o = ((x - m) * s).max(0.0);
+            }
+        } else {
+            for (o, x) in out.iter_mut().zip(x) {
+                *o = (x - m) * s;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `out = relu((x − m)·s + skip)` over one plane.
+    fn add_relu_plane(x: &[f32], skip: &[f32], stats: (f32, f32), out: &mut [f32]) {
+        let ((m, s), x, skip) = (stats, &x[..out.len()], &skip[..out.len()]);
+        for ((o, x), k) in out.iter_mut().zip(x).zip(skip) {
+            *o = ((x - m) * s + k).max(0.0);
+        }
+    }
+}
+
+multiversion! {
+    /// `out = g` where `y > 0`, else 0, over one plane (the ReLU's backward).
+    fn gate_plane(g: &[f32], y: &[f32], out: &mut [f32]) {
+        let (g, y) = (&g[..out.len()], &y[..out.len()]);
+        for ((o, g), y) in out.iter_mut().zip(g).zip(y) {
+            *o = through_relu(*g, *y);
+        }
+    }
+}
+
+/// What [`normalize_gradient_plane`]'s `v` holds and what gradient reaches the normalisation.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Upstream {
+    /// `v` is ŷ itself, `g` reaches it as it is (BatchNorm alone).
+    Normalised,
+    /// `v` is the input x, ŷ = `(x − m)·s`, and `g` reaches it as it is (the shortcut's
+    /// gradient of the fused residual end, already cut by its ReLU).
+    Input,
+    /// `v` is the input x, and `g` is cut where ŷ is not positive (BatchNorm with its ReLU).
+    InputThroughRelu,
+}
+
+multiversion! {
+    /// BatchNorm's input gradient over one plane, `out = (g − mean(g) − ŷ·mean(g·ŷ))·s`, from
+    /// `(v, g)` as `upstream` says.
+    fn normalize_gradient_plane(
+        planes: (&[f32], &[f32]),
+        stats: (f32, f32, (f32, f32)),
+        upstream: Upstream,
+        out: &mut [f32],
+    ) {
+        let ((v, g), (a, bb, (m, s))) = (planes, stats);
+        let (v, g) = (&v[..out.len()], &g[..out.len()]);
+        let cells = out.iter_mut().zip(v).zip(g);
+        match upstream {
+            Upstream::Normalised => cells.for_each(|((d, v), g)| *d = (g - a - v * bb) * s),
+            Upstream::Input => cells.for_each(|((d, v), g)| {
+                let yhat = (v - m) * s;
+                *d = (g - a - yhat * bb) * s;
+            }),
+            Upstream::InputThroughRelu => cells.for_each(|((d, v), g)| {
+                let yhat = (v - m) * s;
+                *d = (through_relu(*g, yhat) - a - yhat * bb) * s;
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lanes::{with_level_cap, Level};
+
+    /// Values with negatives, zeros and a length that is no multiple of any lane width.
+    fn plane(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| match (i * 7 + seed) % 11 {
+                0 => 0.0,
+                k => (k as f32 - 5.5) * 0.37 + seed as f32 * 0.01,
+            })
+            .collect()
+    }
+
+    /// Every element pass gives, at every instruction set, the bits of its formula written out
+    /// one element at a time here.
+    #[test]
+    fn element_passes_match_their_scalar_formulas_at_every_level() {
+        let len = 45;
+        let (x, k, g) = (plane(len, 1), plane(len, 2), plane(len, 3));
+        let (m, s, a, bb) = (0.25f32, 1.7f32, -0.03f32, 0.41f32);
+        let yhat: Vec<f32> = x.iter().map(|x| (x - m) * s).collect();
+        let want_fwd: Vec<f32> = yhat.iter().map(|y| y.max(0.0)).collect();
+        let want_add: Vec<f32> = yhat.iter().zip(&k).map(|(y, k)| (y + k).max(0.0)).collect();
+        let want_gate: Vec<f32> = g
+            .iter()
+            .zip(&k)
+            .map(|(g, y)| through_relu(*g, *y))
+            .collect();
+        let want_dx: Vec<f32> = (0..len)
+            .map(|i| (through_relu(g[i], yhat[i]) - a - yhat[i] * bb) * s)
+            .collect();
+        let want_plain: Vec<f32> = (0..len).map(|i| (g[i] - a - x[i] * bb) * s).collect();
+        let want_ungated: Vec<f32> = (0..len).map(|i| (g[i] - a - yhat[i] * bb) * s).collect();
+        for cap in [Level::Base, Level::V3, Level::V4] {
+            let out = with_level_cap(cap, || {
+                let mut o = vec![vec![f32::NAN; len]; 7];
+                let planes = (&x[..], &g[..]);
+                let stats = (a, bb, (m, s));
+                normalize_plane(&x, (m, s), false, &mut o[0]);
+                normalize_plane(&x, (m, s), true, &mut o[1]);
+                add_relu_plane(&x, &k, (m, s), &mut o[2]);
+                gate_plane(&g, &k, &mut o[3]);
+                normalize_gradient_plane(planes, stats, Upstream::InputThroughRelu, &mut o[4]);
+                normalize_gradient_plane(planes, stats, Upstream::Normalised, &mut o[5]);
+                normalize_gradient_plane(planes, stats, Upstream::Input, &mut o[6]);
+                o
+            });
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            let wants = [
+                &yhat,
+                &want_fwd,
+                &want_add,
+                &want_gate,
+                &want_dx,
+                &want_plain,
+                &want_ungated,
+            ];
+            for (i, want) in wants.into_iter().enumerate() {
+                assert_eq!(bits(&out[i]), bits(want), "pass {i} at {cap:?}");
+            }
+        }
+    }
 }

@@ -292,8 +292,9 @@ pub struct RunFlags {
     #[arg(long)]
     pub no_winograd: bool,
     /// Convolve 3×3 stride-1 layers on planes of 16 and more by Winograd F(4×4, 3×3) instead
-    /// of F(2×2, 3×3): the same convolution up to float32 rounding (issue 40; off by default
-    /// until it pays). A resumed run must keep the same choice to stay bit-identical.
+    /// of F(2×2, 3×3): the same convolution up to float32 rounding, 5–12 % faster a step, but
+    /// off by default because runs end differently enough to move the tables (issue 40,
+    /// docs/results.md). A resumed run must keep the same choice to stay bit-identical.
     #[arg(long, conflicts_with = "no_winograd")]
     pub winograd4: bool,
     /// Debug output (per-layer shapes, R's rounds).

@@ -63,11 +63,14 @@ pub(crate) fn through_relu(g: f32, y: f32) -> f32 {
     f32::from_bits(g.to_bits() & keep)
 }
 
-/// [`through_relu`] over slices: `out = g` where `y > 0`, else 0.
-#[inline]
-pub(crate) fn relu_gradient(g: &[f32], y: &[f32], out: &mut [f32]) {
-    for ((o, g), y) in out.iter_mut().zip(g).zip(y) {
-        *o = through_relu(*g, *y);
+multiversion! {
+    /// [`through_relu`] over slices: `out = g` where `y > 0`, else 0 (compiled for AVX2 and
+    /// AVX-512 too: at the crate's SSE2 baseline it was 2 % of a Conv6 step).
+    pub(crate) fn relu_gradient(g: &[f32], y: &[f32], out: &mut [f32]) {
+        let (g, y) = (&g[..out.len()], &y[..out.len()]);
+        for ((o, g), y) in out.iter_mut().zip(g).zip(y) {
+            *o = through_relu(*g, *y);
+        }
     }
 }
 

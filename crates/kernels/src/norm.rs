@@ -6,7 +6,7 @@
 //! `dx = (g − mean(g) − y · mean(g·y)) / sqrt(var + eps)`, so one reduction pass and one
 //! writing pass suffice. The affine part (SGD baselines only) stays with candle.
 
-use crate::activation::through_relu;
+use crate::activation::{relu_gradient, through_relu};
 use crate::alloc::filled_by_pieces;
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::lanes::multiversion;
@@ -294,7 +294,7 @@ fn add_relu_gradients(st: &Stats, xs: &[f32], ys: &[f32], gs: &[f32]) -> (Vec<f3
     // The gradient through the ReLU is the shortcut's; BatchNorm's backward starts from it.
     let dskip = filled_by_pieces(xs.len(), hw, |p, dk| {
         let at = p * hw;
-        gate_plane(&gs[at..], &ys[at..], dk);
+        relu_gradient(&gs[at..], &ys[at..], dk);
     });
     let dx = filled_by_pieces(xs.len(), hw, |p, dx| {
         let ch = p % st.channels;
@@ -331,16 +331,6 @@ multiversion! {
         let ((m, s), x, skip) = (stats, &x[..out.len()], &skip[..out.len()]);
         for ((o, x), k) in out.iter_mut().zip(x).zip(skip) {
             *o = ((x - m) * s + k).max(0.0);
-        }
-    }
-}
-
-multiversion! {
-    /// `out = g` where `y > 0`, else 0, over one plane (the ReLU's backward).
-    fn gate_plane(g: &[f32], y: &[f32], out: &mut [f32]) {
-        let (g, y) = (&g[..out.len()], &y[..out.len()]);
-        for ((o, g), y) in out.iter_mut().zip(g).zip(y) {
-            *o = through_relu(*g, *y);
         }
     }
 }
@@ -426,7 +416,7 @@ mod tests {
                 normalize_plane(&x, (m, s), false, &mut o[0]);
                 normalize_plane(&x, (m, s), true, &mut o[1]);
                 add_relu_plane(&x, &k, (m, s), &mut o[2]);
-                gate_plane(&g, &k, &mut o[3]);
+                relu_gradient(&g, &k, &mut o[3]);
                 normalize_gradient_plane(planes, stats, Upstream::InputThroughRelu, &mut o[4]);
                 normalize_gradient_plane(planes, stats, Upstream::Normalised, &mut o[5]);
                 normalize_gradient_plane(planes, stats, Upstream::Input, &mut o[6]);

@@ -3,7 +3,9 @@
 //! Forward: `W ⊙ mask`. Backward: the scores receive `W ⊙ ∂L/∂W_eff` as if the hard 0/1 mask
 //! were the identity of the scores, and the frozen weights receive nothing. Written with
 //! `detach`, as `W.detach() ⊙ (mask + S − S.detach())`: the bracket's value is exactly the mask
-//! (S − S is 0 in floating point) and its derivative with respect to S is 1.
+//! (S − S is 0 in floating point) and its derivative with respect to S is 1. On the CPU it runs
+//! as one op of `iterand-kernels` with the same values and gradient, keeping one tensor in the
+//! graph instead of four.
 
 use candle_core::{Result, Tensor};
 
@@ -11,8 +13,7 @@ use candle_core::{Result, Tensor};
 ///
 /// `weight` is used detached; `mask` is a 0/1 tensor of the weights' dtype.
 pub fn masked_weight(weight: &Tensor, scores: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let through = (mask + (scores - scores.detach())?)?;
-    weight.detach() * through
+    iterand_kernels::masked_weight(weight, scores, mask)
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ mod fused {
     fn element(k: &Coeffs, theta: f32, g: f32, b: Option<f32>) -> (f32, f32) {
         let mut d = g;
         if let Some(wd) = k.wd {
-            d = d + (theta * wd + 0.0);
+            d += theta * wd + 0.0;
         }
         let mut nb = 0.0;
         if let Some(mu) = k.mu {

@@ -22,9 +22,9 @@ pub(crate) fn plane_moments(p: &[f32], k: f64) -> (f64, f64) {
     let whole = p.len() / LANES * LANES;
     let (mut s, mut ss) = moments_blocks(&p[..whole], k);
     for &v in &p[whole..] {
-        let d = v as f64 - k;
+        let (d, dd) = moment_terms(v, k);
         s[0] += d;
-        ss[0] += d * d;
+        ss[0] += dd;
     }
     (s.iter().sum(), ss.iter().sum())
 }
@@ -36,15 +36,9 @@ pub(crate) fn plane_gradient_sums(g: &[f32], v: &[f32], relu: Option<(f32, f32)>
     let whole = g.len() / LANES * LANES;
     let (mut a, mut b) = gradient_blocks(&g[..whole], &v[..whole], relu);
     for (g, v) in g[whole..].iter().zip(&v[whole..]) {
-        let (g, y) = match relu {
-            Some((m, s)) => {
-                let y = (v - m) * s;
-                (through_relu(*g, y), y)
-            }
-            None => (*g, *v),
-        };
+        let (g, gy) = gradient_terms(*g, *v, relu);
         a[0] += g;
-        b[0] += g * y;
+        b[0] += gy;
     }
     (lane_total(a), lane_total(b))
 }
@@ -55,11 +49,38 @@ pub(crate) fn plane_gated_sums(g: &[f32], x: &[f32], y: &[f32], m: f32, s: f32) 
     let whole = g.len() / LANES * LANES;
     let (mut a, mut b) = gated_blocks((&g[..whole], &x[..whole], &y[..whole]), m, s);
     for ((g, x), y) in g[whole..].iter().zip(&x[whole..]).zip(&y[whole..]) {
-        let g = through_relu(*g, *y);
+        let (g, gy) = gated_terms(*g, *x, *y, (m, s));
         a[0] += g;
-        b[0] += g * ((x - m) * s);
+        b[0] += gy;
     }
     (lane_total(a), lane_total(b))
+}
+
+/// One value's (v − k, (v − k)²).
+#[inline(always)]
+fn moment_terms(v: f32, k: f64) -> (f64, f64) {
+    let d = v as f64 - k;
+    (d, d * d)
+}
+
+/// One element's (g, g·ŷ) of [`plane_gradient_sums`].
+#[inline(always)]
+fn gradient_terms(g: f32, v: f32, relu: Option<(f32, f32)>) -> (f32, f32) {
+    let (g, y) = match relu {
+        Some((m, s)) => {
+            let y = (v - m) * s;
+            (through_relu(g, y), y)
+        }
+        None => (g, v),
+    };
+    (g, g * y)
+}
+
+/// One element's (g', g'·ŷ) of [`plane_gated_sums`].
+#[inline(always)]
+fn gated_terms(g: f32, x: f32, y: f32, (m, s): (f32, f32)) -> (f32, f32) {
+    let g = through_relu(g, y);
+    (g, g * ((x - m) * s))
 }
 
 /// The f64 total of eight f32 lane sums, in lane order.
@@ -83,9 +104,9 @@ fn moments_blocks(p: &[f32], k: f64) -> ([f64; LANES], [f64; LANES]) {
     let (mut s, mut ss) = ([0f64; LANES], [0f64; LANES]);
     for c in p.chunks_exact(LANES) {
         for l in 0..LANES {
-            let d = c[l] as f64 - k;
+            let (d, dd) = moment_terms(c[l], k);
             s[l] += d;
-            ss[l] += d * d;
+            ss[l] += dd;
         }
     }
     (s, ss)
@@ -101,15 +122,9 @@ fn gradient_blocks(g: &[f32], v: &[f32], relu: Option<(f32, f32)>) -> ([f32; 8],
     let (mut a, mut b) = ([0f32; LANES], [0f32; LANES]);
     for (g8, v8) in g.chunks_exact(LANES).zip(v.chunks_exact(LANES)) {
         for l in 0..LANES {
-            let (g, y) = match relu {
-                Some((m, s)) => {
-                    let y = (v8[l] - m) * s;
-                    (through_relu(g8[l], y), y)
-                }
-                None => (g8[l], v8[l]),
-            };
+            let (g, gy) = gradient_terms(g8[l], v8[l], relu);
             a[l] += g;
-            b[l] += g * y;
+            b[l] += gy;
         }
     }
     (a, b)
@@ -127,9 +142,9 @@ fn gated_blocks(gxy: (&[f32], &[f32], &[f32]), m: f32, s: f32) -> ([f32; 8], [f3
     let blocks = g.chunks_exact(LANES).zip(x.chunks_exact(LANES));
     for ((g8, x8), y8) in blocks.zip(y.chunks_exact(LANES)) {
         for l in 0..LANES {
-            let g = through_relu(g8[l], y8[l]);
+            let (g, gy) = gated_terms(g8[l], x8[l], y8[l], (m, s));
             a[l] += g;
-            b[l] += g * ((x8[l] - m) * s);
+            b[l] += gy;
         }
     }
     (a, b)

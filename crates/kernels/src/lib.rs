@@ -15,7 +15,8 @@
 //! - [`batch_norm_train`]: batch statistics and the closed-form BatchNorm gradient, fused with
 //!   the ReLU after it ([`batch_norm_relu_train`]) or a residual block's shortcut addition and
 //!   ReLU ([`batch_norm_add_relu_train`]);
-//! - [`masked_weight`]: edge-popup's straight-through `W ⊙ mask` as one node instead of four.
+//! - [`masked_weight`]: edge-popup's straight-through `W ⊙ mask` as one node instead of four;
+//! - [`sgd_update`]: SGD's update of a variable in one pass instead of eight tensors.
 //!
 //! Each takes its fast path for f32 tensors on the CPU and hands everything else (CUDA, Metal,
 //! other dtypes) to candle's own ops, which it matches to float rounding (tested), so callers
@@ -30,6 +31,7 @@ mod layout;
 mod matmul;
 mod norm;
 mod scratch;
+mod sgd;
 mod ste;
 mod sums;
 mod variant;
@@ -44,6 +46,7 @@ pub use norm::{
     batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, batch_norm_train_candle,
     BatchNormOutput,
 };
+pub use sgd::{sgd_update, SgdCoeffs};
 pub use ste::masked_weight;
 pub use variant::set_winograd4;
 pub use winograd::set_winograd;

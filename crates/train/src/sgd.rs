@@ -7,6 +7,7 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
+use iterand_kernels::{sgd_update, SgdCoeffs};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -63,7 +64,7 @@ impl Sgd {
                 continue;
             };
             let theta = var.as_detached_tensor();
-            let (theta, b) = match fused::update(&c, &theta, g, buf.as_ref())? {
+            let (theta, b) = match update_fused(&c, &theta, g, buf.as_ref())? {
                 Some(done) => done,
                 None => update_candle(&c, &theta, &g.detach(), buf.clone())?,
             };
@@ -103,124 +104,22 @@ fn update_candle(
     Ok(((theta - (d * c.lr)?)?, new_buf))
 }
 
-/// The same update in one pass over the elements of CPU f32 tensors. candle's formula makes
-/// eight parameter-sized tensors a variable (three passes of ResNet-50's 100 MiB of scores per
-/// operation); this computes each element with the same f32 operations in the same order, so
-/// the bits are the same (tested against [`update_candle`]).
-mod fused {
-    use super::SgdConfig;
-    use crate::Result;
-    use candle_core::{CpuStorage, DType, Storage, Tensor};
-    use rayon::prelude::*;
-
-    /// The constants as candle applies them: `x * k` on a tensor is its affine `x * (k as f32) + 0`.
-    struct Coeffs {
-        wd: Option<f32>,
-        mu: Option<f32>,
-        damp1: f32,
-        nesterov: bool,
-        lr: f32,
-    }
-
-    /// One element: (new θ, new buffer).
-    #[inline(always)]
-    fn element(k: &Coeffs, theta: f32, g: f32, b: Option<f32>) -> (f32, f32) {
-        let mut d = g;
-        if let Some(wd) = k.wd {
-            d += theta * wd + 0.0;
-        }
-        let mut nb = 0.0;
-        if let Some(mu) = k.mu {
-            nb = match b {
-                None => d,
-                Some(b) => (b * mu + 0.0) + (d * k.damp1 + 0.0),
-            };
-            d = if k.nesterov { d + (nb * mu + 0.0) } else { nb };
-        }
-        (theta - (d * k.lr + 0.0), nb)
-    }
-
-    /// The contiguous f32 data of a CPU tensor, if it is one.
-    fn slice<T>(t: &Tensor, f: impl FnOnce(&[f32]) -> T) -> Option<T> {
-        if t.dtype() != DType::F32 {
-            return None;
-        }
-        let (storage, layout) = t.storage_and_layout();
-        let (Storage::Cpu(CpuStorage::F32(v)), Some((a, z))) =
-            (&*storage, layout.contiguous_offsets())
-        else {
-            return None;
-        };
-        Some(f(&v[a..z]))
-    }
-
-    /// The new θ and buffer, or None where the tensors are not contiguous CPU f32 of one size.
-    pub(super) fn update(
-        c: &SgdConfig,
-        theta: &Tensor,
-        g: &Tensor,
-        buf: Option<&Tensor>,
-    ) -> Result<Option<(Tensor, Option<Tensor>)>> {
-        let k = Coeffs {
-            wd: (c.weight_decay != 0.0).then_some(c.weight_decay as f32),
-            mu: (c.momentum != 0.0).then_some(c.momentum as f32),
-            damp1: (1.0 - c.dampening) as f32,
-            nesterov: c.nesterov,
-            lr: c.lr as f32,
-        };
-        let buf = match buf {
-            Some(b) if k.mu.is_some() => Some(b),
-            _ => None,
-        };
-        let n = theta.elem_count();
-        if g.elem_count() != n || buf.is_some_and(|b| b.elem_count() != n) {
-            return Ok(None);
-        }
-        let out = slice(theta, |t| {
-            slice(g, |g| match buf {
-                Some(b) => slice(b, |b| run(&k, t, g, Some(b))),
-                None => Some(run(&k, t, g, None)),
-            })
-        });
-        let Some(Some(Some((theta_new, b_new)))) = out else {
-            return Ok(None);
-        };
-        let dev = theta.device();
-        let b_new = match k.mu {
-            Some(_) => Some(Tensor::from_vec(b_new, theta.shape(), dev)?),
-            None => None,
-        };
-        Ok(Some((
-            Tensor::from_vec(theta_new, theta.shape(), dev)?,
-            b_new,
-        )))
-    }
-
-    /// Every element, in parallel pieces (each element's value depends on its inputs only).
-    fn run(k: &Coeffs, t: &[f32], g: &[f32], b: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
-        const PIECE: usize = 1 << 14;
-        let mut theta = vec![0f32; t.len()];
-        let mut nb = vec![0f32; if k.mu.is_some() { t.len() } else { 0 }];
-        let mut pieces: Vec<(&mut [f32], &mut [f32])> = theta
-            .chunks_mut(PIECE)
-            .zip(
-                nb.chunks_mut(PIECE)
-                    .chain(std::iter::repeat_with(|| &mut [][..])),
-            )
-            .collect();
-        pieces.par_iter_mut().enumerate().for_each(|(i, (tp, bp))| {
-            let at = i * PIECE;
-            for j in 0..tp.len() {
-                let old = b.map(|b| b[at + j]);
-                let (nt, nbv) = element(k, t[at + j], g[at + j], old);
-                tp[j] = nt;
-                if let Some(slot) = bp.get_mut(j) {
-                    *slot = nbv;
-                }
-            }
-        });
-        (theta, nb)
-    }
+/// The one-pass update of `iterand-kernels` (CPU f32; bit-identical to [`update_candle`]), or
+/// None where it does not apply.
+fn update_fused(
+    c: &SgdConfig,
+    theta: &Tensor,
+    g: &Tensor,
+    buf: Option<&Tensor>,
+) -> Result<Option<(Tensor, Option<Tensor>)>> {
+    let k = SgdCoeffs {
+        lr: c.lr,
+        momentum: c.momentum,
+        dampening: c.dampening,
+        nesterov: c.nesterov,
+        weight_decay: c.weight_decay,
+    };
+    Ok(sgd_update(&k, theta, g, buf)?)
 }
 
 #[cfg(test)]
@@ -311,7 +210,7 @@ mod tests {
             let (mut b1, mut b2): (Option<Tensor>, Option<Tensor>) = (None, None);
             for step in 0..2u32 {
                 let g = Tensor::from_vec(vals(7 + step), n, &dev).unwrap();
-                let (nt, nb) = fused::update(&c, &t1, &g, b1.as_ref()).unwrap().unwrap();
+                let (nt, nb) = update_fused(&c, &t1, &g, b1.as_ref()).unwrap().unwrap();
                 let (ct, cb) = update_candle(&c, &t2, &g, b2.clone()).unwrap();
                 let bits = |t: &Tensor| -> Vec<u32> {
                     t.to_vec1::<f32>()

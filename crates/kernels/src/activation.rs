@@ -150,6 +150,82 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// [`pool2_forward`] that also records which of each window's four values (row-major, 0–3)
+    /// was its first maximum, in `wins`: the fused convolution's backward
+    /// ([`unpool2_through_relu`]) then needs neither the window's values nor the full-size
+    /// activation they were in.
+    pub(crate) fn pool2_forward_recorded(
+        plane: &[f32],
+        h: usize,
+        w: usize,
+        y: &mut [f32],
+        wins: &mut [u8],
+    ) {
+        let wo = w / 2;
+        let rows = y.chunks_exact_mut(wo).zip(wins.chunks_exact_mut(wo));
+        for (oy, (out, k)) in rows.enumerate().take(h / 2) {
+            let r0 = &plane[2 * oy * w..][..2 * wo];
+            let r1 = &plane[(2 * oy + 1) * w..][..2 * wo];
+            let windows = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+            for ((o, k), (p0, p1)) in out.iter_mut().zip(k.iter_mut()).zip(windows) {
+                let (first, max) = first_max4(p0[0], p0[1], p1[0], p1[1]);
+                (*o, *k) = (max, first as u8);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The gradient of ReLU then [`pool2_forward_recorded`], for one `h × w` plane of the
+    /// convolution's output: each window's gradient `g`, through the ReLU at the window's
+    /// maximum (the pooled output `y`), goes to the recorded position, 0 to the other three and
+    /// to a last odd row or column. The same values as [`pool2_backward`] followed by
+    /// [`relu_gradient`] on the full plane (the ReLU output at the maximum is the pooled value).
+    pub(crate) fn unpool2_through_relu(
+        g: &[f32],
+        y: &[f32],
+        wins: &[u8],
+        h: usize,
+        w: usize,
+        dx: &mut [f32],
+    ) {
+        let wo = w / 2;
+        for oy in 0..h / 2 {
+            let (d0, d1) = dx[2 * oy * w..][..2 * w].split_at_mut(w);
+            let (g, y, wins) = (&g[oy * wo..][..wo], &y[oy * wo..][..wo], &wins[oy * wo..][..wo]);
+            // Blocks of WINDOWS windows as arrays (window by window, the stores stayed scalar).
+            let blocks = wo / WINDOWS * WINDOWS;
+            for ox in (0..blocks).step_by(WINDOWS) {
+                let (mut v, mut k) = ([0f32; WINDOWS], [0u32; WINDOWS]);
+                for i in 0..WINDOWS {
+                    (v[i], k[i]) = (through_relu(g[ox + i], y[ox + i]), wins[ox + i] as u32);
+                }
+                let (q0, q1) = (&mut d0[2 * ox..][..2 * WINDOWS], &mut d1[2 * ox..][..2 * WINDOWS]);
+                for i in 0..WINDOWS {
+                    q0[2 * i] = to_first_max(v[i], k[i], 0);
+                    q0[2 * i + 1] = to_first_max(v[i], k[i], 1);
+                    q1[2 * i] = to_first_max(v[i], k[i], 2);
+                    q1[2 * i + 1] = to_first_max(v[i], k[i], 3);
+                }
+            }
+            for ox in blocks..wo {
+                let (v, k) = (through_relu(g[ox], y[ox]), wins[ox] as u32);
+                d0[2 * ox] = to_first_max(v, k, 0);
+                d0[2 * ox + 1] = to_first_max(v, k, 1);
+                d1[2 * ox] = to_first_max(v, k, 2);
+                d1[2 * ox + 1] = to_first_max(v, k, 3);
+            }
+            if w % 2 == 1 {
+                (d0[w - 1], d1[w - 1]) = (0.0, 0.0);
+            }
+        }
+        if h % 2 == 1 {
+            dx[(h - 1) * w..][..w].fill(0.0);
+        }
+    }
+}
+
 /// Windows [`pool2_backward`] handles as one block: eight, one vector of first-maximum indices.
 const WINDOWS: usize = 8;
 

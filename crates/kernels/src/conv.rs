@@ -13,7 +13,7 @@
 //! images, where one image is too few columns for the GEMM) gather them with one copy per
 //! (image, channel) plane.
 
-use crate::activation::relu_gradient;
+use crate::activation::{max_pool2d, pool2_forward_recorded, relu_gradient, unpool2_through_relu};
 use crate::alloc::{filled_by_pieces, zeroed};
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::layout::{col2im, im2col, transpose, Geometry};
@@ -25,6 +25,7 @@ use candle_core::{CpuStorage, CustomOp2, DType, Error, Layout, Result, Shape, Te
 use gemm::Parallelism;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
+use std::sync::Mutex;
 
 /// Stride and zero padding, equal along both axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,22 +51,41 @@ pub fn conv2d(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
 /// addition per node on activation-sized gradients).
 pub fn conv2d_relu(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
     if fast_path(x) && w.dtype() == DType::F32 {
-        apply(x, w, p, true)
+        apply(x, w, p, Epilogue::Relu)
     } else {
         x.conv2d(w, p.padding, p.stride, 1, 1)?.relu()
     }
 }
 
-/// The fast kernel itself; errors on a non-CPU device or a dtype other than f32.
-pub fn conv2d_fast(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
-    apply(x, w, p, false)
+/// `max_pool2d(relu(conv2d(x, w)), 2, 2)` as one op (Conv2–Conv8 end each pair of layers
+/// so). Each chunk's output is pooled while it is in cache; the full-size activation is never
+/// kept, only which of each window's four values won (a byte per pooled value); and the graph
+/// loses the pooling's node, whose activation-sized gradient candle's autograd would add onto
+/// a zeros tensor. The same bits as the three ops (tested).
+pub fn conv2d_relu_pool2(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    if fast_path(x) && w.dtype() == DType::F32 {
+        apply(x, w, p, Epilogue::ReluPool2(Mutex::default()))
+    } else {
+        max_pool2d(&x.conv2d(w, p.padding, p.stride, 1, 1)?.relu()?, 2, 2)
+    }
 }
 
-fn apply(x: &Tensor, w: &Tensor, p: Conv2dParams, relu: bool) -> Result<Tensor> {
-    geometry(x.dims(), w.dims(), p)?;
+/// The fast kernel itself; errors on a non-CPU device or a dtype other than f32.
+pub fn conv2d_fast(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
+    apply(x, w, p, Epilogue::None)
+}
+
+fn apply(x: &Tensor, w: &Tensor, p: Conv2dParams, epilogue: Epilogue) -> Result<Tensor> {
+    let g = geometry(x.dims(), w.dims(), p)?;
+    if matches!(epilogue, Epilogue::ReluPool2(_)) && (g.ho < 2 || g.wo < 2) {
+        return Err(Error::Msg(format!(
+            "conv2d_relu_pool2: a 2×2 pooling window does not fit the {}×{} output",
+            g.ho, g.wo
+        )));
+    }
     let x = x.contiguous()?;
     let w = w.contiguous()?;
-    x.apply_op2(&w, Conv2dOp { p, relu })
+    x.apply_op2(&w, Conv2dOp { p, epilogue })
 }
 
 /// Validates the shapes and derives the output size.
@@ -165,80 +185,181 @@ fn channel_major_to_planes(cm: &[f32], n: usize, o: usize, pix: usize, out: &mut
     }
 }
 
-/// The output gradient of a chunk of `n` images as the GEMMs want it: through the fused ReLU if
-/// there is one, and channel-major (O, n·pix) when `channel_major`, else NCHW as it came.
+/// What lies between the convolution and the op's output, as the backward sees it: how the
+/// op's output gradient becomes the convolution's.
+#[derive(Clone, Copy)]
+enum Through<'a> {
+    /// Nothing: the op's output is the convolution's.
+    Nothing,
+    /// A ReLU, with the op's output.
+    Relu(&'a [f32]),
+    /// A ReLU then 2×2 pooling, with the op's (pooled) output and each window's recorded first
+    /// maximum.
+    ReluPool2 { y: &'a [f32], wins: &'a [u8] },
+}
+
+impl Through<'_> {
+    /// Values per output plane of the op.
+    fn plane_len(&self, g: &Geometry) -> usize {
+        match self {
+            Through::ReluPool2 { .. } => (g.ho / 2) * (g.wo / 2),
+            _ => g.ho * g.wo,
+        }
+    }
+}
+
+/// The convolution's output gradient for the chunk of `n` images from `i0`, as the GEMMs want
+/// it: through the op's epilogue, and channel-major (O, n·pix) when `channel_major`, else NCHW.
+/// `dy` is the op's whole output gradient.
 fn output_gradient<'a>(
     dy: &'a [f32],
-    relu_out: Option<&[f32]>,
-    n: usize,
-    o: usize,
-    pix: usize,
+    through: Through<'_>,
+    (i0, n): (usize, usize),
+    g: &Geometry,
     channel_major: bool,
 ) -> Columns<'a> {
+    let (o, pix, q) = (g.o, g.ho * g.wo, through.plane_len(g));
     let channel_major = channel_major && n > 1;
-    if relu_out.is_none() && !channel_major {
+    let dy = &dy[i0 * o * q..][..n * o * q];
+    if matches!(through, Through::Nothing) && !channel_major {
         return Columns::Borrowed(dy);
     }
-    let mut out = Scratch::take(dy.len());
+    let mut out = Scratch::take(n * o * pix);
     for i in 0..n {
         for c in 0..o {
-            let src = (i * o + c) * pix..(i * o + c + 1) * pix;
+            let p = i * o + c;
             let dst = if channel_major {
                 (c * n + i) * pix
             } else {
-                src.start
+                p * pix
             };
-            let dst = &mut out[dst..][..pix];
-            match relu_out {
-                Some(y) => relu_gradient(&dy[src.clone()], &y[src], dst),
-                None => dst.copy_from_slice(&dy[src]),
+            let (dst, src, at) = (&mut out[dst..][..pix], &dy[p * q..][..q], (i0 * o + p) * q);
+            match through {
+                Through::Nothing => dst.copy_from_slice(src),
+                Through::Relu(y) => relu_gradient(src, &y[at..][..q], dst),
+                Through::ReluPool2 { y, wins } => {
+                    let (y, wins) = (&y[at..][..q], &wins[at..][..q]);
+                    unpool2_through_relu(src, y, wins, g.ho, g.wo, dst)
+                }
             }
         }
     }
     Columns::Owned(out)
 }
 
-fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
+/// How a layer's batch is convolved: images per chunk, the GEMMs' fan-out, and the kernel.
+struct Plan {
+    per_chunk: usize,
+    par: Parallelism,
+    kernel: Kernel,
+}
+
+enum Kernel {
+    /// Winograd on these tiles, with the transformed weights.
+    Winograd {
+        tiles: Tiles,
+        u: Vec<f32>,
+    },
+    Im2col,
+}
+
+fn plan(w: &[f32], g: &Geometry, batch: usize) -> Plan {
     if winograd::applies(g) {
-        return forward_winograd(x, w, g, batch, relu);
+        let tiles = variant::tiles_for(g);
+        let (per_chunk, par) = winograd_chunking(batch, g, tiles);
+        let u = variant::kernel_for(tiles, w, g.o, g.c, false);
+        let kernel = Kernel::Winograd { tiles, u };
+        Plan {
+            per_chunk,
+            par,
+            kernel,
+        }
+    } else {
+        let (per_chunk, par) = chunking(batch, g);
+        Plan {
+            per_chunk,
+            par,
+            kernel: Kernel::Im2col,
+        }
     }
-    let (per_chunk, par) = chunking(batch, g);
-    let (pix, k) = (g.ho * g.wo, g.k());
-    filled_by_pieces(batch * g.out_len(), per_chunk * g.out_len(), |i, y| {
-        let n = y.len() / g.out_len();
-        let x = &x[i * per_chunk * g.in_len()..][..n * g.in_len()];
-        let cols = columns(x, n, g);
-        let wv = View::rows(w, g.o, k);
-        let cv = View::rows(&cols, k, n * pix);
-        if n == 1 {
-            matmul(y, Dst::RowMajor, wv, cv, false, par);
-        } else {
-            let mut out = Scratch::take(g.o * n * pix);
-            matmul(&mut out, Dst::RowMajor, wv, cv, false, par);
-            channel_major_to_planes(&out, n, g.o, pix, y);
+}
+
+/// The forward of chunk `i` (`y.len() / out_len` images) into `y`, every element written.
+fn forward_chunk(
+    plan: &Plan,
+    (x, w): (&[f32], &[f32]),
+    g: &Geometry,
+    i: usize,
+    relu: bool,
+    y: &mut [f32],
+) {
+    let n = y.len() / g.out_len();
+    let x = &x[i * plan.per_chunk * g.in_len()..][..n * g.in_len()];
+    let par = plan.par;
+    match &plan.kernel {
+        Kernel::Winograd { tiles, u } => {
+            let chunk = Chunk {
+                n,
+                from: g.c,
+                to: g.o,
+                tiles: *tiles,
+                par,
+            };
+            variant::convolve(x, u, chunk, relu, y);
         }
-        if relu {
-            y.iter_mut().for_each(|v| *v = v.max(0.0));
+        Kernel::Im2col => {
+            let (pix, k) = (g.ho * g.wo, g.k());
+            let cols = columns(x, n, g);
+            let (wv, cv) = (View::rows(w, g.o, k), View::rows(&cols, k, n * pix));
+            if n == 1 {
+                matmul(y, Dst::RowMajor, wv, cv, false, par);
+            } else {
+                let mut out = Scratch::take(g.o * n * pix);
+                matmul(&mut out, Dst::RowMajor, wv, cv, false, par);
+                channel_major_to_planes(&out, n, g.o, pix, y);
+            }
+            if relu {
+                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
         }
+    }
+}
+
+fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
+    let plan = plan(w, g, batch);
+    filled_by_pieces(batch * g.out_len(), plan.per_chunk * g.out_len(), |i, y| {
+        forward_chunk(&plan, (x, w), g, i, relu, y)
     })
 }
 
-fn forward_winograd(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
-    let tiles = variant::tiles_for(g);
-    let (per_chunk, par) = winograd_chunking(batch, g, tiles);
-    let u = variant::kernel_for(tiles, w, g.o, g.c, false);
-    filled_by_pieces(batch * g.out_len(), per_chunk * g.out_len(), |i, y| {
-        let n = y.len() / g.out_len();
-        let x = &x[i * per_chunk * g.in_len()..][..n * g.in_len()];
-        let chunk = Chunk {
-            n,
-            from: g.c,
-            to: g.o,
-            tiles,
-            par,
-        };
-        variant::convolve(x, &u, chunk, relu, y);
-    })
+/// The forward of [`conv2d_relu_pool2`]: the pooled output, and each window's first maximum.
+/// Each chunk is convolved into a scratch buffer and pooled from there.
+fn forward_pooled(x: &[f32], w: &[f32], g: &Geometry, batch: usize) -> (Vec<f32>, Vec<u8>) {
+    let plan = plan(w, g, batch);
+    let (pix, q) = (g.ho * g.wo, (g.ho / 2) * (g.wo / 2));
+    let piece = plan.per_chunk * g.o * q;
+    let mut wins = vec![0u8; batch * g.o * q];
+    let mut y: Vec<f32> = Vec::with_capacity(batch * g.o * q);
+    y.spare_capacity_mut()[..batch * g.o * q]
+        .par_chunks_mut(piece.max(1))
+        .zip(wins.par_chunks_mut(piece.max(1)))
+        .enumerate()
+        .for_each(|(i, (y, wins))| {
+            let y = zeroed(y);
+            let planes = y.len() / q;
+            let mut full = Scratch::take(planes * pix);
+            forward_chunk(&plan, (x, w), g, i, true, &mut full);
+            for (p, (y, wins)) in y
+                .chunks_exact_mut(q)
+                .zip(wins.chunks_exact_mut(q))
+                .enumerate()
+            {
+                pool2_forward_recorded(&full[p * pix..][..pix], g.ho, g.wo, y, wins);
+            }
+        });
+    // SAFETY: the pieces cover the first batch · o · q elements, each initialised by `zeroed`.
+    unsafe { y.set_len(batch * g.o * q) };
+    (y, wins)
 }
 
 /// Images per chunk for the Winograd path: its buffers hold 16 (F(2×2)) or 36 (F(4×4))
@@ -331,13 +452,13 @@ fn backward(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
-    relu_out: Option<&[f32]>,
+    through: Through,
     g: &Geometry,
     need_dx: bool,
     need_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     if winograd::applies(g) {
-        return backward_winograd(x, w, dy, relu_out, g, need_dx, need_dw);
+        return backward_winograd(x, w, dy, through, g, need_dx, need_dw);
     }
     let batch = x.len() / g.in_len();
     let (per_chunk, par) = chunking(batch, g);
@@ -350,9 +471,7 @@ fn backward(
         need_dw.then_some(g.o * k),
         |i0, n, dx_chunk, acc| {
             let cols_n = n * pix;
-            let range = i0 * g.out_len()..(i0 + n) * g.out_len();
-            let relu_chunk = relu_out.map(|y| &y[range.clone()]);
-            let dyc = output_gradient(&dy[range], relu_chunk, n, g.o, pix, true);
+            let dyc = output_gradient(dy, through, (i0, n), g, true);
             let dyv = View::rows(&dyc, g.o, cols_n);
             if let Some(acc) = acc {
                 let cols = columns(&x[i0 * g.in_len()..(i0 + n) * g.in_len()], n, g);
@@ -386,7 +505,7 @@ fn backward_winograd(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
-    relu_out: Option<&[f32]>,
+    through: Through,
     g: &Geometry,
     need_dx: bool,
     need_dw: bool,
@@ -394,7 +513,6 @@ fn backward_winograd(
     let batch = x.len() / g.in_len();
     let tiles = variant::tiles_for(g);
     let (per_chunk, par) = winograd_chunking(batch, g, tiles);
-    let pix = g.ho * g.wo;
     let u_flip = need_dx.then(|| variant::kernel_for(tiles, w, g.o, g.c, true));
     let (dx, du) = chunked_backward(
         batch,
@@ -403,9 +521,7 @@ fn backward_winograd(
         need_dx,
         need_dw.then_some(tiles.xi() * g.o * g.c),
         |i0, n, dx_chunk, acc| {
-            let range = i0 * g.out_len()..(i0 + n) * g.out_len();
-            let relu_chunk = relu_out.map(|y| &y[range.clone()]);
-            let dyc = output_gradient(&dy[range], relu_chunk, n, g.o, pix, false);
+            let dyc = output_gradient(dy, through, (i0, n), g, false);
             let chunk = Chunk {
                 n,
                 from: g.c,
@@ -438,19 +554,31 @@ fn backward_winograd(
     (dx, dw)
 }
 
+/// What the op applies after the convolution.
+enum Epilogue {
+    None,
+    Relu,
+    /// ReLU, then 2×2 max-pooling; the forward records each window's first maximum here for
+    /// the backward.
+    ReluPool2(Mutex<Vec<u8>>),
+}
+
 /// The candle op: forward on CPU storage, backward producing both gradients at once.
 struct Conv2dOp {
     p: Conv2dParams,
-    /// Apply ReLU to the output (and differentiate through it).
-    relu: bool,
+    epilogue: Epilogue,
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::Msg("iterand-kernels: conv2d_relu_pool2's record lock poisoned".into())
 }
 
 impl CustomOp2 for Conv2dOp {
     fn name(&self) -> &'static str {
-        if self.relu {
-            "iterand-conv2d-relu"
-        } else {
-            "iterand-conv2d"
+        match self.epilogue {
+            Epilogue::None => "iterand-conv2d",
+            Epilogue::Relu => "iterand-conv2d-relu",
+            Epilogue::ReluPool2(_) => "iterand-conv2d-relu-pool2",
         }
     }
 
@@ -463,8 +591,19 @@ impl CustomOp2 for Conv2dOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = geometry(l1.dims(), l2.dims(), self.p)?;
         let batch = l1.dims()[0];
-        let y = forward(cpu_slice(s1, l1)?, cpu_slice(s2, l2)?, &g, batch, self.relu);
-        Ok((CpuStorage::F32(y), Shape::from((batch, g.o, g.ho, g.wo))))
+        let (x, w) = (cpu_slice(s1, l1)?, cpu_slice(s2, l2)?);
+        let (y, shape) = match &self.epilogue {
+            Epilogue::ReluPool2(record) => {
+                let (y, wins) = forward_pooled(x, w, &g, batch);
+                *record.lock().map_err(poisoned)? = wins;
+                (y, (batch, g.o, g.ho / 2, g.wo / 2))
+            }
+            e => {
+                let relu = matches!(e, Epilogue::Relu);
+                (forward(x, w, &g, batch, relu), (batch, g.o, g.ho, g.wo))
+            }
+        };
+        Ok((CpuStorage::F32(y), Shape::from(shape)))
     }
 
     fn bwd(
@@ -477,19 +616,22 @@ impl CustomOp2 for Conv2dOp {
         let g = geometry(x.dims(), w.dims(), self.p)?;
         let grad = grad.contiguous()?;
         let (need_dx, need_dw) = (x.track_op(), w.track_op());
-        let run = |relu_out: Option<&[f32]>| {
+        let run = |through: Through| {
             with_data(x, |xs| {
                 with_data(w, |ws| {
                     with_data(&grad, |gs| {
-                        Ok(backward(xs, ws, gs, relu_out, &g, need_dx, need_dw))
+                        Ok(backward(xs, ws, gs, through, &g, need_dx, need_dw))
                     })
                 })
             })
         };
-        let (dx, dw) = if self.relu {
-            with_data(res, |ys| run(Some(ys)))?
-        } else {
-            run(None)?
+        let (dx, dw) = match &self.epilogue {
+            Epilogue::None => run(Through::Nothing)?,
+            Epilogue::Relu => with_data(res, |y| run(Through::Relu(y)))?,
+            Epilogue::ReluPool2(record) => {
+                let wins = record.lock().map_err(poisoned)?;
+                with_data(res, |y| run(Through::ReluPool2 { y, wins: &wins }))?
+            }
         };
         let dx = dx
             .map(|v| Tensor::from_vec(v, x.shape(), x.device()))

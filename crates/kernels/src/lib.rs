@@ -7,7 +7,7 @@
 //! is a candle custom op (so autograd, the straight-through mask and the optimiser see an
 //! ordinary tensor) with a forward and a backward written for the CPU:
 //!
-//! - [`conv2d`] (and [`conv2d_relu`], fused): Winograd F(2×2, 3×3) for 3×3 stride-1 layers
+//! - [`conv2d`] (and [`conv2d_relu`], [`conv2d_relu_pool2`], fused): Winograd F(2×2, 3×3) for 3×3 stride-1 layers
 //!   (F(4×4, 3×3) on planes of 16 and more with [`set_winograd4`]),
 //!   im2col for the rest, both on a GEMM (the `gemm` crate candle itself uses), work split over
 //!   the cores;
@@ -40,7 +40,7 @@ mod winograd4;
 
 pub use activation::{max_pool2d, relu};
 pub use alloc::retain_freed_memory;
-pub use conv::{conv2d, conv2d_fast, conv2d_relu, Conv2dParams};
+pub use conv::{conv2d, conv2d_fast, conv2d_relu, conv2d_relu_pool2, Conv2dParams};
 pub use cpu::{fast_kernels_enabled, set_fast_kernels};
 pub use norm::{
     batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, batch_norm_train_candle,

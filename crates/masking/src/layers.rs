@@ -1,7 +1,7 @@
 //! `MaskedLinear` and `MaskedConv2d`: a masked weight plus the op that uses it.
 
 use candle_core::{Module, Tensor, Var};
-use iterand_kernels::{conv2d, conv2d_relu, relu, Conv2dParams};
+use iterand_kernels::{conv2d, conv2d_relu, conv2d_relu_pool2, max_pool2d, relu, Conv2dParams};
 
 use crate::masked::{MaskConfig, MaskedWeight, Mode};
 use crate::store::{Builder, Role};
@@ -128,6 +128,17 @@ impl MaskedConv2d {
         }
         let w = self.weight.effective()?;
         Ok(conv2d_relu(x, &w, self.params())?)
+    }
+
+    /// `max_pool2d(forward_relu(x), 2, 2)`, fused into one op where [`forward_relu`] is.
+    ///
+    /// [`forward_relu`]: MaskedConv2d::forward_relu
+    pub fn forward_relu_pool2(&self, x: &Tensor) -> Result<Tensor> {
+        if self.bias.is_some() && self.weight.config().mode == Mode::Weights {
+            return Ok(max_pool2d(&self.forward_relu(x)?, 2, 2)?);
+        }
+        let w = self.weight.effective()?;
+        Ok(conv2d_relu_pool2(x, &w, self.params())?)
     }
 }
 

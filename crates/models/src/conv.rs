@@ -7,7 +7,7 @@
 //! and 32×32 RGB.
 
 use candle_core::Tensor;
-use iterand_kernels::{max_pool2d, relu};
+use iterand_kernels::relu;
 use iterand_masking::{Builder, Conv2dSpec, MaskConfig, MaskedConv2d, MaskedLinear, MaskedWeight};
 
 use crate::network::{scaled, Arch, ModelSpec, Network};
@@ -75,10 +75,12 @@ impl Network for ConvNet {
     fn forward_t(&self, x: &Tensor, _train: bool) -> Result<Tensor> {
         let mut h = x.clone();
         for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward_relu(&h)?;
-            if i % 2 == 1 {
-                h = max_pool2d(&h, 2, 2)?;
-            }
+            // Each pair of layers ends in a 2×2 max-pool, fused into its second convolution.
+            h = if i % 2 == 1 {
+                conv.forward_relu_pool2(&h)?
+            } else {
+                conv.forward_relu(&h)?
+            };
         }
         h = h.flatten_from(1)?;
         for (l, fc) in self.fcs.iter().enumerate() {

@@ -18,6 +18,7 @@ use crate::alloc::{filled_by_pieces, zeroed};
 use crate::cpu::{cpu_slice, fast_path, with_data};
 use crate::layout::{col2im, im2col, transpose, Geometry};
 use crate::matmul::{matmul, Dst, View};
+use crate::norm::{normalize_gradient_plane, Stats, Upstream};
 use crate::scratch::Scratch;
 use crate::variant;
 use crate::winograd::{self, Chunk, Tiles};
@@ -89,7 +90,7 @@ fn apply(x: &Tensor, w: &Tensor, p: Conv2dParams, epilogue: Epilogue) -> Result<
 }
 
 /// Validates the shapes and derives the output size.
-fn geometry(x: &[usize], w: &[usize], p: Conv2dParams) -> Result<Geometry> {
+pub(crate) fn geometry(x: &[usize], w: &[usize], p: Conv2dParams) -> Result<Geometry> {
     let (&[_, c, h, wi], &[o, cw, kh, kw]) = (x, w) else {
         return Err(Error::Msg(format!(
             "conv2d: expected input (B, C, H, W) and kernel (O, C, kh, kw), got {x:?} and {w:?}"
@@ -188,7 +189,7 @@ fn channel_major_to_planes(cm: &[f32], n: usize, o: usize, pix: usize, out: &mut
 /// What lies between the convolution and the op's output, as the backward sees it: how the
 /// op's output gradient becomes the convolution's.
 #[derive(Clone, Copy)]
-enum Through<'a> {
+pub(crate) enum Through<'a> {
     /// Nothing: the op's output is the convolution's.
     Nothing,
     /// A ReLU, with the op's output.
@@ -196,6 +197,14 @@ enum Through<'a> {
     /// A ReLU then 2×2 pooling, with the op's (pooled) output and each window's recorded first
     /// maximum.
     ReluPool2 { y: &'a [f32], wins: &'a [u8] },
+    /// BatchNorm then ReLU ([`crate::conv2d_batch_norm_relu_train`]), with the convolution's
+    /// output `x` (BatchNorm's input), the batch statistics and the per-channel means of the
+    /// gradient and of the gradient times ŷ.
+    NormRelu {
+        x: &'a [f32],
+        stats: &'a Stats,
+        means: (&'a [f32], &'a [f32]),
+    },
 }
 
 impl Through<'_> {
@@ -240,6 +249,11 @@ fn output_gradient<'a>(
                 Through::ReluPool2 { y, wins } => {
                     let (y, wins) = (&y[at..][..q], &wins[at..][..q]);
                     unpool2_through_relu(src, y, wins, g.ho, g.wo, dst)
+                }
+                Through::NormRelu { x, stats, means } => {
+                    let st = (means.0[c], means.1[c], stats.of_plane(i0 * o + p));
+                    let planes = (&x[at..][..q], src);
+                    normalize_gradient_plane(planes, st, Upstream::InputThroughRelu, dst)
                 }
             }
         }
@@ -325,7 +339,7 @@ fn forward_chunk(
     }
 }
 
-fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
+pub(crate) fn forward(x: &[f32], w: &[f32], g: &Geometry, batch: usize, relu: bool) -> Vec<f32> {
     let plan = plan(w, g, batch);
     filled_by_pieces(batch * g.out_len(), plan.per_chunk * g.out_len(), |i, y| {
         forward_chunk(&plan, (x, w), g, i, relu, y)
@@ -448,7 +462,7 @@ fn sum_in_order(mut parts: Vec<Vec<f32>>) -> Option<Vec<f32>> {
 }
 
 /// Both gradients in one sweep over the chunks (they share the chunk's output gradient).
-fn backward(
+pub(crate) fn backward(
     x: &[f32],
     w: &[f32],
     dy: &[f32],
@@ -625,7 +639,7 @@ impl CustomOp2 for Conv2dOp {
                 })
             })
         };
-        let (dx, dw) = match &self.epilogue {
+        let grads = match &self.epilogue {
             Epilogue::None => run(Through::Nothing)?,
             Epilogue::Relu => with_data(res, |y| run(Through::Relu(y)))?,
             Epilogue::ReluPool2(record) => {
@@ -633,12 +647,21 @@ impl CustomOp2 for Conv2dOp {
                 with_data(res, |y| run(Through::ReluPool2 { y, wins: &wins }))?
             }
         };
-        let dx = dx
-            .map(|v| Tensor::from_vec(v, x.shape(), x.device()))
-            .transpose()?;
-        let dw = dw
-            .map(|v| Tensor::from_vec(v, w.shape(), w.device()))
-            .transpose()?;
-        Ok((dx, dw))
+        as_tensors(grads, x, w)
     }
+}
+
+/// A convolution's two gradients as tensors shaped as its input `x` and kernel `w`.
+pub(crate) fn as_tensors(
+    (dx, dw): (Option<Vec<f32>>, Option<Vec<f32>>),
+    x: &Tensor,
+    w: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    let dx = dx
+        .map(|v| Tensor::from_vec(v, x.shape(), x.device()))
+        .transpose()?;
+    let dw = dw
+        .map(|v| Tensor::from_vec(v, w.shape(), w.device()))
+        .transpose()?;
+    Ok((dx, dw))
 }

@@ -13,7 +13,8 @@
 //!   the cores;
 //! - [`relu`], [`max_pool2d`]: one pass each way;
 //! - [`batch_norm_train`]: batch statistics and the closed-form BatchNorm gradient, fused with
-//!   the ReLU after it ([`batch_norm_relu_train`]) or a residual block's shortcut addition and
+//!   the ReLU after it ([`batch_norm_relu_train`]; with the convolution before it too,
+//!   [`conv2d_batch_norm_relu_train`]) or a residual block's shortcut addition and
 //!   ReLU ([`batch_norm_add_relu_train`]);
 //! - [`masked_weight`]: edge-popup's straight-through `W ⊙ mask` as one node instead of four;
 //! - [`sgd_update`]: SGD's update of a variable in one pass instead of eight tensors.
@@ -25,6 +26,7 @@
 mod activation;
 mod alloc;
 mod conv;
+mod conv_norm;
 mod cpu;
 mod lanes;
 mod layout;
@@ -41,6 +43,7 @@ mod winograd4;
 pub use activation::{max_pool2d, relu};
 pub use alloc::retain_freed_memory;
 pub use conv::{conv2d, conv2d_fast, conv2d_relu, conv2d_relu_pool2, Conv2dParams};
+pub use conv_norm::conv2d_batch_norm_relu_train;
 pub use cpu::{fast_kernels_enabled, set_fast_kernels};
 pub use norm::{
     batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, batch_norm_train_candle,

@@ -77,7 +77,7 @@ fn normalize(x: &Tensor, eps: f64, relu: bool) -> Result<BatchNormOutput> {
 }
 
 /// A batch's per-channel statistics as the ops use them.
-struct Stats {
+pub(crate) struct Stats {
     mean: Arc<Vec<f32>>,
     inv_std: Arc<Vec<f32>>,
     channels: usize,
@@ -89,30 +89,45 @@ impl Stats {
     /// `y` still `x`, for the caller to replace).
     fn of(x: &Tensor, eps: f64) -> Result<(Stats, BatchNormOutput)> {
         let (b, c, h, w) = x.dims4()?;
-        let hw = h * w;
-        let (mean, var) = with_data(x, |xs| Ok(channel_stats(xs, b, c, hw)))?;
+        let (stats, var32) = with_data(x, |xs| Ok(Stats::of_slice(xs, (b, c, h * w), eps)))?;
+        let out = BatchNormOutput {
+            y: x.clone(),
+            mean: Tensor::from_vec(stats.mean.to_vec(), c, x.device())?,
+            var: Tensor::from_vec(var32, c, x.device())?,
+        };
+        Ok((stats, out))
+    }
+
+    /// The statistics of `xs`, `b` images of `c` planes of `hw` values, and the biased
+    /// variance per channel (for the running statistics).
+    pub(crate) fn of_slice(
+        xs: &[f32],
+        (b, c, hw): (usize, usize, usize),
+        eps: f64,
+    ) -> (Stats, Vec<f32>) {
+        let (mean, var) = channel_stats(xs, b, c, hw);
         let inv_std: Vec<f32> = var
             .iter()
             .map(|v| (1.0 / (v + eps).sqrt()) as f32)
             .collect();
         let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
         let var32: Vec<f32> = var.iter().map(|&v| v as f32).collect();
-        let out = BatchNormOutput {
-            y: x.clone(),
-            mean: Tensor::from_vec(mean32.clone(), c, x.device())?,
-            var: Tensor::from_vec(var32, c, x.device())?,
-        };
         let stats = Stats {
             mean: Arc::new(mean32),
             inv_std: Arc::new(inv_std),
             channels: c,
             plane: hw,
         };
-        Ok((stats, out))
+        (stats, var32)
+    }
+
+    /// Per-channel means, shape (C), on `dev` (for the running statistics).
+    pub(crate) fn mean_tensor(&self, dev: &candle_core::Device) -> Result<Tensor> {
+        Tensor::from_vec(self.mean.to_vec(), self.channels, dev)
     }
 
     /// (mean, 1/std) of plane `p` of the batch (planes run image by image, channel by channel).
-    fn of_plane(&self, p: usize) -> (f32, f32) {
+    pub(crate) fn of_plane(&self, p: usize) -> (f32, f32) {
         let ch = p % self.channels;
         (self.mean[ch], self.inv_std[ch])
     }
@@ -166,7 +181,7 @@ struct Normalize {
 impl Stats {
     /// mean(g) and mean(g·ŷ) per channel, from `sums(plane, its range)` = (Σ g, Σ g·ŷ) of each
     /// plane, added image by image in f64.
-    fn gradient_means(
+    pub(crate) fn gradient_means(
         &self,
         len: usize,
         sums: impl Fn(usize, Range<usize>) -> (f64, f64) + Sync,
@@ -311,7 +326,7 @@ fn add_relu_gradients(st: &Stats, xs: &[f32], ys: &[f32], gs: &[f32]) -> (Vec<f3
 
 multiversion! {
     /// `out = (x − m)·s`, then `max(·, 0)` when `relu`, over one plane.
-    fn normalize_plane(x: &[f32], stats: (f32, f32), relu: bool, out: &mut [f32]) {
+    pub(crate) fn normalize_plane(x: &[f32], stats: (f32, f32), relu: bool, out: &mut [f32]) {
         let ((m, s), x) = (stats, &x[..out.len()]);
         if relu {
             for (o, x) in out.iter_mut().zip(x) {
@@ -337,7 +352,7 @@ multiversion! {
 
 /// What [`normalize_gradient_plane`]'s `v` holds and what gradient reaches the normalisation.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Upstream {
+pub(crate) enum Upstream {
     /// `v` is ŷ itself, `g` reaches it as it is (BatchNorm alone).
     Normalised,
     /// `v` is the input x, ŷ = `(x − m)·s`, and `g` reaches it as it is (the shortcut's
@@ -350,7 +365,7 @@ enum Upstream {
 multiversion! {
     /// BatchNorm's input gradient over one plane, `out = (g − mean(g) − ŷ·mean(g·ŷ))·s`, from
     /// `(v, g)` as `upstream` says.
-    fn normalize_gradient_plane(
+    pub(crate) fn normalize_gradient_plane(
         planes: (&[f32], &[f32]),
         stats: (f32, f32, (f32, f32)),
         upstream: Upstream,

@@ -1,7 +1,10 @@
 //! `MaskedLinear` and `MaskedConv2d`: a masked weight plus the op that uses it.
 
 use candle_core::{Module, Tensor, Var};
-use iterand_kernels::{conv2d, conv2d_relu, conv2d_relu_pool2, max_pool2d, relu, Conv2dParams};
+use iterand_kernels::{
+    batch_norm_relu_train, conv2d, conv2d_batch_norm_relu_train, conv2d_relu, conv2d_relu_pool2,
+    max_pool2d, relu, BatchNormOutput, Conv2dParams,
+};
 
 use crate::masked::{MaskConfig, MaskedWeight, Mode};
 use crate::store::{Builder, Role};
@@ -128,6 +131,16 @@ impl MaskedConv2d {
         }
         let w = self.weight.effective()?;
         Ok(conv2d_relu(x, &w, self.params())?)
+    }
+
+    /// Training-mode BatchNorm (batch statistics, no affine part) and ReLU after the layer,
+    /// fused into one op with the convolution where the kernels allow (no bias added between).
+    pub fn forward_batch_norm_relu(&self, x: &Tensor, eps: f64) -> Result<BatchNormOutput> {
+        if self.bias.is_some() && self.weight.config().mode == Mode::Weights {
+            return Ok(batch_norm_relu_train(&self.forward(x)?, eps)?);
+        }
+        let w = self.weight.effective()?;
+        Ok(conv2d_batch_norm_relu_train(x, &w, self.params(), eps)?)
     }
 
     /// `max_pool2d(forward_relu(x), 2, 2)`, fused into one op where [`forward_relu`] is.

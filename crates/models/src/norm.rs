@@ -91,6 +91,36 @@ impl BatchNorm2d {
         }
     }
 
+    /// Whether a training-mode forward can be fused with the convolution before it
+    /// ([`Self::record`] then takes the fused op's output): no affine part, one replica.
+    pub fn fuses(&self, train: bool) -> bool {
+        train && self.affine.is_none() && self.replicas == 1
+    }
+
+    /// The output of a normalisation done elsewhere (fused with its convolution), whose
+    /// statistics update the running ones as [`Self::forward_t`]'s own would.
+    pub fn record(&self, out: BatchNormOutput) -> Result<Tensor> {
+        let (n, _, h, w) = out.y.dims4()?;
+        self.update_running(&out, n * h * w)?;
+        Ok(out.y)
+    }
+
+    /// Momentum update of the running statistics from one normalisation of `count` values a
+    /// channel, the variance made unbiased (×n/(n−1)), as PyTorch.
+    fn update_running(&self, out: &BatchNormOutput, count: usize) -> Result<()> {
+        let (count, m) = (count as f64, MOMENTUM);
+        let unbiased = if count > 1.0 {
+            (&out.var * (count / (count - 1.0)))?
+        } else {
+            out.var.clone()
+        };
+        let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (&out.mean * m)?)?;
+        let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
+        self.running_mean.set(&rm.to_dtype(DType::F32)?)?;
+        self.running_var.set(&rv.to_dtype(DType::F32)?)?;
+        Ok(())
+    }
+
     fn forward_inner(&self, x: &Tensor, train: bool, tail: Tail) -> Result<Tensor> {
         let c = self.channels;
         let shape = (1, c, 1, 1);
@@ -103,18 +133,7 @@ impl BatchNorm2d {
                 .map(|s| normalize(x, s, piece.min(n - s), tail))
                 .collect::<Result<Vec<_>>>()?;
             // the running statistics follow chunk 0, as DataParallel's replica 0
-            let first = &outs[0];
-            let count = (piece.min(n) * h * w) as f64;
-            let m = MOMENTUM;
-            let unbiased = if count > 1.0 {
-                (&first.var * (count / (count - 1.0)))?
-            } else {
-                first.var.clone()
-            };
-            let rm = ((self.running_mean.as_tensor() * (1.0 - m))? + (&first.mean * m)?)?;
-            let rv = ((self.running_var.as_tensor() * (1.0 - m))? + (unbiased * m)?)?;
-            self.running_mean.set(&rm.to_dtype(DType::F32)?)?;
-            self.running_var.set(&rv.to_dtype(DType::F32)?)?;
+            self.update_running(&outs[0], piece.min(n) * h * w)?;
             let ys: Vec<&Tensor> = outs.iter().map(|o| &o.y).collect();
             Tensor::cat(&ys, 0)?
         } else {

@@ -13,7 +13,7 @@ use iterand_kernels::max_pool2d;
 use iterand_masking::{Builder, Conv2dSpec, MaskConfig, MaskedConv2d, MaskedLinear, MaskedWeight};
 
 use crate::network::{scaled, Arch, ModelSpec, Network};
-use crate::norm::BatchNorm2d;
+use crate::norm::{BatchNorm2d, EPS};
 use crate::stem::Stem;
 use crate::Result;
 
@@ -59,7 +59,12 @@ impl ConvBn {
         self.bn.forward_t(&self.conv.forward(x)?, train)
     }
 
+    /// `relu(forward_t(x))`; in training without BatchNorm's affine part one fused op
+    /// (convolution, normalisation, ReLU), with the same values.
     fn forward_relu_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if self.bn.fuses(train) {
+            return self.bn.record(self.conv.forward_batch_norm_relu(x, EPS)?);
+        }
         self.bn.forward_relu_t(&self.conv.forward(x)?, train)
     }
 

@@ -92,7 +92,7 @@ impl Stats {
         let (stats, var32) = with_data(x, |xs| Ok(Stats::of_slice(xs, (b, c, h * w), eps)))?;
         let out = BatchNormOutput {
             y: x.clone(),
-            mean: Tensor::from_vec(stats.mean.to_vec(), c, x.device())?,
+            mean: stats.mean_tensor(x.device())?,
             var: Tensor::from_vec(var32, c, x.device())?,
         };
         Ok((stats, out))

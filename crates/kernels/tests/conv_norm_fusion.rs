@@ -10,17 +10,12 @@ use iterand_kernels::{
 };
 
 mod common;
-use common::{rel_err, values};
+use common::{bits, on_every_path, rel_err, values};
 
 /// `(b, c, o, h, w, kernel, stride)`, padding kernel / 2.
 type Shape = (usize, usize, usize, usize, usize, usize, usize);
 
 const EPS: f64 = 1e-5;
-
-fn bits(t: &Tensor) -> Vec<u32> {
-    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    v.iter().map(|v| v.to_bits()).collect()
-}
 
 /// Output, mean, variance, and the gradients of Σ y ⊙ r with respect to x and w, as bits.
 fn run(
@@ -76,12 +71,7 @@ fn fused_normalisation_equals_the_two_ops_bit_for_bit() {
         (3, 6, 10, 7, 5, 1, 1),
     ];
     let f4: [Shape; 2] = [(2, 16, 16, 16, 16, 3, 1), (2, 12, 20, 19, 23, 3, 1)];
-    let mut cases: Vec<(Shape, bool, bool)> = shapes.iter().map(|&s| (s, true, false)).collect();
-    cases.extend(shapes.iter().map(|&s| (s, false, false)));
-    cases.extend(f4.iter().map(|&s| (s, true, true)));
-    for (shape, winograd, winograd4) in cases {
-        iterand_kernels::set_winograd(winograd);
-        iterand_kernels::set_winograd4(winograd4);
+    on_every_path(&shapes, &f4, |shape, path| {
         let (want, got) = (run(shape, separate), run(shape, fused));
         let what = [
             "value",
@@ -91,14 +81,9 @@ fn fused_normalisation_equals_the_two_ops_bit_for_bit() {
             "weight gradient",
         ];
         for (what, (w, g)) in what.iter().zip(want.iter().zip(&got)) {
-            assert!(
-                w == g,
-                "{what}, {shape:?}, winograd {winograd}, F(4×4) {winograd4}"
-            );
+            assert!(w == g, "{what}, {shape:?}, {path}");
         }
-    }
-    iterand_kernels::set_winograd(true);
-    iterand_kernels::set_winograd4(false);
+    });
 }
 
 /// Against candle's own convolution and BatchNorm formula (the reference of every kernel

@@ -7,15 +7,10 @@ use candle_core::{Device, Tensor, Var};
 use iterand_kernels::{conv2d_relu, conv2d_relu_pool2, max_pool2d, Conv2dParams};
 
 mod common;
-use common::{rel_err, values};
+use common::{bits, on_every_path, rel_err, values};
 
 /// `(b, c, o, h, w, stride)`, all 3×3 with padding 1.
 type Shape = (usize, usize, usize, usize, usize, usize);
-
-fn bits(t: &Tensor) -> Vec<u32> {
-    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    v.iter().map(|v| v.to_bits()).collect()
-}
 
 /// The output and the gradients of Σ y ⊙ r with respect to x and w, as bits, through `f`.
 fn run(
@@ -46,7 +41,7 @@ fn fused_pooling_equals_the_three_ops_bit_for_bit() {
     // Winograd F(2×2) on even and odd planes (odd: the last row and column belong to no window
     // and get no gradient), one image per chunk and many (4×4 planes); 3 input channels
     // (im2col); stride 2 (im2col); and F(4×4) on planes of 16 and more.
-    let f2: [Shape; 5] = [
+    let shapes: [Shape; 5] = [
         (3, 8, 16, 12, 12, 1),
         (2, 8, 8, 7, 9, 1),
         (40, 8, 16, 4, 4, 1),
@@ -54,25 +49,13 @@ fn fused_pooling_equals_the_three_ops_bit_for_bit() {
         (2, 4, 6, 11, 11, 2),
     ];
     let f4: [Shape; 2] = [(2, 16, 16, 16, 16, 1), (2, 12, 20, 19, 23, 1)];
-    let mut cases: Vec<(Shape, bool, bool)> = f2.iter().map(|&s| (s, true, false)).collect();
-    cases.extend(f2.iter().map(|&s| (s, false, false)));
-    cases.extend(f4.iter().map(|&s| (s, true, true)));
-    for (shape, winograd, winograd4) in cases {
-        iterand_kernels::set_winograd(winograd);
-        iterand_kernels::set_winograd4(winograd4);
+    on_every_path(&shapes, &f4, |shape, path| {
         let (want, got) = (run(shape, separate), run(shape, fused));
-        for (what, (w, g)) in ["value", "input gradient", "weight gradient"]
-            .iter()
-            .zip(want.iter().zip(&got))
-        {
-            assert!(
-                w == g,
-                "{what}, {shape:?}, winograd {winograd}, F(4×4) {winograd4}"
-            );
+        let what = ["value", "input gradient", "weight gradient"];
+        for (what, (w, g)) in what.iter().zip(want.iter().zip(&got)) {
+            assert!(w == g, "{what}, {shape:?}, {path}");
         }
-    }
-    iterand_kernels::set_winograd(true);
-    iterand_kernels::set_winograd4(false);
+    });
 }
 
 /// Pooled by hand: a 1-channel 4×4 input and a kernel that is 1 at its centre (the convolution

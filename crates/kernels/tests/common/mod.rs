@@ -28,3 +28,28 @@ pub fn rel_err(a: &Tensor, b: &Tensor) -> f32 {
         .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
         / scale
 }
+
+/// The values' bit patterns (−0 included), for bitwise comparisons.
+#[allow(dead_code)] // not every test binary compares bitwise
+pub fn bits(t: &Tensor) -> Vec<u32> {
+    let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    v.iter().map(|v| v.to_bits()).collect()
+}
+
+/// Runs `check(shape, path)` for every convolution path: each of `shapes` with Winograd on
+/// and off (im2col), each of `f4_shapes` with F(4×4) on; `path` names the switches for
+/// messages. The switches are process-wide, so a binary calling this compares nothing else
+/// meanwhile; they are restored to the defaults afterwards.
+#[allow(dead_code)] // only the fusion tests sweep the paths
+pub fn on_every_path<S: Copy>(shapes: &[S], f4_shapes: &[S], mut check: impl FnMut(S, &str)) {
+    let f2 = shapes
+        .iter()
+        .flat_map(|&s| [(s, true, false), (s, false, false)]);
+    for (shape, winograd, winograd4) in f2.chain(f4_shapes.iter().map(|&s| (s, true, true))) {
+        iterand_kernels::set_winograd(winograd);
+        iterand_kernels::set_winograd4(winograd4);
+        check(shape, &format!("winograd {winograd}, F(4×4) {winograd4}"));
+    }
+    iterand_kernels::set_winograd(true);
+    iterand_kernels::set_winograd4(false);
+}

@@ -690,7 +690,9 @@ fn imagenet_preview_writes_what_the_network_sees() {
         .zip(&want)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f32::max);
-    assert!(worst < 1e-5, "{worst}");
+    // the ImageFolder resamples 8-bit pixels as PIL does: within one grey level of the f32
+    // reference (crates/data/tests/fast_path.rs)
+    assert!(worst <= 1.0 / 255.0 + 1e-5, "{worst}");
 }
 
 /// `ticket`: export a trained IteRand run, read its sizes, evaluate the rebuilt network (the

@@ -1,5 +1,7 @@
 //! An in-memory labelled image set and its batching.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 /// One image's shape, channels first.
@@ -126,6 +128,14 @@ impl Dataset {
         }
         c
     }
+}
+
+/// One labelled example: normalised pixels, channels first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example<'a> {
+    pub pixels: Cow<'a, [f32]>,
+    pub shape: ImageShape,
+    pub label: u32,
 }
 
 #[cfg(test)]

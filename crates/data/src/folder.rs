@@ -18,8 +18,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
-use crate::source::{Example, Source};
-use crate::{Error, ImageShape, Normalization, Result};
+use crate::jpeg::{self, Rgb8};
+use crate::resize::{self, Resample};
+use crate::source::Source;
+use crate::transform::{Key, Transform};
+use crate::{Error, Example, ImageShape, Normalization, Result};
 
 /// The first line of an index file; a file without it is rebuilt. Version 2 added the file
 /// count and the end line, so that a truncated index is rebuilt rather than trusted.
@@ -118,16 +121,68 @@ impl ImageFolder {
             .collect()
     }
 
-    /// Example `i` as its file holds it.
-    fn decode(&self, i: usize) -> Result<Example<'_>> {
-        let label = self.label(i)?;
-        let (mut pixels, shape) = decode_rgb(&self.path(i))?;
+    /// Example `i` through `t`, appended to `out` only when the file decodes: when `t` is a
+    /// crop and resize, 8-bit pixels are resampled directly, from a JPEG decoded at reduced
+    /// size where the crop allows ([`Resample::eighths`]).
+    fn decode_through(
+        &self,
+        i: usize,
+        t: &dyn Transform,
+        key: Key,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let path = self.path(i);
+        let bytes = read(&path)?;
+        let full = jpeg::scalable_size(&bytes).map(|(w, h)| image_shape(h, w));
+        if let Some((shape, plan)) = full.and_then(|s| Some((s, t.resample_plan(s, key)?))) {
+            let k = plan.eighths();
+            let img = jpeg::decode_scaled(&bytes, k, &path)?;
+            return self.resample(&img, shape, k, &plan, &path, out);
+        }
+        let img = jpeg::decode(&bytes, &path)?;
+        let shape = image_shape(img.height, img.width);
+        match t.resample_plan(shape, key) {
+            Some(plan) => self.resample(&img, shape, 8, &plan, &path, out),
+            None => {
+                let ex = self.example(img, self.label(i)?);
+                t.apply(&ex, &self.black, key, out);
+                Ok(())
+            }
+        }
+    }
+
+    /// `img`, the file at `path` decoded at `eighths`/8 of `full`, through `plan`.
+    fn resample(
+        &self,
+        img: &Rgb8,
+        full: ImageShape,
+        eighths: u32,
+        plan: &Resample,
+        path: &Path,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let hw = (full.height, full.width);
+        resize::resample_rgb8(img, hw, eighths, plan, &self.norm, out)
+            .map_err(|why| Error::format(path, format!("cannot resample: {why}")))
+    }
+
+    /// A decoded file as a normalised example.
+    fn example(&self, img: Rgb8, label: u32) -> Example<'static> {
+        let shape = image_shape(img.height, img.width);
+        let mut pixels = planes(&img);
         self.norm.apply(&mut pixels, shape);
-        Ok(Example {
+        Example {
             pixels: Cow::Owned(pixels),
             shape,
             label,
-        })
+        }
+    }
+
+    /// Example `i` as its file holds it.
+    fn decode(&self, i: usize) -> Result<Example<'_>> {
+        let path = self.path(i);
+        let img = jpeg::decode(&read(&path)?, &path)?;
+        Ok(self.example(img, self.label(i)?))
     }
 
     /// File `i` failed with `err`: record it (logging it the first time), or stop the run
@@ -184,12 +239,33 @@ impl Source for ImageFolder {
     }
     /// File `i`, or, if it is unreadable, the next file in index order that decodes.
     fn get(&self, i: usize) -> Result<Example<'_>> {
+        self.first_readable(i, |j| self.decode(j))
+    }
+    /// As [`get`](Self::get), through `t`; the label is the file's that was read.
+    fn transformed(
+        &self,
+        i: usize,
+        t: &dyn Transform,
+        key: Key,
+        out: &mut Vec<f32>,
+    ) -> Result<u32> {
+        self.first_readable(i, |j| {
+            self.decode_through(j, t, key, out)?;
+            self.label(j)
+        })
+    }
+}
+
+impl ImageFolder {
+    /// `read(i)`, or, if file `i` is unreadable, `read` of the next file in index order that
+    /// is readable.
+    fn first_readable<T>(&self, i: usize, mut read: impl FnMut(usize) -> Result<T>) -> Result<T> {
         self.label(i)?;
         let n = self.files.len();
         let mut j = i;
         loop {
-            match self.decode(j) {
-                Ok(example) => return Ok(example),
+            match read(j) {
+                Ok(v) => return Ok(v),
                 Err(e) => self.note_bad(j, &e)?,
             }
             j = (j + 1) % n;
@@ -200,35 +276,38 @@ impl Source for ImageFolder {
     }
 }
 
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+fn image_shape(height: usize, width: usize) -> ImageShape {
+    ImageShape {
+        channels: 3,
+        height,
+        width,
+    }
+}
+
+/// Interleaved 8-bit RGB as channel planes of values in [0, 1].
+fn planes(img: &Rgb8) -> Vec<f32> {
+    let plane = img.width * img.height;
+    let mut out = vec![0f32; 3 * plane];
+    for (p, px) in img.pixels.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            out[c * plane + p] = px[c] as f32 / 255.0;
+        }
+    }
+    out
+}
+
 /// A JPEG (or any file `image` recognises by its bytes, such as a PNG named `.JPEG`) as RGB
 /// values in [0, 1], channels first. Greyscale and CMYK files become RGB.
 pub fn decode_rgb(path: &Path) -> Result<(Vec<f32>, ImageShape)> {
-    let io = |e: std::io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let reader = image::ImageReader::open(path)
-        .map_err(io)?
-        .with_guessed_format()
-        .map_err(io)?;
-    let img = reader
-        .decode()
-        .map_err(|e| Error::format(path, format!("cannot decode: {e}")))?
-        .to_rgb8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let plane = w * h;
-    let mut out = vec![0f32; 3 * plane];
-    for (p, px) in img.pixels().enumerate() {
-        for c in 0..3 {
-            out[c * plane + p] = px.0[c] as f32 / 255.0;
-        }
-    }
-    let shape = ImageShape {
-        channels: 3,
-        height: h,
-        width: w,
-    };
-    Ok((out, shape))
+    let img = jpeg::decode(&read(path)?, path)?;
+    Ok((planes(&img), image_shape(img.height, img.width)))
 }
 
 /// The split's class folders, sorted by name, with their modification times.

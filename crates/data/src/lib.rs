@@ -20,20 +20,22 @@ pub mod folder;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod idx;
+pub mod jpeg;
 mod loader;
 pub mod registry;
+pub mod resize;
 mod source;
 mod split;
 mod transform;
 
 pub use augment::{Augment, ResizeCrop};
-pub use dataset::{Dataset, ImageShape, Normalization};
+pub use dataset::{Dataset, Example, ImageShape, Normalization};
 pub use error::{Error, Result};
 pub use loader::{assemble, Batch, Batches, Loader};
 pub use registry::{DatasetInfo, DatasetName};
-pub use source::{Example, Source, View};
+pub use source::{Source, View};
 pub use split::{
     batch_order, drawn_split, split_dataset, split_indices, split_off, SplitDraw, Splits,
     VAL_FRACTION, VAL_SPLIT_SEED,
 };
-pub use transform::{Compose, Key, Pad, Transform, Transforms};
+pub use transform::{Compose, FastPath, Key, Pad, Transform, Transforms};

@@ -58,10 +58,8 @@ pub fn assemble(
     let mut pixels = Vec::with_capacity(idx.len() * shape.numel());
     let mut labels = Vec::with_capacity(idx.len());
     for &index in idx {
-        let ex = data.get(index as usize)?;
         let key = Key { seed, epoch, index };
-        transform.apply(&ex, data.black(), key, &mut pixels);
-        labels.push(ex.label);
+        labels.push(data.transformed(index as usize, transform, key, &mut pixels)?);
     }
     Ok(Batch {
         pixels,
@@ -194,8 +192,8 @@ impl Drop for Batches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::Example;
     use crate::transform::Compose;
+    use crate::Example;
     use crate::{Augment, Dataset};
     use std::sync::atomic::AtomicUsize;
 

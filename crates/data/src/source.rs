@@ -8,15 +8,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::{Dataset, Error, ImageShape, Result};
-
-/// One labelled example: normalised pixels, channels first.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Example<'a> {
-    pub pixels: Cow<'a, [f32]>,
-    pub shape: ImageShape,
-    pub label: u32,
-}
+use crate::transform::{Key, Transform};
+use crate::{Dataset, Error, Example, ImageShape, Result};
 
 /// A labelled image set that can be read one example at a time, from any thread.
 pub trait Source: Send + Sync {
@@ -40,6 +33,20 @@ pub trait Source: Send + Sync {
     /// Where example `i` comes from, for people and other tools: its file for a set on disk.
     fn origin(&self, i: usize) -> String {
         format!("{} #{i}", self.name())
+    }
+    /// Example `i` through `transform` as `key` draws it, appended to `out`; returns its
+    /// label. A set that decodes files may do both at once (the ImageFolder decodes a
+    /// training crop at reduced size); the values depend only on the example and the key.
+    fn transformed(
+        &self,
+        i: usize,
+        transform: &dyn Transform,
+        key: Key,
+        out: &mut Vec<f32>,
+    ) -> Result<u32> {
+        let ex = self.get(i)?;
+        transform.apply(&ex, self.black(), key, out);
+        Ok(ex.label)
     }
 }
 
@@ -203,6 +210,18 @@ impl Source for View {
     }
     fn origin(&self, j: usize) -> String {
         self.source.origin(self.source_index(j))
+    }
+    fn transformed(
+        &self,
+        j: usize,
+        t: &dyn Transform,
+        key: Key,
+        out: &mut Vec<f32>,
+    ) -> Result<u32> {
+        if j >= self.len() {
+            return Err(out_of_range(self.name(), j, self.len()));
+        }
+        self.source.transformed(self.source_index(j), t, key, out)
     }
 }
 

@@ -8,8 +8,8 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use crate::source::Example;
-use crate::ImageShape;
+use crate::resize::Resample;
+use crate::{Example, ImageShape};
 
 /// What a transform's random draws may depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +25,13 @@ pub trait Transform: Send + Sync + Debug {
     fn output_shape(&self, input: ImageShape) -> ImageShape;
     /// Append the transformed pixels of `example` to `out`; `black` is the normalised black.
     fn apply(&self, example: &Example<'_>, black: &[f32], key: Key, out: &mut Vec<f32>);
+    /// The transform of an image of `input`'s shape as a crop and resize, when it is one (the
+    /// ImageNet transforms): a source that decodes files can then resample 8-bit pixels
+    /// directly, and decode a training crop at reduced size. It draws what `apply` draws.
+    fn resample_plan(&self, input: ImageShape, key: Key) -> Option<Resample> {
+        let _ = (input, key);
+        None
+    }
 }
 
 /// Black pixels added on each side (2 turns 28×28 Fashion-MNIST into CIFAR's 32×32).
@@ -87,6 +94,42 @@ impl Transform for Compose {
             };
         }
         last.apply(&cur, black, key, out);
+    }
+
+    fn resample_plan(&self, input: ImageShape, key: Key) -> Option<Resample> {
+        match self.0.as_slice() {
+            [one] => one.resample_plan(input, key),
+            _ => None,
+        }
+    }
+}
+
+/// A transform with a file source's fast path cut back, to measure and test each part alone:
+/// without `resample` the ImageFolder decodes at full size and runs the f32 reference
+/// resampling (`augment.rs`); without `dct_scaling` it resamples 8-bit pixels of the
+/// full-size image. The values `apply` computes are the inner transform's.
+#[derive(Debug)]
+pub struct FastPath {
+    pub inner: Arc<dyn Transform>,
+    pub resample: bool,
+    pub dct_scaling: bool,
+}
+
+impl Transform for FastPath {
+    fn output_shape(&self, input: ImageShape) -> ImageShape {
+        self.inner.output_shape(input)
+    }
+
+    fn apply(&self, ex: &Example<'_>, black: &[f32], key: Key, out: &mut Vec<f32>) {
+        self.inner.apply(ex, black, key, out)
+    }
+
+    fn resample_plan(&self, input: ImageShape, key: Key) -> Option<Resample> {
+        let plan = self.inner.resample_plan(input, key)?;
+        self.resample.then_some(Resample {
+            dct_scaling: plan.dct_scaling && self.dct_scaling,
+            ..plan
+        })
     }
 }
 

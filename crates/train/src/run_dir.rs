@@ -102,6 +102,11 @@ pub struct Session {
     pub device: String,
     /// The CPU threads it had (rayon's pool).
     pub threads: usize,
+    /// The JPEG decoder of the build (`data::jpeg::DECODER`): libjpeg-turbo and zune-jpeg
+    /// differ by a fraction of a grey level, so an ImageFolder run resumed with the other one
+    /// does not continue bit for bit. Empty in records written before it was kept.
+    #[serde(default)]
+    pub decoder: String,
 }
 
 /// A candle device as the command line names it.

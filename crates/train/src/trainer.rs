@@ -362,6 +362,7 @@ fn record_start(d: &RunDir, env: Env<'_>, input: InputShape, step: u64) -> Resul
         from_step: step,
         device: crate::run_dir::device_name(env.device),
         threads: rayon::current_num_threads(),
+        decoder: iterand_data::jpeg::DECODER.into(),
     })
 }
 

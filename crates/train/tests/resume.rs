@@ -114,6 +114,9 @@ fn resumed_equals_uninterrupted(
     let from: Vec<u64> = sessions.iter().map(|s| s.from_step).collect();
     assert_eq!(from, [&[0], stops].concat());
     assert!(sessions.iter().all(|s| s.device == "cpu" && s.threads >= 1));
+    assert!(sessions
+        .iter()
+        .all(|s| s.decoder == iterand_data::jpeg::DECODER));
     assert_eq!(RunDir::existing(&whole).sessions().unwrap().len(), 1);
     let (fa, fb) = (final_bits(&whole), final_bits(&parts));
     assert!(fa.keys().any(|k| k.starts_with("optimizer.momentum.")));

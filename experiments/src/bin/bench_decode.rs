@@ -1,9 +1,9 @@
-//! JPEG decoders on the same files, one thread: zune-jpeg through `image` (what the ImageFolder
-//! uses) against libjpeg-turbo through `turbojpeg`, full size and with libjpeg-turbo's DCT-domain
-//! scaling (1/2, 1/4, 1/8), which decodes fewer pixels when the crop is much smaller than the
-//! photo. Behind the `turbojpeg` feature (it builds the C library with cmake and nasm):
+//! JPEG decoders on the same files, one thread: zune-jpeg through `image` (the pure-Rust
+//! fallback) against libjpeg-turbo (`iterand_data::jpeg`, when the build found the system
+//! library), full size and at each DCT-domain scale k/8, which decodes fewer pixels when the
+//! crop is smaller than the photo:
 //!
-//! cargo run -p experiments --features turbojpeg --bin bench_decode -- DIR [--reps 3]
+//! cargo run -p experiments --bin bench_decode -- DIR [--reps 3]
 //!
 //! Prints ms per image for each, the median of the passes, alternating.
 
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use iterand_data::jpeg;
 
 fn files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -30,24 +31,13 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn zune(bytes: &[u8]) -> Result<usize> {
-    let img = image::load_from_memory(bytes)?.to_rgb8();
-    Ok(img.len())
+    Ok(jpeg::decode_portable(bytes, Path::new("-"))?.pixels.len())
 }
 
-fn turbo(bytes: &[u8], denom: usize) -> Result<usize> {
-    let mut d = turbojpeg::Decompressor::new()?;
-    let factor = turbojpeg::ScalingFactor::new(1, denom);
-    d.set_scaling_factor(factor)?;
-    let header = d.read_header(bytes)?.scaled(factor);
-    let mut image = turbojpeg::Image {
-        pixels: vec![0u8; 3 * header.width * header.height],
-        width: header.width,
-        pitch: 3 * header.width,
-        height: header.height,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    d.decompress(bytes, image.as_deref_mut())?;
-    Ok(image.pixels.len())
+fn turbo(bytes: &[u8], eighths: u32) -> Result<usize> {
+    Ok(jpeg::decode_scaled(bytes, eighths, Path::new("-"))?
+        .pixels
+        .len())
 }
 
 fn main() -> Result<()> {
@@ -62,23 +52,17 @@ fn main() -> Result<()> {
         .map(std::fs::read)
         .collect::<std::io::Result<_>>()?;
     anyhow::ensure!(!data.is_empty(), "no .JPEG files under {}", dir.display());
+    anyhow::ensure!(
+        jpeg::DCT_SCALING,
+        "this build has no libjpeg-turbo (install libturbojpeg0-dev and rebuild)"
+    );
     type Decoder = Box<dyn Fn(&[u8]) -> Result<usize>>;
-    let decoders: Vec<(&str, Decoder)> = vec![
-        ("zune-jpeg (image), full size", Box::new(zune)),
-        ("libjpeg-turbo, full size", Box::new(|b: &[u8]| turbo(b, 1))),
-        (
-            "libjpeg-turbo, DCT-scaled 1/2",
-            Box::new(|b: &[u8]| turbo(b, 2)),
-        ),
-        (
-            "libjpeg-turbo, DCT-scaled 1/4",
-            Box::new(|b: &[u8]| turbo(b, 4)),
-        ),
-        (
-            "libjpeg-turbo, DCT-scaled 1/8",
-            Box::new(|b: &[u8]| turbo(b, 8)),
-        ),
-    ];
+    let mut decoders: Vec<(String, Decoder)> =
+        vec![("zune-jpeg (image), full size".into(), Box::new(zune))];
+    for k in (1..=8).rev() {
+        let name = format!("libjpeg-turbo, scaled {k}/8");
+        decoders.push((name, Box::new(move |b: &[u8]| turbo(b, k))));
+    }
     let mut times = vec![Vec::new(); decoders.len()];
     for rep in 0..reps {
         for k in 0..decoders.len() {

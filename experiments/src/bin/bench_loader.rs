@@ -4,7 +4,12 @@
 //!
 //! cargo run -p experiments --bin bench_loader -- --data DIR --transform train --workers 2
 //!
-//! Prints one JSON line: transform, workers, images, seconds, images_per_s.
+//! `--resample reference` measures the f32 row-at-a-time resampling of the full-size image
+//! instead of the 8-bit SIMD one, and `--dct-scaling off` full-size decoding of training crops:
+//! each move of the fast path alone (the decoder itself is chosen when the build finds
+//! libjpeg-turbo; `ITERAND_JPEG=zune` builds with zune-jpeg).
+//!
+//! Prints one JSON line: transform, workers, decoder, images, seconds, images_per_s.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use iterand_data::{batch_order, DatasetName, Loader, Transform};
+use iterand_data::{batch_order, jpeg, DatasetName, FastPath, Loader, Transform};
 
 #[derive(Parser, Debug)]
 #[command(name = "bench_loader")]
@@ -34,6 +39,12 @@ struct Cli {
     image_size: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// `simd` (8-bit, fast_image_resize) or `reference` (f32, row at a time).
+    #[arg(long, default_value = "simd", value_parser = ["simd", "reference"])]
+    resample: String,
+    /// Decode training crops at reduced size where they allow (libjpeg-turbo builds).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    dct_scaling: String,
 }
 
 fn main() -> Result<()> {
@@ -44,11 +55,16 @@ fn main() -> Result<()> {
         .with_context(|| format!("opening {}", cli.data.display()))?;
     let t = splits.transforms(0, true)?;
     let train = cli.transform == "train";
-    let (view, transform): (_, Arc<dyn Transform>) = if train {
+    let (view, inner): (_, Arc<dyn Transform>) = if train {
         (splits.train.clone(), Arc::new(t.train))
     } else {
         (splits.test.clone(), Arc::new(t.eval))
     };
+    let transform: Arc<dyn Transform> = Arc::new(FastPath {
+        inner,
+        resample: cli.resample == "simd",
+        dct_scaling: cli.dct_scaling == "on",
+    });
     let order: Vec<u32> = if train {
         batch_order(view.len(), cli.seed, 0)
     } else {
@@ -69,9 +85,10 @@ fn main() -> Result<()> {
     }
     let seconds = start.elapsed().as_secs_f64();
     println!(
-        "{{\"transform\":\"{}\",\"workers\":{},\"images\":{images},\"seconds\":{seconds:.3},\"images_per_s\":{:.1}}}",
+        "{{\"transform\":\"{}\",\"workers\":{},\"decoder\":\"{}\",\"images\":{images},\"seconds\":{seconds:.3},\"images_per_s\":{:.1}}}",
         cli.transform,
         cli.workers,
+        jpeg::DECODER,
         images as f64 / seconds
     );
     Ok(())

@@ -105,11 +105,6 @@ impl Resample {
             .find(|&k| self.rows.fits(k) && self.cols.fits(k))
             .unwrap_or(8)
     }
-
-    /// The output's shape: channels, then kept rows and columns.
-    pub fn output_len(&self, channels: usize) -> usize {
-        channels * self.rows.keep * self.cols.keep
-    }
 }
 
 thread_local! {

@@ -113,7 +113,7 @@ thread_local! {
 
 /// `img` (the file decoded at `eighths`/8 of its full size `full` = (height, width)) through
 /// `plan`, then `ToTensor` and `norm`: appends 3 channel planes of `plan`'s kept outputs.
-pub fn resample_rgb8(
+pub(crate) fn resample_rgb8(
     img: &Rgb8,
     full: (usize, usize),
     eighths: u32,

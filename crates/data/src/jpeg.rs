@@ -31,6 +31,10 @@ pub const DECODER: &str = if cfg!(turbojpeg) {
 /// Whether this build can decode JPEGs at reduced size (libjpeg-turbo's scaling by k/8).
 pub const DCT_SCALING: bool = cfg!(turbojpeg);
 
+/// The most bytes a decoded image may take, as the `image` crate's default limit: a corrupt
+/// header naming 40,000² pixels is an unreadable file, not a 4.8 GB allocation.
+pub const MAX_DECODED_BYTES: usize = 512 << 20;
+
 /// The side of an image of side `n` decoded at `eighths`/8: libjpeg-turbo's `TJSCALED`.
 pub fn scaled(n: usize, eighths: u32) -> usize {
     (n * eighths as usize).div_ceil(8)
@@ -100,7 +104,7 @@ mod turbo {
     use std::cell::RefCell;
     use std::ffi::{c_char, c_int, c_ulong, c_void, CStr};
 
-    use super::{scaled, Rgb8};
+    use super::{scaled, Rgb8, MAX_DECODED_BYTES};
 
     type Handle = *mut c_void;
     const TJPF_RGB: c_int = 0;
@@ -206,6 +210,11 @@ mod turbo {
             scaled(w, eighths.clamp(1, 8)),
             scaled(ht, eighths.clamp(1, 8)),
         );
+        if 3 * width * height > MAX_DECODED_BYTES {
+            return Err(format!(
+                "{width}x{height} pixels: over the {MAX_DECODED_BYTES}-byte limit"
+            ));
+        }
         let mut pixels = vec![0u8; 3 * width * height];
         // SAFETY: `pixels` holds `height` rows of `3·width` bytes, the scaled size asked for;
         // libjpeg-turbo writes no more than that.

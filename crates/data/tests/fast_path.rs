@@ -261,3 +261,24 @@ fn libjpeg_turbo_and_zune_jpeg_decode_the_same_photographs() {
         assert_eq!(jpeg::scalable_size(&bytes).is_none(), cmyk, "{name}");
     }
 }
+
+#[test]
+fn a_header_naming_a_giant_image_is_an_unreadable_file_not_an_allocation() {
+    // the landscape fixture with its frame header's height and width set to 40,000 (within
+    // libjpeg's 65,500, so only the decoded-size limit stops it: 4.8 GB of RGB)
+    let mut bytes = std::fs::read(fixtures().join("landscape_baseline.jpg")).unwrap();
+    let sof = (0..bytes.len() - 1)
+        .find(|&i| bytes[i] == 0xFF && matches!(bytes[i + 1], 0xC0 | 0xC2))
+        .unwrap();
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0x9C, 0x40, 0x9C, 0x40]);
+    let path = Path::new("giant.JPEG");
+    let e = match jpeg::scalable_size(&bytes) {
+        Some(size) => {
+            assert_eq!(size, (40000, 40000));
+            jpeg::decode_scaled(&bytes, 8, path).unwrap_err()
+        }
+        None => jpeg::decode(&bytes, path).unwrap_err(),
+    };
+    let e = e.to_string();
+    assert!(e.starts_with("giant.JPEG: cannot decode"), "{e}");
+}

@@ -178,6 +178,17 @@ impl View {
     }
 }
 
+impl View {
+    /// [`source_index`](Self::source_index) of `j`, or the error naming the set when `j` is
+    /// past the view's end.
+    fn checked_index(&self, j: usize) -> Result<usize> {
+        if j >= self.len() {
+            return Err(out_of_range(self.name(), j, self.len()));
+        }
+        Ok(self.source_index(j))
+    }
+}
+
 impl Source for View {
     fn name(&self) -> &str {
         self.source.name()
@@ -197,16 +208,10 @@ impl Source for View {
         self.source.black()
     }
     fn get(&self, j: usize) -> Result<Example<'_>> {
-        if j >= self.len() {
-            return Err(out_of_range(self.name(), j, self.len()));
-        }
-        self.source.get(self.source_index(j))
+        self.source.get(self.checked_index(j)?)
     }
     fn label(&self, j: usize) -> Result<u32> {
-        if j >= self.len() {
-            return Err(out_of_range(self.name(), j, self.len()));
-        }
-        self.source.label(self.source_index(j))
+        self.source.label(self.checked_index(j)?)
     }
     fn origin(&self, j: usize) -> String {
         self.source.origin(self.source_index(j))
@@ -218,10 +223,7 @@ impl Source for View {
         key: Key,
         out: &mut Vec<f32>,
     ) -> Result<u32> {
-        if j >= self.len() {
-            return Err(out_of_range(self.name(), j, self.len()));
-        }
-        self.source.transformed(self.source_index(j), t, key, out)
+        self.source.transformed(self.checked_index(j)?, t, key, out)
     }
 }
 

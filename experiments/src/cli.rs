@@ -138,11 +138,13 @@ pub struct TrainArgs {
     #[arg(long, value_parser = at_least_one("rerand_freq"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerand_freq: Option<u64>,
-    /// r: probability that a pruned weight is re-drawn when R fires (official `rerand_lambda`).
+    /// r: probability that a pruned weight is re-drawn when R fires (official `rerand_lambda`;
+    /// the fraction recycled in the recycling modes, their `rerand_rate`).
     #[arg(long, value_parser = parse_probability, allow_negative_numbers = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerand_lambda: Option<f64>,
-    /// R's mode: bernoulli (the paper) or manual (λ·w + μ·fresh, official extra).
+    /// R's mode: bernoulli (the paper), manual (λ·w + μ·fresh, official extra), recycle or
+    /// iterand_recycle (Iterative Weight Recycling; docs/methods.md).
     #[arg(long, value_parser = rerand_mode_parser())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rerand_mode: Option<RerandMode>,

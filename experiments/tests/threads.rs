@@ -71,12 +71,12 @@ fn train(data: &Path, model: &str, threads: usize, out: &Path, extra: &[&str]) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-fn same_thread_count_independent_run(model: &str) {
+fn same_thread_count_independent_run(model: &str, extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     write_fashion_shaped(dir.path());
     let run = |threads: usize| {
         let out = dir.path().join(format!("{model}-{threads}"));
-        train(dir.path(), model, threads, &out, &[]);
+        train(dir.path(), model, threads, &out, extra);
         out
     };
     let one = run(1);
@@ -93,12 +93,19 @@ fn same_thread_count_independent_run(model: &str) {
 
 #[test]
 fn conv4_trains_to_the_same_bits_on_1_2_3_and_8_threads() {
-    same_thread_count_independent_run("conv4");
+    same_thread_count_independent_run("conv4", &[]);
+}
+
+/// Iterative Weight Recycling's sort and moves, after the half-rate re-draw.
+#[test]
+fn iterand_recycle_trains_to_the_same_bits_on_1_2_3_and_8_threads() {
+    let mode = ["--rerand-mode", "iterand_recycle", "--rerand-lambda", "0.2"];
+    same_thread_count_independent_run("conv4", &mode);
 }
 
 #[test]
 fn resnet18_trains_to_the_same_bits_on_1_2_3_and_8_threads() {
-    same_thread_count_independent_run("resnet18");
+    same_thread_count_independent_run("resnet18", &[]);
 }
 
 #[test]

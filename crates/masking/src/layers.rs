@@ -438,6 +438,57 @@ mod tests {
         assert!(dense.masked().generation_values().unwrap().is_none());
     }
 
+    /// `recycle`: after a `bernoulli` round has made the generations differ, the positions of
+    /// the lowest ranking keys take the values (and generations) of the highest, rank for rank;
+    /// scores stay. `iterand_recycle` at r is the `bernoulli` re-draw at r/2, then recycling at
+    /// r/2.
+    #[test]
+    fn recycling_moves_the_top_ranks_values_onto_the_bottom_ranks() {
+        use iterand_randomizer::{moved, recycle_moves, recycled_count};
+        let host = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let rr = |mode, r| Rerandomizer::new(mode, r, 0.0, 8).unwrap();
+        for ranking in [crate::Ranking::Signed, crate::Ranking::Magnitude] {
+            let layer = || {
+                let store = ParamStore::new(8, Device::Cpu);
+                let c = MaskConfig {
+                    ranking,
+                    ..cfg(Mode::Scores, 0.5)
+                };
+                MaskedLinear::new(&store.builder().pp("l"), 40, 30, true, c).unwrap()
+            };
+            let lin = layer();
+            let m = lin.masked();
+            m.rerandomize(1, &rr(RerandMode::Bernoulli, 0.5)).unwrap();
+            let (w1, gens1) = (host(m.weight()), m.generation_values().unwrap().unwrap());
+            let scores = host(m.scores().unwrap());
+            m.rerandomize(2, &rr(RerandMode::Recycle, 0.25)).unwrap();
+            let keys: Vec<f32> = scores.iter().map(|&s| ranking.key(s)).collect();
+            let moves = recycle_moves(&keys, recycled_count(1200, 0.25)).unwrap();
+            assert_eq!(moves.len(), 300);
+            let lowest_source = moves.iter().map(|&(_, s)| keys[s]).fold(f32::MAX, f32::min);
+            let highest_dest = moves.iter().map(|&(d, _)| keys[d]).fold(f32::MIN, f32::max);
+            assert!(highest_dest <= lowest_source, "{ranking:?}");
+            assert_eq!(host(m.weight()), moved(&w1, &moves), "{ranking:?}");
+            assert_eq!(
+                m.generation_values().unwrap().unwrap(),
+                moved(&gens1, &moves)
+            );
+            assert_ne!(gens1, moved(&gens1, &moves), "the generations moved");
+            assert_eq!(host(m.scores().unwrap()), scores);
+
+            let (a, b) = (layer(), layer());
+            a.masked()
+                .rerandomize(1, &rr(RerandMode::IterandRecycle, 0.25))
+                .unwrap();
+            b.masked()
+                .rerandomize(1, &rr(RerandMode::Bernoulli, 0.125))
+                .unwrap();
+            let moves = recycle_moves(&keys, recycled_count(1200, 0.125)).unwrap();
+            let want = moved(&host(b.masked().weight()), &moves);
+            assert_eq!(host(a.masked().weight()), want, "{ranking:?}");
+        }
+    }
+
     #[test]
     fn generations_refuse_rounds_past_u16() {
         let store = ParamStore::new(8, Device::Cpu);

@@ -2,7 +2,8 @@
 
 use candle_core::{DType, Tensor, Var};
 use iterand_randomizer::{
-    coins, draw, layer_key, rerandomize, InitMode, Purpose, RerandMode, Rerandomizer, Stream,
+    coins, draw, layer_key, moved, recycle_moves, recycled_count, rerandomize, InitMode, Purpose,
+    RerandMode, Rerandomizer, Stream,
 };
 use serde::{Deserialize, Serialize};
 
@@ -232,9 +233,14 @@ impl MaskedWeight {
     }
 
     /// Apply R as its `round`-th application: pruned weights are re-drawn from `init_mode`;
-    /// kept weights, scores and everything else stay as they are. No-op in weight mode.
+    /// kept weights, scores and everything else stay as they are. In the recycling modes the
+    /// lowest-ranked weights then take the highest-ranked ones' values (the ranking of the
+    /// mask, so under `ranking = magnitude` the authors' |score|). No-op in weight mode.
     pub fn rerandomize(&self, round: u32, r: &Rerandomizer) -> Result<()> {
-        if self.scores.is_none() || r.is_noop() {
+        let Some(scores) = &self.scores else {
+            return Ok(());
+        };
+        if r.is_noop() {
             return Ok(());
         }
         if round > MAX_GENERATION {
@@ -246,7 +252,7 @@ impl MaskedWeight {
         }
         let kept = self.mask()?;
         self.record_generation(&kept, round, r)?;
-        let new = rerandomize(
+        let mut new = rerandomize(
             self.weight.as_tensor(),
             &kept,
             self.config.init_mode,
@@ -255,8 +261,29 @@ impl MaskedWeight {
             round,
             r,
         )?;
+        if let Some(rate) = r.recycle_rate() {
+            new = self.recycled(&new, scores, rate)?;
+        }
         self.weight.set(&new)?;
         Ok(())
+    }
+
+    /// `weight` after one recycling of `rate` of the layer by its scores' ranking keys, with
+    /// each moved weight's generation moving along (the round its value was drawn in; a
+    /// ticket cannot describe the move itself and refuses such runs).
+    fn recycled(&self, weight: &Tensor, scores: &Var, rate: f64) -> Result<Tensor> {
+        let nan = || Error::NanScores {
+            layer: self.path.clone(),
+        };
+        let ranking = self.config.ranking;
+        let keys: Vec<f32> = scores.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        let keys: Vec<f32> = keys.into_iter().map(|s| ranking.key(s)).collect();
+        let moves = recycle_moves(&keys, recycled_count(keys.len(), rate)).ok_or_else(nan)?;
+        let w = moved(&weight.flatten_all()?.to_vec1::<f32>()?, &moves);
+        if let Some(gens) = self.generation_values()? {
+            self.set_generation_values(&moved(&gens, &moves))?;
+        }
+        Ok(Tensor::from_vec(w, weight.shape(), weight.device())?.to_dtype(weight.dtype())?)
     }
 
     /// Mark the weights R's `round` re-draws (pruned, and in `bernoulli` mode hit by their
@@ -267,9 +294,13 @@ impl MaskedWeight {
             return Ok(());
         };
         let kept = kept.flatten_all()?.to_vec1::<u8>()?;
+        let Some(r) = r.redraw() else {
+            return Ok(());
+        };
         let heads = match r.mode {
-            RerandMode::Bernoulli => coins(r.seed, self.key, round, r.lambda, gens.len()),
             RerandMode::Manual => vec![1; gens.len()],
+            // `redraw` gives `bernoulli` for every mode but `manual`.
+            _ => coins(r.seed, self.key, round, r.lambda, gens.len()),
         };
         for ((g, &k), &h) in gens.iter_mut().zip(&kept).zip(&heads) {
             if k == 0 && h == 1 {

@@ -29,6 +29,13 @@ pub enum RerandMode {
     Bernoulli,
     /// Every pruned weight becomes `rerand_lambda·w + rerand_mu·fresh` (not used in the paper).
     Manual,
+    /// Iterative Weight Recycling (Gorbett & Whitley 2023, `rerand_type: recycle`): the
+    /// ⌊r·n⌋ weights of lowest ranking key take the values of the ⌊r·n⌋ of highest, rank for
+    /// rank ([`recycle`]); nothing is drawn.
+    Recycle,
+    /// The same code's `iterand_recycle`: the `bernoulli` re-draw with probability r/2, then
+    /// recycling of ⌊(r/2)·n⌋ weights.
+    IterandRecycle,
 }
 
 impl RerandMode {
@@ -54,7 +61,7 @@ pub struct Rerandomizer {
 
 impl Rerandomizer {
     pub fn new(mode: RerandMode, lambda: f64, mu: f64, seed: u64) -> Result<Self> {
-        if mode == RerandMode::Bernoulli && !(0.0..=1.0).contains(&lambda) {
+        if mode != RerandMode::Manual && !(0.0..=1.0).contains(&lambda) {
             return Err(Error::InvalidParameter {
                 name: "rerand_lambda",
                 value: lambda.to_string(),
@@ -78,8 +85,71 @@ impl Rerandomizer {
 
     /// Whether R can change anything at all (r = 0 is exactly edge-popup).
     pub fn is_noop(&self) -> bool {
-        self.mode == RerandMode::Bernoulli && self.lambda == 0.0
+        self.mode != RerandMode::Manual && self.lambda == 0.0
     }
+
+    /// The re-draw of pruned weights R makes, if any: itself in `bernoulli` and `manual`
+    /// mode, `bernoulli` with r/2 in `iterand_recycle` (the authors' `rerand_rate/2`).
+    pub fn redraw(&self) -> Option<Rerandomizer> {
+        match self.mode {
+            RerandMode::Bernoulli | RerandMode::Manual => Some(*self),
+            RerandMode::Recycle => None,
+            RerandMode::IterandRecycle => Some(Rerandomizer {
+                mode: RerandMode::Bernoulli,
+                lambda: self.lambda / 2.0,
+                ..*self
+            }),
+        }
+    }
+
+    /// The fraction of a layer's weights R recycles after its re-draw, if it recycles: r in
+    /// `recycle` mode, r/2 in `iterand_recycle`.
+    pub fn recycle_rate(&self) -> Option<f64> {
+        match self.mode {
+            RerandMode::Bernoulli | RerandMode::Manual => None,
+            RerandMode::Recycle => Some(self.lambda),
+            RerandMode::IterandRecycle => Some(self.lambda / 2.0),
+        }
+    }
+}
+
+/// The number of weights recycling moves in a layer of `n`: the authors'
+/// `int(rerand_rate * numel)`, a truncation of the float product.
+pub fn recycled_count(n: usize, rate: f64) -> usize {
+    ((rate * n as f64) as usize).min(n)
+}
+
+/// The moves of one recycling: `(destination, source)` for the `count` lowest ranking keys and
+/// the `count` highest, paired rank for rank (the lowest key takes the value at the
+/// `count`-th highest, the `count`-th lowest the value at the highest), as the authors'
+/// `w[indices[:k]] = w[indices[-k:]]` over keys sorted ascending. Equal keys rank by index,
+/// so the moves are a function of the keys alone. `None` if a key is NaN.
+pub fn recycle_moves(keys: &[f32], count: usize) -> Option<Vec<(usize, usize)>> {
+    if keys.iter().any(|k| k.is_nan()) {
+        return None;
+    }
+    let count = count.min(keys.len());
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_unstable_by(|&a, &b| keys[a].total_cmp(&keys[b]).then(a.cmp(&b)));
+    let (low, high) = (&order[..count], &order[keys.len() - count..]);
+    Some(low.iter().copied().zip(high.iter().copied()).collect())
+}
+
+/// `weights` after one recycling by `keys` ([`recycle_moves`], [`moved`]).
+pub fn recycle(weights: &[f32], keys: &[f32], count: usize) -> Option<Vec<f32>> {
+    Some(moved(weights, &recycle_moves(keys, count)?))
+}
+
+/// `values` with each move's source value at its destination. Every source is read before
+/// any destination is written, as the authors' indexed assignment gathers its right-hand side
+/// first: where the two sets overlap (rates above ½), a source that is also a destination
+/// gives its value from before the step. Generations move with their weights the same way.
+pub fn moved<T: Copy>(values: &[T], moves: &[(usize, usize)]) -> Vec<T> {
+    let mut out = values.to_vec();
+    for &(dst, src) in moves {
+        out[dst] = values[src];
+    }
+    out
 }
 
 #[cfg(feature = "tensor")]
@@ -110,7 +180,9 @@ pub fn coins(seed: u64, layer: u32, round: u32, p: f64, n: usize) -> Vec<u8> {
 }
 
 #[cfg(feature = "tensor")]
-/// Apply R once, as its `round`-th application (`round ≥ 1`; round 0 is the initialisation).
+/// Apply R's re-draw once, as its `round`-th application (`round ≥ 1`; round 0 is the
+/// initialisation). In the recycling modes the recycling follows, from the scores
+/// ([`recycle`]); `recycle` mode itself draws nothing.
 ///
 /// `kept` is the layer's current mask as `U8` (1 = kept), computed from the unchanged scores,
 /// so the network function right after R equals the one before it. Only pruned weights change;
@@ -138,9 +210,10 @@ pub fn rerandomize(
             why: "round 0 is the initialisation; R starts at round 1",
         });
     }
-    if r.is_noop() {
+    // Recycling needs the scores and runs after this (see `recycle`); here only the re-draw.
+    let Some(r) = r.redraw().filter(|r| !r.is_noop()) else {
         return Ok(weight.clone());
-    }
+    };
     let n = weight.elem_count();
     let dev = weight.device();
     let shape = weight.shape();
@@ -148,11 +221,12 @@ pub fn rerandomize(
     let fresh = Tensor::from_vec(fresh, shape, dev)?.to_dtype(weight.dtype())?;
     let kept = kept.to_dtype(DType::U8)?;
     let replaced = match r.mode {
-        RerandMode::Bernoulli => {
+        RerandMode::Manual => ((weight * r.lambda)? + (fresh * r.mu)?)?,
+        // `redraw` gives `bernoulli` for every mode but `manual`.
+        _ => {
             let heads = coins(r.seed, layer, round, r.lambda, n);
             Tensor::from_vec(heads, shape, dev)?.where_cond(&fresh, weight)?
         }
-        RerandMode::Manual => ((weight * r.lambda)? + (fresh * r.mu)?)?,
     };
     Ok(kept.where_cond(weight, &replaced)?)
 }
@@ -256,6 +330,22 @@ mod tests {
     }
 
     #[test]
+    fn recycling_modes_redraw_at_half_the_rate_or_not_at_all() {
+        let (wt, mt, w, _) = setup(10_000);
+        let draw = |mode, lambda| {
+            let rr = Rerandomizer::new(mode, lambda, 0.0, 5).unwrap();
+            rerandomize(&wt, &mt, InitMode::Uniform, 10, 1, 2, &rr)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let half = draw(RerandMode::Bernoulli, 0.2);
+        assert_ne!(half, w);
+        assert_eq!(draw(RerandMode::IterandRecycle, 0.4), half);
+        assert_eq!(draw(RerandMode::Recycle, 0.4), w);
+    }
+
+    #[test]
     fn bad_parameters_are_rejected() {
         assert!(Rerandomizer::new(RerandMode::Bernoulli, 1.5, 0.0, 1).is_err());
         assert!(Rerandomizer::new(RerandMode::Bernoulli, -0.1, 0.0, 1).is_err());
@@ -263,5 +353,66 @@ mod tests {
         let m = Tensor::zeros(9, DType::U8, &Device::Cpu).unwrap();
         let rr = Rerandomizer::new(RerandMode::Bernoulli, 0.1, 0.0, 1).unwrap();
         assert!(rerandomize(&wt, &m, InitMode::Uniform, 1, 0, 1, &rr).is_err());
+    }
+}
+
+#[cfg(test)]
+mod recycle_tests {
+    use super::*;
+
+    /// Hand-worked: keys ascending are 0.1 (i 3), 0.2 (i 0), 0.5 (i 1 and i 4: a tie, by
+    /// index), 0.7 (i 5), 0.9 (i 2). Two recycled: the two lowest, i 3 and i 0, take the values
+    /// of the two highest in rank order, i 5 and i 2.
+    #[test]
+    fn the_lowest_keys_take_the_highest_keys_values_rank_for_rank() {
+        let keys = [0.2, 0.5, 0.9, 0.1, 0.5, 0.7];
+        let w = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0];
+        assert_eq!(recycle_moves(&keys, 2), Some(vec![(3, 5), (0, 2)]));
+        assert_eq!(
+            recycle(&w, &keys, 2),
+            Some(vec![12.0, 11.0, 12.0, 15.0, 14.0, 15.0])
+        );
+        // Three: the tie at 0.5 ranks i 1 below i 4, so i 1 is a destination and i 4 a source.
+        assert_eq!(recycle_moves(&keys, 3), Some(vec![(3, 4), (0, 5), (1, 2)]));
+        assert_eq!(recycle(&w, &keys, 0), Some(w.to_vec()));
+        assert_eq!(recycle(&w, &[0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0], 1), None);
+    }
+
+    /// Above a rate of ½ the sets overlap; each source gives its value from before the step.
+    #[test]
+    fn overlapping_moves_read_every_value_before_writing() {
+        let keys = [0.0, 1.0, 2.0, 3.0];
+        let w = [1.0, 2.0, 3.0, 4.0];
+        // Moves (0, 1), (1, 2), (2, 3): sequential writes would give [4, 4, 4, 4].
+        assert_eq!(recycle(&w, &keys, 3), Some(vec![2.0, 3.0, 4.0, 4.0]));
+    }
+
+    #[test]
+    fn counts_truncate_as_the_authors_int_does() {
+        assert_eq!(recycled_count(1000, 0.1), 100);
+        assert_eq!(recycled_count(999, 0.1), 99);
+        assert_eq!(recycled_count(7, 0.5), 3);
+        assert_eq!(recycled_count(7, 1.0), 7);
+        assert_eq!(recycled_count(0, 0.3), 0);
+    }
+
+    #[test]
+    fn the_modes_split_into_a_redraw_and_a_recycling() {
+        let r = |mode| Rerandomizer::new(mode, 0.2, 0.0, 3).unwrap();
+        let ir = r(RerandMode::IterandRecycle);
+        let half = ir.redraw().unwrap();
+        assert_eq!((half.mode, half.lambda), (RerandMode::Bernoulli, 0.1));
+        assert_eq!(ir.recycle_rate(), Some(0.1));
+        assert_eq!(r(RerandMode::Recycle).redraw(), None);
+        assert_eq!(r(RerandMode::Recycle).recycle_rate(), Some(0.2));
+        assert_eq!(
+            r(RerandMode::Bernoulli).redraw(),
+            Some(r(RerandMode::Bernoulli))
+        );
+        assert_eq!(r(RerandMode::Bernoulli).recycle_rate(), None);
+        assert!(Rerandomizer::new(RerandMode::Recycle, 1.5, 0.0, 1).is_err());
+        assert!(Rerandomizer::new(RerandMode::Recycle, 0.0, 0.0, 1)
+            .unwrap()
+            .is_noop());
     }
 }

@@ -76,13 +76,20 @@ fn regenerable(cfg: &TrainConfig, run: &Path) -> Result<()> {
             "the SGD baseline trains its weights; only a supermask is a seed and a mask",
         );
     }
-    if cfg.method == Method::Iterand
-        && cfg.rerand_mode == RerandMode::Manual
-        && cfg.rerandomization()?.is_some()
-    {
-        return refuse("rerand_mode = manual blends old and new values, which no round describes");
+    if cfg.method != Method::Iterand || cfg.rerandomization()?.is_none() {
+        return Ok(());
     }
-    Ok(())
+    match cfg.rerand_mode {
+        RerandMode::Bernoulli => Ok(()),
+        RerandMode::Manual => {
+            refuse("rerand_mode = manual blends old and new values, which no round describes")
+        }
+        RerandMode::Recycle | RerandMode::IterandRecycle => refuse(&format!(
+            "rerand_mode = {} copies weights between positions, which a position's round does \
+             not describe",
+            cfg.rerand_mode.name()
+        )),
+    }
 }
 
 /// The network's input and classes: recorded by the run, else from its dataset.

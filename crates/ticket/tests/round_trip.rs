@@ -133,7 +133,7 @@ fn iterand_resnet_with_batch_norm_round_trips_bit_for_bit() {
 }
 
 #[test]
-fn sgd_and_manual_runs_are_refused_and_damage_is_detected() {
+fn sgd_manual_and_recycling_runs_are_refused_and_damage_is_detected() {
     let splits = digits::splits().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sgd = dir.path().join("sgd");
@@ -150,6 +150,14 @@ fn sgd_and_manual_runs_are_refused_and_damage_is_detected() {
     train(&cfg, &splits, &manual);
     let e = export(&manual, "last").unwrap_err();
     assert!(e.to_string().contains("manual"), "{e}");
+    for mode in [RerandMode::Recycle, RerandMode::IterandRecycle] {
+        let run = dir.path().join(mode.name());
+        let mut cfg = config(Arch::Fc, Method::Iterand);
+        cfg.rerand_mode = mode;
+        train(&cfg, &splits, &run);
+        let e = export(&run, "last").unwrap_err();
+        assert!(e.to_string().contains(mode.name()), "{e}");
+    }
     assert!(matches!(
         export(dir.path(), "last").unwrap_err(),
         Error::Run { .. }

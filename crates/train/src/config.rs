@@ -101,7 +101,8 @@ pub struct TrainConfig {
     /// K_per (unit `iteration`), or R's firings per epoch (unit `epoch`, as the official code).
     pub rerand_freq: u64,
     pub rerand_freq_unit: RerandUnit,
-    /// r: the probability a pruned weight is re-drawn (λ in `manual` mode).
+    /// r: the probability a pruned weight is re-drawn (λ in `manual` mode; the fraction
+    /// recycled in `recycle`, twice it in `iterand_recycle`).
     pub rerand_lambda: f64,
     pub rerand_mu: f64,
     pub epochs: usize,
@@ -234,7 +235,7 @@ impl TrainConfig {
         check::sparsity(self.sparsity)?;
         check::positive("width", self.width)?;
         check::at_least_one("rerand_freq", self.rerand_freq)?;
-        if self.rerand_mode == RerandMode::Bernoulli {
+        if self.rerand_mode != RerandMode::Manual {
             check::probability("rerand_lambda", self.rerand_lambda)?;
         }
         check::at_least_one("epochs", self.epochs as u64)?;

@@ -10,6 +10,7 @@ use std::path::Path;
 use candle_core::Device;
 use iterand_data::{digits, folder::write_synthetic_folder, Loader, Splits};
 use iterand_models::Arch;
+use iterand_randomizer::RerandMode;
 use iterand_train::{
     train_with, Checkpointer, DatasetName, Error, Method, MetricsLine, Resume, RunDir, RunOptions,
     Summary, TrainConfig,
@@ -131,6 +132,20 @@ fn fc_stopped_mid_epoch_twice_resumes_bit_identically() {
     // 8 batches an epoch: stops inside epoch 1, inside epoch 2 right after R fires (it fires
     // before iterations 0, 3, 6, … i.e. before the 10th step), and at an epoch's last batch.
     stopped_and_resumed_equals_uninterrupted(Arch::Fc, &[5, 10, 16]);
+}
+
+/// Iterative Weight Recycling's modes: stops right after R's third firing (before step 10).
+#[test]
+fn recycling_runs_resume_bit_identically() {
+    let splits = digits::splits().unwrap();
+    for mode in [RerandMode::Recycle, RerandMode::IterandRecycle] {
+        let cfg = TrainConfig {
+            rerand_mode: mode,
+            rerand_lambda: 0.2,
+            ..config(Arch::Fc)
+        };
+        resumed_equals_uninterrupted(&cfg, &splits, &[5, 10], (1, 1));
+    }
 }
 
 #[test]

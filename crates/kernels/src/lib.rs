@@ -16,7 +16,8 @@
 //!   the ReLU after it ([`batch_norm_relu_train`]; with the convolution before it too,
 //!   [`conv2d_batch_norm_relu_train`]) or a residual block's shortcut addition and
 //!   ReLU ([`batch_norm_add_relu_train`]);
-//! - [`masked_weight`]: edge-popup's straight-through `W ⊙ mask` as one node instead of four;
+//! - [`masked_weight`]: edge-popup's straight-through `W ⊙ mask` as one node instead of four
+//!   ([`straight_through`] where the forward's weights and the gradient's factor differ);
 //! - [`sgd_update`]: SGD's update of a variable in one pass instead of eight tensors.
 //!
 //! Each takes its fast path for f32 tensors on the CPU and hands everything else (CUDA, Metal,
@@ -50,6 +51,6 @@ pub use norm::{
     BatchNormOutput,
 };
 pub use sgd::{sgd_update, SgdCoeffs};
-pub use ste::masked_weight;
+pub use ste::{masked_weight, straight_through};
 pub use variant::set_winograd4;
 pub use winograd::set_winograd;

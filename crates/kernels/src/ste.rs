@@ -25,19 +25,51 @@ pub fn masked_weight(weight: &Tensor, scores: &Tensor, mask: &Tensor) -> Result<
         return weight.detach() * through;
     }
     let weight = weight.detach().contiguous()?;
-    let value = with_data(&weight, |w| {
+    straight_through_op(&weight, weight.clone(), scores, mask)
+}
+
+/// `value ⊙ mask` in value, with the straight-through gradient `factor ⊙ ∂L/∂W_eff` to
+/// `scores` and none to `value` or `factor`: [`masked_weight`] where the forward's weights and
+/// the gradient's factor differ. edge-popup's original code ranks |S|, so its gradient
+/// passes through the absolute value (`factor = W ⊙ sign(S)`); biprop computes with
+/// `value = α·sign(W)` and sends the gradient by `W`.
+pub fn straight_through(
+    value: &Tensor,
+    factor: &Tensor,
+    scores: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor> {
+    let dims = scores.dims();
+    let same = value.dims() == dims && factor.dims() == dims && mask.dims() == dims;
+    let fast = [value, factor, scores, mask].iter().all(|t| fast_path(t));
+    if !same || !fast {
+        let zero = (scores - scores.detach())?;
+        return (value.detach() * mask)? + (zero * factor.detach())?;
+    }
+    let value = value.detach().contiguous()?;
+    straight_through_op(&value, factor.detach().contiguous()?, scores, mask)
+}
+
+/// The fast path of both: the product computed now, the factor kept for the backward.
+fn straight_through_op(
+    value: &Tensor,
+    factor: Tensor,
+    scores: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor> {
+    let product = with_data(value, |w| {
         with_data(&mask.contiguous()?, |m| {
             Ok(w.iter().zip(m).map(|(w, m)| w * m).collect::<Vec<f32>>())
         })
     })?;
     scores.apply_op1(StraightThrough {
-        weight,
-        value: Mutex::new(Some(value)),
+        weight: factor,
+        value: Mutex::new(Some(product)),
     })
 }
 
 /// The op on the scores: its forward hands out the product computed beforehand (so the mask is
-/// not kept), its backward multiplies by the weight.
+/// not kept), its backward multiplies by the factor (the weight, for edge-popup).
 struct StraightThrough {
     weight: Tensor,
     value: Mutex<Option<Vec<f32>>>,

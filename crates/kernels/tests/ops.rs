@@ -2,10 +2,10 @@
 //! ops (forward and gradient), plus the PyTorch conventions candle does not share
 //! (hand-computed).
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use iterand_kernels::{
     batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, batch_norm_train_candle,
-    masked_weight, max_pool2d, relu,
+    masked_weight, max_pool2d, relu, straight_through,
 };
 
 mod common;
@@ -385,4 +385,31 @@ fn masked_weight_by_hand() {
     let f = |v: Vec<u32>| v.into_iter().map(f32::from_bits).collect::<Vec<_>>();
     assert_eq!(f(eff), [0.0, -2.0, 0.0, 0.25, 1.0, -0.0]);
     assert_eq!(f(ds), [0.5, -4.0, 9.0, 1.0, 5.0, -6.0]);
+}
+
+/// `straight_through` by hand, with the forward's weights and the gradient's factor apart:
+/// W_eff = V ⊙ m, ∂L/∂S = F ⊙ c, on the fast path (f32) and through candle's ops (f64).
+#[test]
+fn straight_through_by_hand_on_both_paths() {
+    let v = [2f64, -2.0, 2.0, 2.0, -2.0, 2.0];
+    let fac = [0.5f64, 2.0, -3.0, 0.25, 0.0, -1.0];
+    let s = [0.1f64, 0.9, -0.3, 0.4, 0.0, 0.2];
+    let m = [0f64, 1.0, 0.0, 1.0, 1.0, 0.0];
+    let c = [1f64, 2.0, 3.0, 4.0, 5.0, 6.0];
+    for dtype in [DType::F32, DType::F64] {
+        let dev = Device::Cpu;
+        let t = |x: &[f64]| Tensor::new(x, &dev).unwrap().to_dtype(dtype).unwrap();
+        let sv = Var::from_tensor(&t(&s)).unwrap();
+        let eff = straight_through(&t(&v), &t(&fac), sv.as_tensor(), &t(&m)).unwrap();
+        let g = (&eff * t(&c))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let host = |x: &Tensor| x.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+        assert_eq!(host(&eff), [0.0, -2.0, 0.0, 2.0, -2.0, 0.0], "{dtype:?}");
+        let ds = host(g.get(sv.as_tensor()).unwrap());
+        assert_eq!(ds, [0.5, 4.0, -9.0, 1.0, 0.0, -6.0], "{dtype:?}");
+    }
 }

@@ -489,6 +489,41 @@ mod tests {
         }
     }
 
+    /// A layer ranked by |S| sends its scores `W ⊙ sign(S) ⊙ ∂L/∂W_eff`, one ranked by S
+    /// `W ⊙ ∂L/∂W_eff`.
+    #[test]
+    fn the_scores_gradient_follows_the_ranking() {
+        let host = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for ranking in [crate::Ranking::Signed, crate::Ranking::Magnitude] {
+            let store = ParamStore::new(8, Device::Cpu);
+            let c = MaskConfig {
+                ranking,
+                ..cfg(Mode::Scores, 0.5)
+            };
+            let lin = MaskedLinear::new(&store.builder().pp("l"), 6, 5, false, c).unwrap();
+            let m = lin.masked();
+            let g = m
+                .effective()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let got = host(g.get(m.scores().unwrap().as_tensor()).unwrap());
+            let (w, s) = (host(m.weight()), host(m.scores().unwrap()));
+            let want: Vec<f32> = w
+                .iter()
+                .zip(&s)
+                .map(|(&w, &s)| match ranking {
+                    crate::Ranking::Signed => w,
+                    crate::Ranking::Magnitude => w * s.signum(),
+                })
+                .collect();
+            assert_eq!(got, want, "{ranking:?}");
+            assert!(s.iter().any(|&s| s < 0.0), "some scores are negative");
+        }
+    }
+
     #[test]
     fn generations_refuse_rounds_past_u16() {
         let store = ParamStore::new(8, Device::Cpu);

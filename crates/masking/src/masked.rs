@@ -217,17 +217,18 @@ impl MaskedWeight {
     }
 
     /// The weight the layer computes with: `W ⊙ mask` with the straight-through gradient to
-    /// the scores in score mode, the trainable weight itself in weight mode.
+    /// the scores in score mode (through |S| when ranked by magnitude, as edge-popup's code),
+    /// the trainable weight itself in weight mode.
     pub fn effective(&self) -> Result<Tensor> {
         match &self.scores {
             None => Ok(self.weight.as_tensor().clone()),
             Some(scores) => {
                 let mask = self.mask()?.to_dtype(self.weight.dtype())?;
-                Ok(ste::masked_weight(
-                    self.weight.as_tensor(),
-                    scores.as_tensor(),
-                    &mask,
-                )?)
+                let (w, s) = (self.weight.as_tensor(), scores.as_tensor());
+                Ok(match self.config.ranking {
+                    Ranking::Signed => ste::masked_weight(w, s, &mask)?,
+                    Ranking::Magnitude => ste::magnitude_masked_weight(w, s, &mask)?,
+                })
             }
         }
     }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use iterand_data::Loader;
-use iterand_masking::Ranking;
+use iterand_masking::{Ranking, WeightTransform};
 use iterand_models::Arch;
 use iterand_randomizer::{InitMode, RerandMode};
 use iterand_train::check;
@@ -95,6 +95,10 @@ fn ranking_parser() -> impl TypedValueParser<Value = Ranking> {
     enum_flag(Ranking::ALL, Ranking::name)
 }
 
+fn weight_transform_parser() -> impl TypedValueParser<Value = WeightTransform> {
+    enum_flag(WeightTransform::ALL, WeightTransform::name)
+}
+
 /// The flags of one training run. Each is a config key; a flag not typed is not set here, so
 /// the library's default (`TrainConfig::default`, and its per-method learning rate) or an
 /// earlier layer decides it. `train --help` lists those defaults (see [`defaults_help`]).
@@ -156,6 +160,10 @@ pub struct TrainArgs {
     #[arg(long, value_parser = ranking_parser())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking: Option<Ranking>,
+    /// What the kept weights compute as: none, or biprop (α·sign(w), docs/methods.md).
+    #[arg(long, value_parser = weight_transform_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_transform: Option<WeightTransform>,
     /// Training epochs (the paper's CIFAR-10 runs use 100).
     #[arg(long, value_parser = at_least_one("epochs"))]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -700,6 +708,12 @@ mod tests {
         check_names("--ranking", Ranking::ALL, Ranking::name, |c| {
             c.train.ranking.unwrap()
         });
+        check_names(
+            "--weight-transform",
+            WeightTransform::ALL,
+            WeightTransform::name,
+            |c| c.train.weight_transform.unwrap(),
+        );
     }
 
     #[test]
@@ -767,11 +781,15 @@ mod tests {
         fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
             all.iter().map(|&v| name(v)).collect()
         }
-        let flags: [(&str, Vec<&str>); 8] = [
+        let flags: [(&str, Vec<&str>); 9] = [
             ("--dataset", names(DatasetName::ALL, DatasetName::name)),
             ("--method", names(Method::ALL, Method::name)),
             ("--rerand-mode", names(RerandMode::ALL, RerandMode::name)),
             ("--ranking", names(Ranking::ALL, Ranking::name)),
+            (
+                "--weight-transform",
+                names(WeightTransform::ALL, WeightTransform::name),
+            ),
             ("--model", names(Arch::ALL, Arch::name)),
             ("--init", names(InitMode::ALL, InitMode::name)),
             ("--resume", vec!["auto", "never"]),

@@ -96,10 +96,18 @@ fn conv4_trains_to_the_same_bits_on_1_2_3_and_8_threads() {
     same_thread_count_independent_run("conv4", &[]);
 }
 
-/// Iterative Weight Recycling's sort and moves, after the half-rate re-draw.
+/// The later methods together: Iterative Weight Recycling's sort and moves after the half-rate
+/// re-draw, on biprop's α·sign(w) layers.
 #[test]
-fn iterand_recycle_trains_to_the_same_bits_on_1_2_3_and_8_threads() {
-    let mode = ["--rerand-mode", "iterand_recycle", "--rerand-lambda", "0.2"];
+fn later_methods_train_to_the_same_bits_on_1_2_3_and_8_threads() {
+    let mode = [
+        "--rerand-mode",
+        "iterand_recycle",
+        "--rerand-lambda",
+        "0.2",
+        "--weight-transform",
+        "biprop",
+    ];
     same_thread_count_independent_run("conv4", &mode);
 }
 

@@ -524,6 +524,65 @@ mod tests {
         }
     }
 
+    /// biprop: the kept weights compute as α·sign(w) with α the mean |w| kept (by hand on the
+    /// host), the pruned as 0, and the scores' gradient is edge-popup's for either ranking.
+    #[test]
+    fn biprop_layers_compute_with_alpha_times_the_sign() {
+        let host = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for ranking in [crate::Ranking::Signed, crate::Ranking::Magnitude] {
+            let store = ParamStore::new(8, Device::Cpu);
+            let c = MaskConfig {
+                ranking,
+                weight_transform: crate::WeightTransform::Biprop,
+                ..cfg(Mode::Scores, 0.6)
+            };
+            let lin = MaskedLinear::new(&store.builder().pp("l"), 10, 7, false, c).unwrap();
+            let m = lin.masked();
+            let (w, s) = (host(m.weight()), host(m.scores().unwrap()));
+            let kept: Vec<bool> = m
+                .mask()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<u8>()
+                .unwrap()
+                .iter()
+                .map(|&k| k == 1)
+                .collect();
+            let n = kept.iter().filter(|&&k| k).count();
+            assert_eq!(
+                n, 29,
+                "the official rule keeps 70 + 1 − (1 + round(0.6 · 69))"
+            );
+            let sum: f64 = w
+                .iter()
+                .zip(&kept)
+                .filter(|(_, &k)| k)
+                .map(|(w, _)| w.abs() as f64)
+                .sum();
+            let a = (sum / n as f64) as f32;
+            assert_eq!(m.alpha().unwrap(), Some(a));
+            let eff = m.effective().unwrap();
+            let want: Vec<f32> = w
+                .iter()
+                .zip(&kept)
+                .map(|(&w, &k)| if k { a * w.signum() } else { 0.0 })
+                .collect();
+            assert_eq!(host(&eff), want, "{ranking:?}");
+            let g = eff.sum_all().unwrap().backward().unwrap();
+            let got = host(g.get(m.scores().unwrap().as_tensor()).unwrap());
+            let factor: Vec<f32> = w
+                .iter()
+                .zip(&s)
+                .map(|(&w, &s)| match ranking {
+                    crate::Ranking::Signed => w,
+                    crate::Ranking::Magnitude => w * s.signum(),
+                })
+                .collect();
+            assert_eq!(got, factor, "{ranking:?}");
+        }
+    }
+
     #[test]
     fn generations_refuse_rounds_past_u16() {
         let store = ParamStore::new(8, Device::Cpu);

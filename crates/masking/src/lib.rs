@@ -19,9 +19,11 @@ pub mod radix;
 pub mod ste;
 mod store;
 pub mod threshold;
+pub mod transform;
 
 pub use error::{Error, Result};
 pub use layers::{Conv2dSpec, MaskedConv2d, MaskedLinear};
 pub use masked::{MaskConfig, MaskedWeight, Mode, MAX_GENERATION};
 pub use store::{Builder, ParamStore, Role};
 pub use threshold::Ranking;
+pub use transform::WeightTransform;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{Builder, Role};
 use crate::threshold::{self, Ranking};
+use crate::transform::{self, WeightTransform};
 use crate::{ste, Error, Result};
 
 /// What trains.
@@ -33,6 +34,9 @@ pub struct MaskConfig {
     pub init_mode: InitMode,
     /// The score distribution (official `init_mode_mask`).
     pub init_mode_mask: InitMode,
+    /// What the kept weights compute as (score mode): themselves, or biprop's α·sign(w).
+    #[serde(default)]
+    pub weight_transform: WeightTransform,
 }
 
 impl MaskConfig {
@@ -50,6 +54,7 @@ impl MaskConfig {
             ranking: Ranking::Signed,
             init_mode,
             init_mode_mask: InitMode::KaimingUniform,
+            weight_transform: WeightTransform::None,
         })
     }
 
@@ -216,6 +221,14 @@ impl MaskedWeight {
         Ok(mask.sum_all()?.to_scalar::<u32>()? as usize)
     }
 
+    /// biprop's α under the current mask; `None` unless the layer computes with α·sign(w).
+    pub fn alpha(&self) -> Result<Option<f32>> {
+        if self.scores.is_none() || self.config.weight_transform != WeightTransform::Biprop {
+            return Ok(None);
+        }
+        transform::alpha(self.weight.as_tensor(), &self.mask()?)
+    }
+
     /// The weight the layer computes with: `W ⊙ mask` with the straight-through gradient to
     /// the scores in score mode (through |S| when ranked by magnitude, as edge-popup's code),
     /// the trainable weight itself in weight mode.
@@ -225,9 +238,17 @@ impl MaskedWeight {
             Some(scores) => {
                 let mask = self.mask()?.to_dtype(self.weight.dtype())?;
                 let (w, s) = (self.weight.as_tensor(), scores.as_tensor());
-                Ok(match self.config.ranking {
-                    Ranking::Signed => ste::masked_weight(w, s, &mask)?,
-                    Ranking::Magnitude => ste::magnitude_masked_weight(w, s, &mask)?,
+                let value = match self.config.weight_transform {
+                    WeightTransform::None => None,
+                    WeightTransform::Biprop => Some(transform::binary_weight(w, &mask)?),
+                };
+                Ok(match (self.config.ranking, value) {
+                    (Ranking::Signed, None) => ste::masked_weight(w, s, &mask)?,
+                    (Ranking::Magnitude, None) => ste::magnitude_masked_weight(w, s, &mask)?,
+                    (Ranking::Signed, Some(v)) => ste::straight_through(&v, w, s, &mask)?,
+                    (Ranking::Magnitude, Some(v)) => {
+                        ste::magnitude_straight_through(&v, w, s, &mask)?
+                    }
                 })
             }
         }

@@ -23,8 +23,29 @@ pub fn masked_weight(weight: &Tensor, scores: &Tensor, mask: &Tensor) -> Result<
 /// comes from `clamped_scores = scores.abs()`, so the scores receive the gradient through the
 /// absolute value, `W ⊙ sign(S) ⊙ ∂L/∂W_eff` (sign(0) = 0, torch's derivative of |·| at 0).
 pub fn magnitude_masked_weight(weight: &Tensor, scores: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    magnitude_straight_through(weight, weight, scores, mask)
+}
+
+/// `value ⊙ mask` in value (biprop's α·sign(W)), the scores receiving `W ⊙ ∂L/∂W_eff`, as
+/// biprop's `GetQuantnet_binary` sends `|W|` times the gradient of `sign(W) ⊙ quantnet`.
+pub fn straight_through(
+    value: &Tensor,
+    weight: &Tensor,
+    scores: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor> {
+    iterand_kernels::straight_through(value, weight, scores, mask)
+}
+
+/// [`straight_through`] ranked by |S|: the factor carries sign(S) as well.
+pub fn magnitude_straight_through(
+    value: &Tensor,
+    weight: &Tensor,
+    scores: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor> {
     let factor = (weight.detach() * scores.detach().sign()?)?;
-    iterand_kernels::straight_through(weight, &factor, scores, mask)
+    iterand_kernels::straight_through(value, &factor, scores, mask)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use iterand_data::{digits, Loader, Splits};
+use iterand_masking::WeightTransform;
 use iterand_models::{Arch, Network};
 use iterand_randomizer::RerandMode;
 use iterand_ticket::{export, info, rebuild, Error, Ticket};
@@ -79,8 +80,14 @@ fn trained(cfg: &TrainConfig, out: &Path, splits: &Splits) -> Box<dyn Network> {
 }
 
 fn round_trip(model: Arch, method: Method) {
+    round_trip_config(config(model, method));
+}
+
+/// A run of `cfg` exported, written, read and rebuilt: the same logits, bit for bit, and the
+/// run's test accuracy.
+fn round_trip_config(cfg: TrainConfig) {
+    let (model, method) = (cfg.model, cfg.method);
     let splits = digits::splits().unwrap();
-    let cfg = config(model, method);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let summary = train(&cfg, &splits, &out);
@@ -125,6 +132,15 @@ fn edge_popup_fc_round_trips_bit_for_bit() {
 #[test]
 fn iterand_fc_round_trips_bit_for_bit() {
     round_trip(Arch::Fc, Method::Iterand);
+}
+
+/// biprop's α·sign(w) comes back from the regenerated weights and the mask.
+#[test]
+fn biprop_iterand_fc_round_trips_bit_for_bit() {
+    round_trip_config(TrainConfig {
+        weight_transform: WeightTransform::Biprop,
+        ..config(Arch::Fc, Method::Iterand)
+    });
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use candle_core::Device;
-use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking};
+use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking, WeightTransform};
 use iterand_models::{build, Arch, InputShape, ModelSpec, Network, Stem};
 use iterand_randomizer::{InitMode, RerandMode, RerandSchedule, RerandUnit, Rerandomizer};
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,10 @@ pub struct TrainConfig {
     /// checkpoints record) from before the key existed stay what they were.
     #[serde(skip_serializing_if = "SplitDraw::is_default")]
     pub split: SplitDraw,
+    /// What the kept weights compute as: themselves (`none`) or biprop's α·sign(w)
+    /// (`biprop`; docs/methods.md). Written only when not the default, as `split`.
+    #[serde(skip_serializing_if = "WeightTransform::is_default")]
+    pub weight_transform: WeightTransform,
 }
 
 impl Default for TrainConfig {
@@ -166,6 +170,7 @@ impl Default for TrainConfig {
             pad: 0,
             augment: false,
             split: SplitDraw::Philox,
+            weight_transform: WeightTransform::None,
         }
     }
 }
@@ -235,6 +240,13 @@ impl TrainConfig {
         check::sparsity(self.sparsity)?;
         check::positive("width", self.width)?;
         check::at_least_one("rerand_freq", self.rerand_freq)?;
+        if !self.weight_transform.is_default() && self.method == Method::Sgd {
+            return Err(bad(
+                "weight_transform",
+                self.weight_transform.name(),
+                "transforms the kept random weights of a score method; sgd trains its weights",
+            ));
+        }
         if self.rerand_mode != RerandMode::Manual {
             check::probability("rerand_lambda", self.rerand_lambda)?;
         }
@@ -312,6 +324,7 @@ impl TrainConfig {
         let mut m = MaskConfig::new(self.method.mode(), self.sparsity, self.init_mode)?;
         m.ranking = self.ranking;
         m.init_mode_mask = self.init_mode_mask;
+        m.weight_transform = self.weight_transform;
         Ok(m)
     }
 
@@ -527,6 +540,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("split = \"numpy\""), "{e}");
+    }
+
+    /// Like `split`: written when set, absent (old configs keep their hashes) when not, and
+    /// refused with the SGD baseline.
+    #[test]
+    fn weight_transform_is_written_only_when_set_and_needs_a_score_method() {
+        let bp = TrainConfig::resolve([&table("weight_transform = \"biprop\"")]).unwrap();
+        assert_eq!(
+            bp.mask_config().unwrap().weight_transform,
+            WeightTransform::Biprop
+        );
+        assert!(bp
+            .to_toml()
+            .unwrap()
+            .contains("weight_transform = \"biprop\""));
+        assert!(!TrainConfig::default()
+            .to_toml()
+            .unwrap()
+            .contains("weight_transform"));
+        let sgd = TrainConfig {
+            method: Method::Sgd,
+            ..bp
+        };
+        let e = sgd.validate().unwrap_err().to_string();
+        assert!(e.contains("weight_transform = biprop"), "{e}");
     }
 
     #[test]

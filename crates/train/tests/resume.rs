@@ -9,6 +9,7 @@ use std::path::Path;
 
 use candle_core::Device;
 use iterand_data::{digits, folder::write_synthetic_folder, Loader, Splits};
+use iterand_masking::WeightTransform;
 use iterand_models::Arch;
 use iterand_randomizer::RerandMode;
 use iterand_train::{
@@ -134,17 +135,31 @@ fn fc_stopped_mid_epoch_twice_resumes_bit_identically() {
     stopped_and_resumed_equals_uninterrupted(Arch::Fc, &[5, 10, 16]);
 }
 
-/// Iterative Weight Recycling's modes: stops right after R's third firing (before step 10).
+/// The later methods (docs/methods.md): Iterative Weight Recycling's two modes and biprop,
+/// stopped right after R's third firing (before step 10).
 #[test]
-fn recycling_runs_resume_bit_identically() {
+fn later_methods_resume_bit_identically() {
     let splits = digits::splits().unwrap();
-    for mode in [RerandMode::Recycle, RerandMode::IterandRecycle] {
-        let cfg = TrainConfig {
-            rerand_mode: mode,
-            rerand_lambda: 0.2,
-            ..config(Arch::Fc)
-        };
-        resumed_equals_uninterrupted(&cfg, &splits, &[5, 10], (1, 1));
+    let base = TrainConfig {
+        rerand_lambda: 0.2,
+        ..config(Arch::Fc)
+    };
+    let configs = [
+        TrainConfig {
+            rerand_mode: RerandMode::Recycle,
+            ..base.clone()
+        },
+        TrainConfig {
+            rerand_mode: RerandMode::IterandRecycle,
+            ..base.clone()
+        },
+        TrainConfig {
+            weight_transform: WeightTransform::Biprop,
+            ..base
+        },
+    ];
+    for cfg in &configs {
+        resumed_equals_uninterrupted(cfg, &splits, &[5, 10], (1, 1));
     }
 }
 

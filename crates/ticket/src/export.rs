@@ -161,6 +161,7 @@ fn layer(m: &MaskedWeight, cfg: &TrainConfig, run: &Path) -> Result<(LayerHeader
         generation_values: values,
         generation_counts: counts,
         generation_bytes: gen_bytes.len() as u64,
+        alpha: m.alpha()?,
     };
     Ok((h, (mask_bytes, gen_bytes)))
 }

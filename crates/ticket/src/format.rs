@@ -55,6 +55,10 @@ pub struct LayerHeader {
     pub generation_counts: Vec<u64>,
     /// Bytes of the coded generations of kept weights, in weight order.
     pub generation_bytes: u64,
+    /// biprop's α (`weight_transform = "biprop"`): the mean |w| of the kept weights, which the
+    /// rebuilt layer must give again. Absent in every other run, whose headers stay as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
 }
 
 /// A tensor that cannot be regenerated (BatchNorm statistics and affine parameters, non-zero

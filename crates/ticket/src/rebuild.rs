@@ -89,6 +89,7 @@ pub fn rebuild(ticket: &Ticket, device: &Device) -> Result<Rebuilt> {
         }
         let (mask, gens) = layer_values(lh, coded)?;
         set_layer(m, &config, &mask, &gens)?;
+        check_alpha(m, lh)?;
     }
     let vars = store.varmap().data().lock().unwrap().clone();
     for (th, values) in h.rest.iter().zip(&ticket.rest) {
@@ -106,6 +107,21 @@ pub fn rebuild(ticket: &Ticket, device: &Device) -> Result<Rebuilt> {
     }
     drop(masked);
     Ok(Rebuilt { config, store, net })
+}
+
+/// The rebuilt layer's biprop α against the header's, bit for bit.
+fn check_alpha(m: &MaskedWeight, lh: &LayerHeader) -> Result<()> {
+    let got = m.alpha()?;
+    if got.map(f32::to_bits) == lh.alpha.map(f32::to_bits) {
+        return Ok(());
+    }
+    Err(Error::Format {
+        what: format!("layer {} alpha", lh.path),
+        why: format!(
+            "the header has {:?}, the rebuilt layer gives {got:?}",
+            lh.alpha
+        ),
+    })
 }
 
 /// Weights drawn at their generations (pruned ones keep the initial draw), scores = mask.

@@ -84,8 +84,8 @@ fn round_trip(model: Arch, method: Method) {
 }
 
 /// A run of `cfg` exported, written, read and rebuilt: the same logits, bit for bit, and the
-/// run's test accuracy.
-fn round_trip_config(cfg: TrainConfig) {
+/// run's test accuracy. Returns the ticket.
+fn round_trip_config(cfg: TrainConfig) -> Ticket {
     let (model, method) = (cfg.model, cfg.method);
     let splits = digits::splits().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +122,13 @@ fn round_trip_config(cfg: TrainConfig) {
     assert_eq!(rest.is_empty(), model == Arch::Fc, "{rest:?}");
     let i = info(&back).unwrap();
     assert!(i.mask_bits < 1.05, "{i:?}");
+    let biprop = cfg.weight_transform == WeightTransform::Biprop;
+    assert!(back
+        .header
+        .layers
+        .iter()
+        .all(|l| l.alpha.is_some() == biprop));
+    back
 }
 
 #[test]
@@ -134,13 +141,21 @@ fn iterand_fc_round_trips_bit_for_bit() {
     round_trip(Arch::Fc, Method::Iterand);
 }
 
-/// biprop's α·sign(w) comes back from the regenerated weights and the mask.
+/// biprop's α·sign(w) comes back from the regenerated weights and the mask, and each layer's
+/// α, a header value, must match what the rebuilt layer gives.
 #[test]
 fn biprop_iterand_fc_round_trips_bit_for_bit() {
-    round_trip_config(TrainConfig {
+    let mut t = round_trip_config(TrainConfig {
         weight_transform: WeightTransform::Biprop,
         ..config(Arch::Fc, Method::Iterand)
     });
+    let a = t.header.layers[1].alpha.unwrap();
+    assert!(a > 0.0 && a.is_finite());
+    t.header.layers[1].alpha = Some(a * 1.5);
+    let e = rebuild(&t, &Device::Cpu)
+        .err()
+        .expect("a wrong alpha is refused");
+    assert!(e.to_string().contains("alpha"), "{e}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use iterand_models::Network;
+use iterand_randomizer::{recycle_moves, recycled_count, Rerandomizer};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -33,6 +34,17 @@ pub struct LayerDynamics {
     /// `kept_values[k]`: kept weights that have had `k + 1` values (the initial one and `k`
     /// re-draws).
     pub kept_values: Vec<u64>,
+    /// Iterative Weight Recycling: values R has copied onto this layer's positions so far.
+    /// Absent (0) in runs that do not recycle, whose records stay as they were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recycled: u64,
+    /// Kept weights now at a position that has received a recycled value.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kept_recycled: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// The per-layer counts from the masks and the re-draw counts (the rule, on plain arrays).
@@ -54,13 +66,29 @@ pub fn layer_dynamics(name: &str, previous: &[u8], mask: &[u8], redraws: &[u16])
         changed,
         redrawn: redraws.iter().map(|&r| r as u64).sum(),
         kept_values,
+        recycled: 0,
+        kept_recycled: 0,
     }
+}
+
+/// The recycling counts of a layer: copies received in all, and kept weights at positions that
+/// received one.
+pub fn recycling_counts(mask: &[u8], recycled: &[u16]) -> (u64, u64) {
+    let total = recycled.iter().map(|&r| r as u64).sum();
+    let kept = mask
+        .iter()
+        .zip(recycled)
+        .filter(|(&m, &r)| m == 1 && r > 0)
+        .count();
+    (total, kept as u64)
 }
 
 struct Layer {
     name: String,
     epoch_mask: Vec<u8>,
     redraws: Vec<u16>,
+    /// Copies each position received from recycling; empty when the run does not recycle.
+    recycled: Vec<u16>,
 }
 
 /// The dynamics state of a network's masked layers (score mode only).
@@ -72,9 +100,23 @@ fn host_mask(m: &iterand_masking::MaskedWeight) -> Result<Vec<u8>> {
     Ok(m.mask()?.flatten_all()?.to_vec1::<u8>()?)
 }
 
+/// The positions one recycling of `rate` wrote in `m`: the rule's destinations under the
+/// layer's current ranking keys (the scores R left as they were).
+fn recycled_positions(m: &iterand_masking::MaskedWeight, rate: f64) -> Result<Vec<usize>> {
+    let Some(scores) = m.scores() else {
+        return Ok(vec![]);
+    };
+    let ranking = m.config().ranking;
+    let keys: Vec<f32> = scores.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+    let keys: Vec<f32> = keys.into_iter().map(|s| ranking.key(s)).collect();
+    let moves = recycle_moves(&keys, recycled_count(keys.len(), rate)).unwrap_or_default();
+    Ok(moves.into_iter().map(|(dst, _)| dst).collect())
+}
+
 impl MaskDynamics {
     /// Start from the initial masks and no re-draws; `None` when the network trains weights.
-    pub fn new(net: &dyn Network) -> Result<Option<Self>> {
+    /// `recycles`: whether R recycles (Iterative Weight Recycling), so copies are counted.
+    pub fn new(net: &dyn Network, recycles: bool) -> Result<Option<Self>> {
         let mut layers = vec![];
         for m in net.masked() {
             if m.scores().is_none() {
@@ -84,19 +126,27 @@ impl MaskDynamics {
                 name: m.path().to_string(),
                 epoch_mask: host_mask(m)?,
                 redraws: vec![0; m.numel()],
+                recycled: if recycles { vec![0; m.numel()] } else { vec![] },
             });
         }
         Ok(Some(Self { layers }))
     }
 
-    /// After R's `round`-th application: count a re-draw for every weight it re-drew.
-    pub fn after_rerand(&mut self, net: &dyn Network, round: u32) -> Result<()> {
+    /// After R's `round`-th application `r`: count a re-draw for every weight it re-drew
+    /// (whose generation is now the round; a recycled copy of such a weight counts too), and
+    /// a copy for every position recycling wrote, its moves recomputed from the unchanged
+    /// scores.
+    pub fn after_rerand(&mut self, net: &dyn Network, round: u32, r: &Rerandomizer) -> Result<()> {
         for (l, m) in self.layers.iter_mut().zip(net.masked()) {
-            let Some(g) = m.generation_values()? else {
-                continue;
-            };
-            for (r, &g) in l.redraws.iter_mut().zip(&g) {
-                *r += (g as u32 == round) as u16;
+            if let Some(g) = m.generation_values()? {
+                for (r, &g) in l.redraws.iter_mut().zip(&g) {
+                    *r += (g as u32 == round) as u16;
+                }
+            }
+            if let (Some(rate), false) = (r.recycle_rate(), l.recycled.is_empty()) {
+                for dst in recycled_positions(m, rate)? {
+                    l.recycled[dst] = l.recycled[dst].saturating_add(1);
+                }
             }
         }
         Ok(())
@@ -107,7 +157,9 @@ impl MaskDynamics {
         let mut out = vec![];
         for (l, m) in self.layers.iter_mut().zip(net.masked()) {
             let mask = host_mask(m)?;
-            out.push(layer_dynamics(&l.name, &l.epoch_mask, &mask, &l.redraws));
+            let mut d = layer_dynamics(&l.name, &l.epoch_mask, &mask, &l.redraws);
+            (d.recycled, d.kept_recycled) = recycling_counts(&mask, &l.recycled);
+            out.push(d);
             l.epoch_mask = mask;
         }
         Ok(out)
@@ -125,6 +177,13 @@ impl MaskDynamics {
                 format!("{PREFIX}{}.redraws", l.name),
                 Tensor::from_vec(r, n, &Device::Cpu)?,
             );
+            if !l.recycled.is_empty() {
+                let c: Vec<i16> = l.recycled.iter().map(|&r| r as i16).collect();
+                out.insert(
+                    format!("{PREFIX}{}.recycled", l.name),
+                    Tensor::from_vec(c, n, &Device::Cpu)?,
+                );
+            }
         }
         Ok(out)
     }
@@ -143,6 +202,12 @@ impl MaskDynamics {
             if mask.len() == l.epoch_mask.len() && redraws.len() == l.redraws.len() {
                 l.epoch_mask = mask;
                 l.redraws = redraws.into_iter().map(|r| r as u16).collect();
+            }
+            if let Some(c) = tensors.get(&format!("{PREFIX}{}.recycled", l.name)) {
+                let c = c.to_vec1::<i16>()?;
+                if c.len() == l.recycled.len() {
+                    l.recycled = c.into_iter().map(|r| r as u16).collect();
+                }
             }
         }
         Ok(())

@@ -138,6 +138,27 @@ pub fn event_of(line: &MetricsLine, wall_time: f64) -> Event {
     }
 }
 
+/// Iterative Weight Recycling's copies so far and the kept weights at recycled positions, per
+/// layer and in total; nothing in runs that have not recycled.
+fn recycling_values(m: &MaskRecord) -> Vec<Value> {
+    let total: u64 = m.layers.iter().map(|l| l.recycled).sum();
+    if total == 0 {
+        return vec![];
+    }
+    let mut out = vec![scalar("rerand/recycled", total as f64)];
+    for l in &m.layers {
+        out.push(scalar(
+            &format!("rerand/recycled/{}", l.name),
+            l.recycled as f64,
+        ));
+        out.push(scalar(
+            &format!("rerand/kept_recycled/{}", l.name),
+            l.kept_recycled as f64,
+        ));
+    }
+    out
+}
+
 /// Per layer and in total: the changed fraction and R's re-draws; the kept weights' mean number
 /// of values; per layer the histogram of that number.
 fn mask_values(m: &MaskRecord) -> Vec<Value> {
@@ -155,6 +176,7 @@ fn mask_values(m: &MaskRecord) -> Vec<Value> {
             l.redrawn as f64,
         ));
     }
+    out.extend(recycling_values(m));
     let hist: Vec<Histogram> = m
         .layers
         .iter()
@@ -312,6 +334,48 @@ mod tests {
             val_acc: 50.0,
             test_acc: i as f64,
         })
+    }
+
+    /// Recycling's scalars: the total and each layer's copies and kept recycled weights, and
+    /// none at all in a record where nothing was recycled.
+    #[test]
+    fn recycling_scalars_appear_only_where_values_were_copied() {
+        let layer = |name: &str, recycled, kept_recycled| crate::dynamics::LayerDynamics {
+            name: name.into(),
+            weights: 10,
+            changed: 0,
+            redrawn: 0,
+            kept_values: vec![5],
+            recycled,
+            kept_recycled,
+        };
+        let record = |layers| MaskRecord {
+            epoch: 1,
+            iteration: 8,
+            layers,
+        };
+        let tags = |v: Vec<Value>| -> Vec<(String, f32)> {
+            v.into_iter()
+                .map(|v| match v.kind {
+                    Some(Kind::SimpleValue(x)) => (v.tag, x),
+                    _ => (v.tag, f32::NAN),
+                })
+                .collect()
+        };
+        assert!(recycling_values(&record(vec![layer("a", 0, 0)])).is_empty());
+        let got = tags(recycling_values(&record(vec![
+            layer("a", 6, 2),
+            layer("b", 4, 0),
+        ])));
+        let want = [
+            ("rerand/recycled", 10.0),
+            ("rerand/recycled/a", 6.0),
+            ("rerand/kept_recycled/a", 2.0),
+            ("rerand/recycled/b", 4.0),
+            ("rerand/kept_recycled/b", 0.0),
+        ];
+        let want: Vec<(String, f32)> = want.iter().map(|(t, v)| (t.to_string(), *v)).collect();
+        assert_eq!(got, want);
     }
 
     /// CRC-32C of "123456789" is 0xE3069283 (the check value of the Castagnoli polynomial);

@@ -331,6 +331,21 @@ fn input_shape(env: Env<'_>) -> Result<InputShape> {
     })
 }
 
+/// The mask dynamics of `net` (score mode only), counting recycled copies when R recycles,
+/// restored from the checkpoint a resumed run continues.
+fn dynamics_for(
+    net: &dyn Network,
+    r: Option<&Rerandomizer>,
+    resumed: &Resumed,
+) -> Result<Option<MaskDynamics>> {
+    let recycles = r.is_some_and(|r| r.recycle_rate().is_some());
+    let mut dynamics = MaskDynamics::new(net, recycles)?;
+    if let (Some(d), Some((_, tensors))) = (&mut dynamics, resumed) {
+        d.restore(tensors)?;
+    }
+    Ok(dynamics)
+}
+
 /// Refuse, before training, an epoch-unit frequency above the steps of an epoch and more rounds
 /// of R than a generation records.
 fn check_rounds(
@@ -461,10 +476,7 @@ impl<'a> Run<'a> {
             record_start(d, env, input, pos.iteration)?;
         }
         let net_counts = net.param_counts();
-        let mut dynamics = MaskDynamics::new(net.as_ref())?;
-        if let (Some(d), Some((_, tensors))) = (&mut dynamics, &resumed) {
-            d.restore(tensors)?;
-        }
+        let dynamics = dynamics_for(net.as_ref(), rerand.as_ref().map(|(r, _)| r), &resumed)?;
         let total = (steps_per_epoch * config.epochs) as u64;
         let observer = env.opts.progress.observer(env.opts.out.as_deref());
         let reporter = Reporter::new(observer, pos.iteration, total);
@@ -538,7 +550,7 @@ impl<'a> Run<'a> {
                 self.pos.randomizations += 1;
                 self.net.rerandomize(self.pos.randomizations, r)?;
                 if let Some(d) = &mut self.dynamics {
-                    d.after_rerand(self.net.as_ref(), self.pos.randomizations)?;
+                    d.after_rerand(self.net.as_ref(), self.pos.randomizations, r)?;
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor};
 use iterand_models::{Arch, InputShape, Network};
-use iterand_randomizer::{coins, Rerandomizer};
+use iterand_randomizer::{coins, recycle_moves, recycled_count, RerandMode, Rerandomizer};
 use iterand_train::dynamics::MaskDynamics;
 use iterand_train::{DatasetName, Method, TrainConfig};
 
@@ -46,14 +46,14 @@ fn redraws_follow_the_coins_and_the_epoch_counts_follow_the_masks() {
     };
     let (_store, net) = cfg.build_network(input, 10, &Device::Cpu).unwrap();
     let (r, _) = cfg.rerandomization().unwrap().unwrap();
-    let mut d = MaskDynamics::new(net.as_ref()).unwrap().unwrap();
+    let mut d = MaskDynamics::new(net.as_ref(), false).unwrap().unwrap();
     let before: Vec<Vec<u8>> = (0..3).map(|l| host_mask(net.as_ref(), l)).collect();
 
     // two rounds of R with the scores untouched: the masks stay, and a weight is re-drawn once
     // for each round whose coin hits it while it is pruned
     for round in [1, 2] {
         net.rerandomize(round, &r).unwrap();
-        d.after_rerand(net.as_ref(), round).unwrap();
+        d.after_rerand(net.as_ref(), round, &r).unwrap();
     }
     let expected = expected_redraws(net.as_ref(), &before, &r);
 
@@ -104,4 +104,56 @@ fn redraws_follow_the_coins_and_the_epoch_counts_follow_the_masks() {
     // the next epoch compares with these masks: nothing changed since
     let next = d.end_epoch(net.as_ref()).unwrap();
     assert!(next.iter().all(|l| l.changed == 0));
+}
+
+/// Recycling at r = 0.75 with p = 0.5 and the scores untouched: each R writes the same 3n/4
+/// lowest-ranked positions, so after two rounds every destination has had 2 copies, the
+/// destinations among the kept weights (keys between the median and the upper quartile) are
+/// the kept recycled ones, and the counts survive the checkpoint's tensors.
+#[test]
+fn recycled_copies_are_counted_per_position_and_restored() {
+    let cfg = TrainConfig {
+        dataset: DatasetName::Digits,
+        model: Arch::Fc,
+        method: Method::Iterand,
+        width: 0.125,
+        rerand_mode: RerandMode::Recycle,
+        rerand_lambda: 0.75,
+        seed: 9,
+        ..Default::default()
+    };
+    let input = InputShape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let (_store, net) = cfg.build_network(input, 10, &Device::Cpu).unwrap();
+    let (r, _) = cfg.rerandomization().unwrap().unwrap();
+    let mut d = MaskDynamics::new(net.as_ref(), true).unwrap().unwrap();
+    for round in [1, 2] {
+        net.rerandomize(round, &r).unwrap();
+        d.after_rerand(net.as_ref(), round, &r).unwrap();
+    }
+    let saved = d.tensors().unwrap();
+    let epoch = d.end_epoch(net.as_ref()).unwrap();
+    for (l, (m, dl)) in net.masked().iter().zip(&epoch).enumerate() {
+        let keys = m.scores().unwrap().as_tensor().flatten_all().unwrap();
+        let keys = keys.to_vec1::<f32>().unwrap();
+        let moves = recycle_moves(&keys, recycled_count(keys.len(), 0.75)).unwrap();
+        let mask = host_mask(net.as_ref(), l);
+        let kept = moves.iter().filter(|&&(dst, _)| mask[dst] == 1).count();
+        assert_eq!(dl.recycled, 2 * moves.len() as u64, "layer {l}");
+        assert_eq!(dl.kept_recycled, kept as u64, "layer {l}");
+        assert!(kept > 0, "layer {l}: some destinations are kept");
+        assert_eq!(dl.redrawn, 0, "recycling draws nothing");
+    }
+    let mut fresh = MaskDynamics::new(net.as_ref(), true).unwrap().unwrap();
+    fresh.restore(&saved).unwrap();
+    let again = fresh.end_epoch(net.as_ref()).unwrap();
+    let counts = |e: &[iterand_train::dynamics::LayerDynamics]| {
+        e.iter()
+            .map(|l| (l.recycled, l.kept_recycled))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(counts(&again), counts(&epoch));
 }

@@ -171,7 +171,7 @@ fn breakdown(
         round += 1;
         Ok(net.rerandomize(round, &rr)?)
     })?;
-    let (count, compare) = dynamics_secs(net, round)?;
+    let (count, compare) = dynamics_secs(net, round, &rr)?;
     // against a CIFAR-10 epoch of these steps
     let steps_per_epoch = DatasetName::Cifar10.info().train_images() as f64 / cli.batch as f64;
     let epoch_s = steps_per_epoch * median;
@@ -203,10 +203,15 @@ fn breakdown(
 
 /// The mask's dynamics: median seconds of counting R's re-draws after an R, and of comparing
 /// masks at an epoch's end.
-fn dynamics_secs(net: &dyn Network, round: u32) -> Result<(f64, f64)> {
-    let mut dynamics = iterand_train::dynamics::MaskDynamics::new(net)?
+fn dynamics_secs(
+    net: &dyn Network,
+    round: u32,
+    rr: &iterand_randomizer::Rerandomizer,
+) -> Result<(f64, f64)> {
+    let recycles = rr.recycle_rate().is_some();
+    let mut dynamics = iterand_train::dynamics::MaskDynamics::new(net, recycles)?
         .ok_or_else(|| anyhow::anyhow!("a score-mode network has dynamics"))?;
-    let count = median_secs(5, || Ok(dynamics.after_rerand(net, round)?))?;
+    let count = median_secs(5, || Ok(dynamics.after_rerand(net, round, rr)?))?;
     let compare = median_secs(5, || dynamics.end_epoch(net).map(drop).map_err(Into::into))?;
     Ok((count, compare))
 }

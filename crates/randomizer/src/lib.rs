@@ -9,7 +9,9 @@
 //!
 //! The crate knows nothing of models or training: the masking crate asks it for initial values,
 //! the trainer asks it whether R fires, and R itself is a function from (weights, kept mask,
-//! round) to new weights.
+//! round) to new weights. Iterative Weight Recycling's modes add a second step that draws
+//! nothing, a function from (weights, ranking keys) to weights moved between positions
+//! ([`recycle_moves`]).
 
 mod error;
 mod init;

@@ -168,6 +168,27 @@ mod tests {
     use candle_core::{DType, Device};
     use iterand_randomizer::{InitMode, RerandMode, Rerandomizer};
 
+    fn host(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// A linear layer `(inputs, outputs)` of config `c` with seed 8.
+    fn linear_of(c: MaskConfig, inputs: usize, outputs: usize, bias: bool) -> MaskedLinear {
+        let store = ParamStore::new(8, Device::Cpu);
+        MaskedLinear::new(&store.builder().pp("l"), inputs, outputs, bias, c).unwrap()
+    }
+
+    /// The scores' straight-through factor by hand: W, times sign(S) when ranked by |S|.
+    fn score_factor(ranking: crate::Ranking, w: &[f32], s: &[f32]) -> Vec<f32> {
+        w.iter()
+            .zip(s)
+            .map(|(&w, &s)| match ranking {
+                crate::Ranking::Signed => w,
+                crate::Ranking::Magnitude => w * s.signum(),
+            })
+            .collect()
+    }
+
     fn cfg(mode: Mode, p: f64) -> MaskConfig {
         MaskConfig::new(mode, p, InitMode::KaimingUniform).unwrap()
     }
@@ -445,17 +466,13 @@ mod tests {
     #[test]
     fn recycling_moves_the_top_ranks_values_onto_the_bottom_ranks() {
         use iterand_randomizer::{moved, recycle_moves, recycled_count};
-        let host = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let rr = |mode, r| Rerandomizer::new(mode, r, 0.0, 8).unwrap();
         for ranking in [crate::Ranking::Signed, crate::Ranking::Magnitude] {
-            let layer = || {
-                let store = ParamStore::new(8, Device::Cpu);
-                let c = MaskConfig {
-                    ranking,
-                    ..cfg(Mode::Scores, 0.5)
-                };
-                MaskedLinear::new(&store.builder().pp("l"), 40, 30, true, c).unwrap()
+            let c = MaskConfig {
+                ranking,
+                ..cfg(Mode::Scores, 0.5)
             };
+            let layer = || linear_of(c, 40, 30, true);
             let lin = layer();
             let m = lin.masked();
             m.rerandomize(1, &rr(RerandMode::Bernoulli, 0.5)).unwrap();
@@ -493,14 +510,12 @@ mod tests {
     /// `W ⊙ ∂L/∂W_eff`.
     #[test]
     fn the_scores_gradient_follows_the_ranking() {
-        let host = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         for ranking in [crate::Ranking::Signed, crate::Ranking::Magnitude] {
-            let store = ParamStore::new(8, Device::Cpu);
             let c = MaskConfig {
                 ranking,
                 ..cfg(Mode::Scores, 0.5)
             };
-            let lin = MaskedLinear::new(&store.builder().pp("l"), 6, 5, false, c).unwrap();
+            let lin = linear_of(c, 6, 5, false);
             let m = lin.masked();
             let g = m
                 .effective()
@@ -511,15 +526,7 @@ mod tests {
                 .unwrap();
             let got = host(g.get(m.scores().unwrap().as_tensor()).unwrap());
             let (w, s) = (host(m.weight()), host(m.scores().unwrap()));
-            let want: Vec<f32> = w
-                .iter()
-                .zip(&s)
-                .map(|(&w, &s)| match ranking {
-                    crate::Ranking::Signed => w,
-                    crate::Ranking::Magnitude => w * s.signum(),
-                })
-                .collect();
-            assert_eq!(got, want, "{ranking:?}");
+            assert_eq!(got, score_factor(ranking, &w, &s), "{ranking:?}");
             assert!(s.iter().any(|&s| s < 0.0), "some scores are negative");
         }
     }
@@ -528,15 +535,13 @@ mod tests {
     /// host), the pruned as 0, and the scores' gradient is edge-popup's for either ranking.
     #[test]
     fn biprop_layers_compute_with_alpha_times_the_sign() {
-        let host = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         for ranking in [crate::Ranking::Signed, crate::Ranking::Magnitude] {
-            let store = ParamStore::new(8, Device::Cpu);
             let c = MaskConfig {
                 ranking,
                 weight_transform: crate::WeightTransform::Biprop,
                 ..cfg(Mode::Scores, 0.6)
             };
-            let lin = MaskedLinear::new(&store.builder().pp("l"), 10, 7, false, c).unwrap();
+            let lin = linear_of(c, 10, 7, false);
             let m = lin.masked();
             let (w, s) = (host(m.weight()), host(m.scores().unwrap()));
             let kept: Vec<bool> = m
@@ -571,15 +576,7 @@ mod tests {
             assert_eq!(host(&eff), want, "{ranking:?}");
             let g = eff.sum_all().unwrap().backward().unwrap();
             let got = host(g.get(m.scores().unwrap().as_tensor()).unwrap());
-            let factor: Vec<f32> = w
-                .iter()
-                .zip(&s)
-                .map(|(&w, &s)| match ranking {
-                    crate::Ranking::Signed => w,
-                    crate::Ranking::Magnitude => w * s.signum(),
-                })
-                .collect();
-            assert_eq!(got, factor, "{ranking:?}");
+            assert_eq!(got, score_factor(ranking, &w, &s), "{ranking:?}");
         }
     }
 

@@ -259,10 +259,7 @@ impl MaskedWeight {
     /// lowest-ranked weights then take the highest-ranked ones' values (the ranking of the
     /// mask, so under `ranking = magnitude` the authors' |score|). No-op in weight mode.
     pub fn rerandomize(&self, round: u32, r: &Rerandomizer) -> Result<()> {
-        let Some(scores) = &self.scores else {
-            return Ok(());
-        };
-        if r.is_noop() {
+        if self.scores.is_none() || r.is_noop() {
             return Ok(());
         }
         if round > MAX_GENERATION {
@@ -284,28 +281,37 @@ impl MaskedWeight {
             r,
         )?;
         if let Some(rate) = r.recycle_rate() {
-            new = self.recycled(&new, scores, rate)?;
+            new = self.recycled(&new, rate)?;
         }
         self.weight.set(&new)?;
         Ok(())
     }
 
-    /// `weight` after one recycling of `rate` of the layer by its scores' ranking keys, with
-    /// each moved weight's generation moving along (the round its value was drawn in; a
-    /// ticket cannot describe the move itself and refuses such runs).
-    fn recycled(&self, weight: &Tensor, scores: &Var, rate: f64) -> Result<Tensor> {
-        let nan = || Error::NanScores {
-            layer: self.path.clone(),
-        };
-        let ranking = self.config.ranking;
-        let keys: Vec<f32> = scores.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-        let keys: Vec<f32> = keys.into_iter().map(|s| ranking.key(s)).collect();
-        let moves = recycle_moves(&keys, recycled_count(keys.len(), rate)).ok_or_else(nan)?;
+    /// `weight` after one recycling of `rate` of the layer ([`Self::recycle_moves`]), with
+    /// each moved weight's generation moving along (the round its value was drawn in; a ticket
+    /// cannot describe the move itself and refuses such runs).
+    fn recycled(&self, weight: &Tensor, rate: f64) -> Result<Tensor> {
+        let moves = self.recycle_moves(rate)?;
         let w = moved(&weight.flatten_all()?.to_vec1::<f32>()?, &moves);
         if let Some(gens) = self.generation_values()? {
             self.set_generation_values(&moved(&gens, &moves))?;
         }
         Ok(Tensor::from_vec(w, weight.shape(), weight.device())?.to_dtype(weight.dtype())?)
+    }
+
+    /// The `(destination, source)` moves one recycling of `rate` makes in this layer, by its
+    /// scores' ranking keys (the mask's: under `ranking = magnitude` the authors' |score|);
+    /// none in weight mode. The mask dynamics recount them after R, whose scores stay.
+    pub fn recycle_moves(&self, rate: f64) -> Result<Vec<(usize, usize)>> {
+        let Some(scores) = &self.scores else {
+            return Ok(vec![]);
+        };
+        let ranking = self.config.ranking;
+        let keys: Vec<f32> = scores.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        let keys: Vec<f32> = keys.into_iter().map(|s| ranking.key(s)).collect();
+        recycle_moves(&keys, recycled_count(keys.len(), rate)).ok_or_else(|| Error::NanScores {
+            layer: self.path.clone(),
+        })
     }
 
     /// Mark the weights R's `round` re-draws (pruned, and in `bernoulli` mode hit by their

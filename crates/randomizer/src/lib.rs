@@ -26,7 +26,7 @@ pub use init::{draw, draw_into, InitMode};
 pub use philox::philox4x32_10;
 #[cfg(feature = "tensor")]
 pub use rerand::{coins, fresh_values, rerandomize};
-pub use rerand::{moved, recycle, recycle_moves, recycled_count};
+pub use rerand::{moved, recycle_moves, recycled_count};
 pub use rerand::{RerandMode, Rerandomizer};
 pub use schedule::{RerandSchedule, RerandUnit};
 pub use stream::{layer_key, permutation, Purpose, Stream};

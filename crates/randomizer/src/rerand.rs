@@ -31,7 +31,7 @@ pub enum RerandMode {
     Manual,
     /// Iterative Weight Recycling (Gorbett & Whitley 2023, `rerand_type: recycle`): the
     /// ⌊r·n⌋ weights of lowest ranking key take the values of the ⌊r·n⌋ of highest, rank for
-    /// rank ([`recycle`]); nothing is drawn.
+    /// rank ([`recycle_moves`], [`moved`]); nothing is drawn.
     Recycle,
     /// The same code's `iterand_recycle`: the `bernoulli` re-draw with probability r/2, then
     /// recycling of ⌊(r/2)·n⌋ weights.
@@ -135,11 +135,6 @@ pub fn recycle_moves(keys: &[f32], count: usize) -> Option<Vec<(usize, usize)>> 
     Some(low.iter().copied().zip(high.iter().copied()).collect())
 }
 
-/// `weights` after one recycling by `keys` ([`recycle_moves`], [`moved`]).
-pub fn recycle(weights: &[f32], keys: &[f32], count: usize) -> Option<Vec<f32>> {
-    Some(moved(weights, &recycle_moves(keys, count)?))
-}
-
 /// `values` with each move's source value at its destination. Every source is read before
 /// any destination is written, as the authors' indexed assignment gathers its right-hand side
 /// first: where the two sets overlap (rates above ½), a source that is also a destination
@@ -182,7 +177,7 @@ pub fn coins(seed: u64, layer: u32, round: u32, p: f64, n: usize) -> Vec<u8> {
 #[cfg(feature = "tensor")]
 /// Apply R's re-draw once, as its `round`-th application (`round ≥ 1`; round 0 is the
 /// initialisation). In the recycling modes the recycling follows, from the scores
-/// ([`recycle`]); `recycle` mode itself draws nothing.
+/// ([`recycle_moves`]); `recycle` mode itself draws nothing.
 ///
 /// `kept` is the layer's current mask as `U8` (1 = kept), computed from the unchanged scores,
 /// so the network function right after R equals the one before it. Only pruned weights change;
@@ -367,15 +362,13 @@ mod recycle_tests {
     fn the_lowest_keys_take_the_highest_keys_values_rank_for_rank() {
         let keys = [0.2, 0.5, 0.9, 0.1, 0.5, 0.7];
         let w = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0];
-        assert_eq!(recycle_moves(&keys, 2), Some(vec![(3, 5), (0, 2)]));
-        assert_eq!(
-            recycle(&w, &keys, 2),
-            Some(vec![12.0, 11.0, 12.0, 15.0, 14.0, 15.0])
-        );
+        let moves = recycle_moves(&keys, 2).unwrap();
+        assert_eq!(moves, [(3, 5), (0, 2)]);
+        assert_eq!(moved(&w, &moves), [12.0, 11.0, 12.0, 15.0, 14.0, 15.0]);
         // Three: the tie at 0.5 ranks i 1 below i 4, so i 1 is a destination and i 4 a source.
         assert_eq!(recycle_moves(&keys, 3), Some(vec![(3, 4), (0, 5), (1, 2)]));
-        assert_eq!(recycle(&w, &keys, 0), Some(w.to_vec()));
-        assert_eq!(recycle(&w, &[0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0], 1), None);
+        assert_eq!(moved(&w, &recycle_moves(&keys, 0).unwrap()), w);
+        assert_eq!(recycle_moves(&[0.0, f32::NAN, 0.0, 0.0, 0.0, 0.0], 1), None);
     }
 
     /// Above a rate of ½ the sets overlap; each source gives its value from before the step.
@@ -384,7 +377,8 @@ mod recycle_tests {
         let keys = [0.0, 1.0, 2.0, 3.0];
         let w = [1.0, 2.0, 3.0, 4.0];
         // Moves (0, 1), (1, 2), (2, 3): sequential writes would give [4, 4, 4, 4].
-        assert_eq!(recycle(&w, &keys, 3), Some(vec![2.0, 3.0, 4.0, 4.0]));
+        let moves = recycle_moves(&keys, 3).unwrap();
+        assert_eq!(moved(&w, &moves), [2.0, 3.0, 4.0, 4.0]);
     }
 
     #[test]

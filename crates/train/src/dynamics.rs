@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use iterand_models::Network;
-use iterand_randomizer::{recycle_moves, recycled_count, Rerandomizer};
+use iterand_randomizer::Rerandomizer;
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
@@ -100,19 +100,6 @@ fn host_mask(m: &iterand_masking::MaskedWeight) -> Result<Vec<u8>> {
     Ok(m.mask()?.flatten_all()?.to_vec1::<u8>()?)
 }
 
-/// The positions one recycling of `rate` wrote in `m`: the rule's destinations under the
-/// layer's current ranking keys (the scores R left as they were).
-fn recycled_positions(m: &iterand_masking::MaskedWeight, rate: f64) -> Result<Vec<usize>> {
-    let Some(scores) = m.scores() else {
-        return Ok(vec![]);
-    };
-    let ranking = m.config().ranking;
-    let keys: Vec<f32> = scores.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-    let keys: Vec<f32> = keys.into_iter().map(|s| ranking.key(s)).collect();
-    let moves = recycle_moves(&keys, recycled_count(keys.len(), rate)).unwrap_or_default();
-    Ok(moves.into_iter().map(|(dst, _)| dst).collect())
-}
-
 impl MaskDynamics {
     /// Start from the initial masks and no re-draws; `None` when the network trains weights.
     /// `recycles`: whether R recycles (Iterative Weight Recycling), so copies are counted.
@@ -144,7 +131,7 @@ impl MaskDynamics {
                 }
             }
             if let (Some(rate), false) = (r.recycle_rate(), l.recycled.is_empty()) {
-                for dst in recycled_positions(m, rate)? {
+                for (dst, _) in m.recycle_moves(rate)? {
                     l.recycled[dst] = l.recycled[dst].saturating_add(1);
                 }
             }

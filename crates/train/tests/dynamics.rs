@@ -3,6 +3,7 @@
 //! weights' numbers of values follow by hand from the masks.
 
 use candle_core::{Device, Tensor};
+use iterand_masking::ParamStore;
 use iterand_models::{Arch, InputShape, Network};
 use iterand_randomizer::{coins, recycle_moves, recycled_count, RerandMode, Rerandomizer};
 use iterand_train::dynamics::MaskDynamics;
@@ -11,6 +12,28 @@ use iterand_train::{DatasetName, Method, TrainConfig};
 fn host_mask(net: &dyn Network, layer: usize) -> Vec<u8> {
     let m = &net.masked()[layer];
     m.mask().unwrap().flatten_all().unwrap().to_vec1().unwrap()
+}
+
+/// An IteRand FC ×0.125 on 8×8 digits, seed 9, with R of `mode` and rate `r`.
+fn tiny_fc(mode: RerandMode, r: f64) -> (ParamStore, Box<dyn Network>, Rerandomizer) {
+    let cfg = TrainConfig {
+        dataset: DatasetName::Digits,
+        model: Arch::Fc,
+        method: Method::Iterand,
+        width: 0.125,
+        rerand_mode: mode,
+        rerand_lambda: r,
+        seed: 9,
+        ..Default::default()
+    };
+    let input = InputShape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let (store, net) = cfg.build_network(input, 10, &Device::Cpu).unwrap();
+    let (r, _) = cfg.rerandomization().unwrap().unwrap();
+    (store, net, r)
 }
 
 /// Per layer and weight: the rounds 1 and 2 whose coin hits it while it is pruned.
@@ -30,22 +53,7 @@ fn expected_redraws(net: &dyn Network, masks: &[Vec<u8>], r: &Rerandomizer) -> V
 
 #[test]
 fn redraws_follow_the_coins_and_the_epoch_counts_follow_the_masks() {
-    let cfg = TrainConfig {
-        dataset: DatasetName::Digits,
-        model: Arch::Fc,
-        method: Method::Iterand,
-        width: 0.125,
-        rerand_lambda: 0.3,
-        seed: 9,
-        ..Default::default()
-    };
-    let input = InputShape {
-        channels: 1,
-        height: 8,
-        width: 8,
-    };
-    let (_store, net) = cfg.build_network(input, 10, &Device::Cpu).unwrap();
-    let (r, _) = cfg.rerandomization().unwrap().unwrap();
+    let (_store, net, r) = tiny_fc(RerandMode::Bernoulli, 0.3);
     let mut d = MaskDynamics::new(net.as_ref(), false).unwrap().unwrap();
     let before: Vec<Vec<u8>> = (0..3).map(|l| host_mask(net.as_ref(), l)).collect();
 
@@ -112,23 +120,7 @@ fn redraws_follow_the_coins_and_the_epoch_counts_follow_the_masks() {
 /// the kept recycled ones, and the counts survive the checkpoint's tensors.
 #[test]
 fn recycled_copies_are_counted_per_position_and_restored() {
-    let cfg = TrainConfig {
-        dataset: DatasetName::Digits,
-        model: Arch::Fc,
-        method: Method::Iterand,
-        width: 0.125,
-        rerand_mode: RerandMode::Recycle,
-        rerand_lambda: 0.75,
-        seed: 9,
-        ..Default::default()
-    };
-    let input = InputShape {
-        channels: 1,
-        height: 8,
-        width: 8,
-    };
-    let (_store, net) = cfg.build_network(input, 10, &Device::Cpu).unwrap();
-    let (r, _) = cfg.rerandomization().unwrap().unwrap();
+    let (_store, net, r) = tiny_fc(RerandMode::Recycle, 0.75);
     let mut d = MaskDynamics::new(net.as_ref(), true).unwrap().unwrap();
     for round in [1, 2] {
         net.rerandomize(round, &r).unwrap();

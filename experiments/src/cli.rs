@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use iterand_data::Loader;
-use iterand_masking::{Ranking, WeightTransform};
+use iterand_masking::{Ranking, RankingScope, WeightTransform};
 use iterand_models::Arch;
 use iterand_randomizer::{InitMode, RerandMode};
 use iterand_train::check;
@@ -99,6 +99,10 @@ fn weight_transform_parser() -> impl TypedValueParser<Value = WeightTransform> {
     enum_flag(WeightTransform::ALL, WeightTransform::name)
 }
 
+fn ranking_scope_parser() -> impl TypedValueParser<Value = RankingScope> {
+    enum_flag(RankingScope::ALL, RankingScope::name)
+}
+
 /// The flags of one training run. Each is a config key; a flag not typed is not set here, so
 /// the library's default (`TrainConfig::default`, and its per-method learning rate) or an
 /// earlier layer decides it. `train --help` lists those defaults (see [`defaults_help`]).
@@ -164,6 +168,10 @@ pub struct TrainArgs {
     #[arg(long, value_parser = weight_transform_parser())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_transform: Option<WeightTransform>,
+    /// Threshold per layer (IteRand), or one over all masked layers (global edge-popup).
+    #[arg(long, value_parser = ranking_scope_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking_scope: Option<RankingScope>,
     /// Training epochs (the paper's CIFAR-10 runs use 100).
     #[arg(long, value_parser = at_least_one("epochs"))]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -714,6 +722,12 @@ mod tests {
             WeightTransform::name,
             |c| c.train.weight_transform.unwrap(),
         );
+        check_names(
+            "--ranking-scope",
+            RankingScope::ALL,
+            RankingScope::name,
+            |c| c.train.ranking_scope.unwrap(),
+        );
     }
 
     #[test]
@@ -781,7 +795,7 @@ mod tests {
         fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
             all.iter().map(|&v| name(v)).collect()
         }
-        let flags: [(&str, Vec<&str>); 9] = [
+        let flags: [(&str, Vec<&str>); 10] = [
             ("--dataset", names(DatasetName::ALL, DatasetName::name)),
             ("--method", names(Method::ALL, Method::name)),
             ("--rerand-mode", names(RerandMode::ALL, RerandMode::name)),
@@ -789,6 +803,10 @@ mod tests {
             (
                 "--weight-transform",
                 names(WeightTransform::ALL, WeightTransform::name),
+            ),
+            (
+                "--ranking-scope",
+                names(RankingScope::ALL, RankingScope::name),
             ),
             ("--model", names(Arch::ALL, Arch::name)),
             ("--init", names(InitMode::ALL, InitMode::name)),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use candle_core::Device;
 use clap::Args;
+use iterand_masking::{Mode, RankingScope};
 use iterand_models::InputShape;
 use iterand_train::{DatasetName, Method, TrainConfig};
 
@@ -103,7 +104,11 @@ fn dry_run(name: &str, cfg: &TrainConfig, dataset: DatasetName) -> Result<()> {
     );
     for m in net.masked() {
         let n = m.numel();
-        let kept = iterand_masking::threshold::kept_count(n, m.config().effective_sparsity());
+        // under a global ranking a layer's share follows the scores: its initial mask's
+        let kept = match cfg.ranking_scope {
+            RankingScope::Global if cfg.method.mode() == Mode::Scores => m.kept()?,
+            _ => iterand_masking::threshold::kept_count(n, m.config().effective_sparsity()),
+        };
         let shape = format!("{:?}", m.weight().dims());
         println!("{:<28} {shape:>20} {n:>12} {kept:>12}", m.path());
     }

@@ -97,7 +97,7 @@ fn conv4_trains_to_the_same_bits_on_1_2_3_and_8_threads() {
 }
 
 /// The later methods together: Iterative Weight Recycling's sort and moves after the half-rate
-/// re-draw, on biprop's α·sign(w) layers.
+/// re-draw, on biprop's α·sign(w) layers, masked by one threshold over all layers.
 #[test]
 fn later_methods_train_to_the_same_bits_on_1_2_3_and_8_threads() {
     let mode = [
@@ -107,6 +107,8 @@ fn later_methods_train_to_the_same_bits_on_1_2_3_and_8_threads() {
         "0.2",
         "--weight-transform",
         "biprop",
+        "--ranking-scope",
+        "global",
     ];
     same_thread_count_independent_run("conv4", &mode);
 }

@@ -13,6 +13,7 @@
 //! Models build on this crate; the trainer reads the store; the randomizer supplies values.
 
 mod error;
+mod global;
 mod layers;
 mod masked;
 pub mod radix;
@@ -22,8 +23,9 @@ pub mod threshold;
 pub mod transform;
 
 pub use error::{Error, Result};
+pub use global::GlobalRanking;
 pub use layers::{Conv2dSpec, MaskedConv2d, MaskedLinear};
 pub use masked::{MaskConfig, MaskedWeight, Mode, MAX_GENERATION};
 pub use store::{Builder, ParamStore, Role};
-pub use threshold::Ranking;
+pub use threshold::{Ranking, RankingScope};
 pub use transform::WeightTransform;

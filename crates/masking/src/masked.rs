@@ -7,8 +7,9 @@ use iterand_randomizer::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::global::GlobalRanking;
 use crate::store::{Builder, Role};
-use crate::threshold::{self, Ranking};
+use crate::threshold::{self, Ranking, RankingScope};
 use crate::transform::{self, WeightTransform};
 use crate::{ste, Error, Result};
 
@@ -37,6 +38,9 @@ pub struct MaskConfig {
     /// What the kept weights compute as (score mode): themselves, or biprop's α·sign(w).
     #[serde(default)]
     pub weight_transform: WeightTransform,
+    /// Per layer (IteRand), or one threshold over all layers (global edge-popup).
+    #[serde(default, skip_serializing_if = "RankingScope::is_default")]
+    pub ranking_scope: RankingScope,
 }
 
 impl MaskConfig {
@@ -55,6 +59,7 @@ impl MaskConfig {
             init_mode,
             init_mode_mask: InitMode::KaimingUniform,
             weight_transform: WeightTransform::None,
+            ranking_scope: RankingScope::Layer,
         })
     }
 
@@ -82,6 +87,8 @@ pub struct MaskedWeight {
     generations: Option<Var>,
     fan_in: usize,
     config: MaskConfig,
+    /// The group this layer ranks with (`ranking_scope = "global"`, score mode).
+    global: Option<GlobalRanking>,
 }
 
 /// The most rounds a generation records.
@@ -123,6 +130,14 @@ impl MaskedWeight {
             }
             Mode::Weights => None,
         };
+        let global = match (&scores, config.ranking_scope) {
+            (Some(s), RankingScope::Global) => {
+                let g = b.store().global_ranking();
+                g.join(&path, s, config.sparsity, config.ranking)?;
+                Some(g.clone())
+            }
+            _ => None,
+        };
         Ok(Self {
             path,
             key,
@@ -131,6 +146,7 @@ impl MaskedWeight {
             generations,
             fan_in,
             config,
+            global,
         })
     }
 
@@ -188,7 +204,8 @@ impl MaskedWeight {
         &self.config
     }
 
-    /// The current mask (`U8`, 1 = kept), from the current scores; all ones in weight mode.
+    /// The current mask (`U8`, 1 = kept), from the current scores (of every layer of the
+    /// global ranking when it has one); all ones in weight mode.
     pub fn mask(&self) -> Result<Tensor> {
         let Some(scores) = &self.scores else {
             return Ok(Tensor::ones(
@@ -199,12 +216,17 @@ impl MaskedWeight {
         };
         let s = scores.as_tensor();
         let ranking = self.config.ranking;
-        let host = s.flatten_all()?.to_vec1::<f32>()?;
-        let thr = threshold::threshold(host, self.config.sparsity, ranking).ok_or_else(|| {
-            Error::NanScores {
-                layer: self.path.clone(),
+        let thr = match &self.global {
+            Some(g) => g.threshold()?,
+            None => {
+                let host = s.flatten_all()?.to_vec1::<f32>()?;
+                threshold::threshold(host, self.config.sparsity, ranking).ok_or_else(|| {
+                    Error::NanScores {
+                        layer: self.path.clone(),
+                    }
+                })?
             }
-        })?;
+        };
         let keyed = match ranking {
             Ranking::Signed => s.clone(),
             Ranking::Magnitude => s.abs()?,

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use candle_core::{DType, Device, Shape, Tensor, Var};
 use candle_nn::VarMap;
 
+use crate::global::GlobalRanking;
 use crate::{Error, Result};
 
 /// What a variable is, which decides who may change it: the optimizer (trainable roles), the
@@ -38,6 +39,8 @@ pub struct ParamStore {
     entries: Mutex<Vec<Entry>>,
     device: Device,
     seed: u64,
+    /// The layers of `ranking_scope = "global"`, which rank together.
+    global: GlobalRanking,
 }
 
 impl ParamStore {
@@ -48,7 +51,13 @@ impl ParamStore {
             entries: Mutex::new(Vec::new()),
             device,
             seed,
+            global: GlobalRanking::default(),
         }
+    }
+
+    /// The global ranking that this store's `ranking_scope = "global"` layers join.
+    pub fn global_ranking(&self) -> &GlobalRanking {
+        &self.global
     }
 
     pub fn seed(&self) -> u64 {

@@ -48,6 +48,46 @@ impl Ranking {
     }
 }
 
+/// Over which weights the threshold ranks.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RankingScope {
+    /// IteRand and edge-popup: each layer keeps its own top (1 − p).
+    #[default]
+    Layer,
+    /// Global edge-popup (`global_ep` of `ksreenivasan/pruning_is_enough`): one threshold over
+    /// every masked layer's ranking keys together, so layers keep different fractions
+    /// ([`crate::GlobalRanking`]).
+    Global,
+}
+
+impl RankingScope {
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [RankingScope] = <RankingScope as strum::VariantArray>::VARIANTS;
+
+    /// The name config files use.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether this is the default, which configs leave unwritten.
+    pub fn is_default(&self) -> bool {
+        *self == RankingScope::Layer
+    }
+}
+
 /// k (1-based) of the official rule, `1 + round(.01 * float(p * 100) * (n - 1))` in Python
 /// (sparse_modules.py's `percentile`), operation for operation: `.01 * 70.0` is
 /// 0.7000000000000001, so where 0.7·(n−1) is exactly x.5 the official k rounds up, which the

@@ -1,7 +1,8 @@
 //! Model shapes, parameter counts against the reference table, and R at the model level.
 
 use candle_core::{DType, Device, Tensor};
-use iterand_masking::{MaskConfig, Mode, ParamStore};
+use iterand_masking::threshold::kept_count;
+use iterand_masking::{MaskConfig, Mode, ParamStore, RankingScope};
 use iterand_models::{build, Arch, InputShape, ModelSpec, Network, ResNet, Stem};
 use iterand_randomizer::{InitMode, RerandMode, Rerandomizer};
 
@@ -49,6 +50,32 @@ fn conv6_counts_match_the_reference_table() {
             c.kept
         );
     }
+}
+
+/// Under a global ranking the model keeps the k rule's count over all its weights together
+/// (its initial scores do not tie), and the layers keep different fractions: ranked by |S| as
+/// global edge-popup's code, the Kaiming-uniform scores of a layer with a large fan-in are
+/// smaller, so the first conv (fan-in 27) keeps more than half and the widest layer less.
+#[test]
+fn a_global_ranking_keeps_the_count_over_all_layers() {
+    let store = ParamStore::new(1, Device::Cpu);
+    let mut cfg = scores(0.5);
+    cfg.ranking_scope = RankingScope::Global;
+    cfg.ranking = iterand_masking::Ranking::Magnitude;
+    let net = build(&spec(Arch::Conv6, 0.25, CIFAR), cfg, &store.builder()).unwrap();
+    let c = net.param_counts();
+    assert_eq!(c.weights, 142_128);
+    assert_eq!(c.kept, kept_count(142_128, 0.5));
+    let kept: Vec<usize> = net.masked().iter().map(|m| m.kept().unwrap()).collect();
+    assert_eq!(kept.iter().sum::<usize>(), c.kept);
+    let per_layer: Vec<usize> = net
+        .masked()
+        .iter()
+        .map(|m| kept_count(m.numel(), 0.5))
+        .collect();
+    assert_ne!(kept, per_layer);
+    let x = Tensor::zeros((2, 3, 32, 32), DType::F32, &Device::Cpu).unwrap();
+    assert_eq!(net.forward_t(&x, false).unwrap().dims(), [2, 10]);
 }
 
 #[test]

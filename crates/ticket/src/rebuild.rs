@@ -89,6 +89,9 @@ pub fn rebuild(ticket: &Ticket, device: &Device) -> Result<Rebuilt> {
         }
         let (mask, gens) = layer_values(lh, coded)?;
         set_layer(m, &config, &mask, &gens)?;
+    }
+    // after every layer: under a global ranking each mask depends on all layers' scores
+    for (m, lh) in masked.iter().zip(&h.layers) {
         check_alpha(m, lh)?;
     }
     let vars = store.varmap().data().lock().unwrap().clone();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use iterand_data::{digits, Loader, Splits};
-use iterand_masking::WeightTransform;
+use iterand_masking::{Ranking, RankingScope, WeightTransform};
 use iterand_models::{Arch, Network};
 use iterand_randomizer::RerandMode;
 use iterand_ticket::{export, info, rebuild, Error, Ticket};
@@ -156,6 +156,29 @@ fn biprop_iterand_fc_round_trips_bit_for_bit() {
         .err()
         .expect("a wrong alpha is refused");
     assert!(e.to_string().contains("alpha"), "{e}");
+}
+
+/// A global ranking's masks (layers keeping different fractions) rebuild from the ticket's
+/// 0/1 scores, whose one threshold over all layers is 1; with biprop, each α is checked once
+/// every layer is set, since a layer's mask depends on the others' scores.
+#[test]
+fn global_biprop_iterand_fc_round_trips_bit_for_bit() {
+    let t = round_trip_config(TrainConfig {
+        ranking_scope: RankingScope::Global,
+        ranking: Ranking::Magnitude,
+        weight_transform: WeightTransform::Biprop,
+        ..config(Arch::Fc, Method::Iterand)
+    });
+    let fractions: Vec<f64> = t
+        .header
+        .layers
+        .iter()
+        .map(|l| l.kept as f64 / l.shape.iter().product::<usize>() as f64)
+        .collect();
+    assert!(
+        fractions.iter().any(|&f| (f - 0.5).abs() > 0.05),
+        "{fractions:?}"
+    );
 }
 
 #[test]

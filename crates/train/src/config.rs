@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use candle_core::Device;
-use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking, WeightTransform};
+use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking, RankingScope, WeightTransform};
 use iterand_models::{build, Arch, InputShape, ModelSpec, Network, Stem};
 use iterand_randomizer::{InitMode, RerandMode, RerandSchedule, RerandUnit, Rerandomizer};
 use serde::{Deserialize, Serialize};
@@ -132,6 +132,11 @@ pub struct TrainConfig {
     /// (`biprop`; docs/methods.md). Written only when not the default, as `split`.
     #[serde(skip_serializing_if = "WeightTransform::is_default")]
     pub weight_transform: WeightTransform,
+    /// Where the threshold ranks: in each layer (`layer`, IteRand) or over all masked layers
+    /// at once (`global`, global edge-popup; docs/methods.md). Written only when not the
+    /// default, as `split`.
+    #[serde(skip_serializing_if = "RankingScope::is_default")]
+    pub ranking_scope: RankingScope,
 }
 
 impl Default for TrainConfig {
@@ -171,6 +176,7 @@ impl Default for TrainConfig {
             augment: false,
             split: SplitDraw::Philox,
             weight_transform: WeightTransform::None,
+            ranking_scope: RankingScope::Layer,
         }
     }
 }
@@ -240,13 +246,7 @@ impl TrainConfig {
         check::sparsity(self.sparsity)?;
         check::positive("width", self.width)?;
         check::at_least_one("rerand_freq", self.rerand_freq)?;
-        if !self.weight_transform.is_default() && self.method == Method::Sgd {
-            return Err(bad(
-                "weight_transform",
-                self.weight_transform.name(),
-                "transforms the kept random weights of a score method; sgd trains its weights",
-            ));
-        }
+        self.validate_score_keys()?;
         if self.rerand_mode != RerandMode::Manual {
             check::probability("rerand_lambda", self.rerand_lambda)?;
         }
@@ -294,6 +294,28 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The keys of the later score methods (docs/methods.md), which SGD's dense run refuses.
+    fn validate_score_keys(&self) -> Result<()> {
+        if self.method != Method::Sgd {
+            return Ok(());
+        }
+        if !self.weight_transform.is_default() {
+            return Err(bad(
+                "weight_transform",
+                self.weight_transform.name(),
+                "transforms the kept random weights of a score method; sgd trains its weights",
+            ));
+        }
+        if !self.ranking_scope.is_default() {
+            return Err(bad(
+                "ranking_scope",
+                self.ranking_scope.name(),
+                "ranks the scores of a score method; sgd is dense",
+            ));
+        }
+        Ok(())
+    }
+
     /// The image size and augmentation keys against the dataset.
     fn validate_images(&self) -> Result<()> {
         if let Some(size) = self.image_size {
@@ -325,6 +347,7 @@ impl TrainConfig {
         m.ranking = self.ranking;
         m.init_mode_mask = self.init_mode_mask;
         m.weight_transform = self.weight_transform;
+        m.ranking_scope = self.ranking_scope;
         Ok(m)
     }
 
@@ -545,26 +568,26 @@ mod tests {
     /// Like `split`: written when set, absent (old configs keep their hashes) when not, and
     /// refused with the SGD baseline.
     #[test]
-    fn weight_transform_is_written_only_when_set_and_needs_a_score_method() {
-        let bp = TrainConfig::resolve([&table("weight_transform = \"biprop\"")]).unwrap();
-        assert_eq!(
-            bp.mask_config().unwrap().weight_transform,
-            WeightTransform::Biprop
-        );
-        assert!(bp
-            .to_toml()
-            .unwrap()
-            .contains("weight_transform = \"biprop\""));
-        assert!(!TrainConfig::default()
-            .to_toml()
-            .unwrap()
-            .contains("weight_transform"));
-        let sgd = TrainConfig {
-            method: Method::Sgd,
-            ..bp
-        };
-        let e = sgd.validate().unwrap_err().to_string();
-        assert!(e.contains("weight_transform = biprop"), "{e}");
+    fn later_method_keys_are_written_only_when_set_and_need_a_score_method() {
+        for (key, value) in [("weight_transform", "biprop"), ("ranking_scope", "global")] {
+            let set = TrainConfig::resolve([&table(&format!("{key} = \"{value}\""))]).unwrap();
+            let m = set.mask_config().unwrap();
+            let reached = [
+                ("weight_transform", m.weight_transform.name()),
+                ("ranking_scope", m.ranking_scope.name()),
+            ];
+            assert!(reached.contains(&(key, value)), "{key}: {reached:?}");
+            let text = set.to_toml().unwrap();
+            assert!(text.contains(&format!("{key} = \"{value}\"")), "{text}");
+            assert_eq!(TrainConfig::from_toml(&text).unwrap(), set);
+            assert!(!TrainConfig::default().to_toml().unwrap().contains(key));
+            let sgd = TrainConfig {
+                method: Method::Sgd,
+                ..set
+            };
+            let e = sgd.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("{key} = {value}")), "{e}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use candle_core::Device;
 use iterand_data::{digits, folder::write_synthetic_folder, Loader, Splits};
-use iterand_masking::WeightTransform;
+use iterand_masking::{Ranking, RankingScope, WeightTransform};
 use iterand_models::Arch;
 use iterand_randomizer::RerandMode;
 use iterand_train::{
@@ -135,8 +135,8 @@ fn fc_stopped_mid_epoch_twice_resumes_bit_identically() {
     stopped_and_resumed_equals_uninterrupted(Arch::Fc, &[5, 10, 16]);
 }
 
-/// The later methods (docs/methods.md): Iterative Weight Recycling's two modes and biprop,
-/// stopped right after R's third firing (before step 10).
+/// The later methods (docs/methods.md): Iterative Weight Recycling's two modes, biprop and
+/// global edge-popup, stopped right after R's third firing (before step 10).
 #[test]
 fn later_methods_resume_bit_identically() {
     let splits = digits::splits().unwrap();
@@ -155,6 +155,11 @@ fn later_methods_resume_bit_identically() {
         },
         TrainConfig {
             weight_transform: WeightTransform::Biprop,
+            ..base.clone()
+        },
+        TrainConfig {
+            ranking_scope: RankingScope::Global,
+            ranking: Ranking::Magnitude,
             ..base
         },
     ];

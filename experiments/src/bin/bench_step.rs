@@ -15,6 +15,7 @@ use clap::Parser;
 use experiments::cli::{arch_parser, at_least_one, parse_sparsity, parse_width};
 use iterand_data::{Augment, Dataset, DatasetName, ImageShape};
 use iterand_masking::ParamStore;
+use iterand_masking::{Ranking, RankingScope};
 use iterand_models::{Arch, InputShape, Network};
 use iterand_train::{Method, Sgd, TrainConfig};
 
@@ -63,6 +64,9 @@ struct Cli {
     /// K_per for the randomizer's share (official `rerand_freq`).
     #[arg(long, default_value_t = 300, value_parser = at_least_one("rerand_freq"))]
     rerand_freq: u64,
+    /// Rank by |S| over all layers together (global edge-popup) instead of signed per layer.
+    #[arg(long)]
+    global: bool,
 }
 
 /// Median seconds of `reps` runs of `f` after one warm-up run.
@@ -98,6 +102,16 @@ fn main() -> Result<()> {
         rerand_freq: cli.rerand_freq,
         lr: 0.1,
         weight_decay: 5e-4,
+        ranking_scope: if cli.global {
+            RankingScope::Global
+        } else {
+            RankingScope::Layer
+        },
+        ranking: if cli.global {
+            Ranking::Magnitude
+        } else {
+            Ranking::Signed
+        },
         ..TrainConfig::default()
     };
     let input = InputShape {

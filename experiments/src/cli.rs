@@ -11,7 +11,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use iterand_data::Loader;
 use iterand_masking::{Ranking, RankingScope, WeightTransform};
-use iterand_models::Arch;
+use iterand_models::{Arch, BnType};
 use iterand_randomizer::{InitMode, RerandMode};
 use iterand_train::check;
 use iterand_train::{DatasetName, Method, Progress, Resume, RunOptions, TrainConfig};
@@ -103,6 +103,10 @@ fn ranking_scope_parser() -> impl TypedValueParser<Value = RankingScope> {
     enum_flag(RankingScope::ALL, RankingScope::name)
 }
 
+fn bn_type_parser() -> impl TypedValueParser<Value = BnType> {
+    enum_flag(BnType::ALL, BnType::name)
+}
+
 /// The flags of one training run. Each is a config key; a flag not typed is not set here, so
 /// the library's default (`TrainConfig::default`, and its per-method learning rate) or an
 /// earlier layer decides it. `train --help` lists those defaults (see [`defaults_help`]).
@@ -172,6 +176,11 @@ pub struct TrainArgs {
     #[arg(long, value_parser = ranking_scope_parser())]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranking_scope: Option<RankingScope>,
+    /// The ResNets' BatchNorm: affine (learned γ, β) or non_affine. Default: affine for sgd,
+    /// non_affine for the score methods, as the official code.
+    #[arg(long, value_parser = bn_type_parser())]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bn_type: Option<BnType>,
     /// Training epochs (the paper's CIFAR-10 runs use 100).
     #[arg(long, value_parser = at_least_one("epochs"))]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -728,6 +737,9 @@ mod tests {
             RankingScope::name,
             |c| c.train.ranking_scope.unwrap(),
         );
+        check_names("--bn-type", BnType::ALL, BnType::name, |c| {
+            c.train.bn_type.unwrap()
+        });
     }
 
     #[test]
@@ -795,7 +807,7 @@ mod tests {
         fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
             all.iter().map(|&v| name(v)).collect()
         }
-        let flags: [(&str, Vec<&str>); 10] = [
+        let flags: [(&str, Vec<&str>); 11] = [
             ("--dataset", names(DatasetName::ALL, DatasetName::name)),
             ("--method", names(Method::ALL, Method::name)),
             ("--rerand-mode", names(RerandMode::ALL, RerandMode::name)),
@@ -808,6 +820,7 @@ mod tests {
                 "--ranking-scope",
                 names(RankingScope::ALL, RankingScope::name),
             ),
+            ("--bn-type", names(BnType::ALL, BnType::name)),
             ("--model", names(Arch::ALL, Arch::name)),
             ("--init", names(InitMode::ALL, InitMode::name)),
             ("--resume", vec!["auto", "never"]),

@@ -96,8 +96,9 @@ fn conv4_trains_to_the_same_bits_on_1_2_3_and_8_threads() {
     same_thread_count_independent_run("conv4", &[]);
 }
 
-/// The later methods together: Iterative Weight Recycling's sort and moves after the half-rate
-/// re-draw, on biprop's α·sign(w) layers, masked by one threshold over all layers.
+/// The later methods together, on a ResNet: Iterative Weight Recycling's sort and moves after
+/// the half-rate re-draw, on biprop's α·sign(w) layers masked by one threshold over all
+/// layers, with BatchNorm's γ and β learned beside the scores.
 #[test]
 fn later_methods_train_to_the_same_bits_on_1_2_3_and_8_threads() {
     let mode = [
@@ -109,8 +110,10 @@ fn later_methods_train_to_the_same_bits_on_1_2_3_and_8_threads() {
         "biprop",
         "--ranking-scope",
         "global",
+        "--bn-type",
+        "affine",
     ];
-    same_thread_count_independent_run("conv4", &mode);
+    same_thread_count_independent_run("resnet18", &mode);
 }
 
 #[test]

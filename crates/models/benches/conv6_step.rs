@@ -20,6 +20,7 @@ fn bench_conv6(c: &mut Criterion) {
         classes: 10,
         stem: None,
         bn_replicas: 1,
+        bn_type: None,
     };
     let cfg = MaskConfig::new(Mode::Scores, 0.5, InitMode::KaimingUniform).unwrap();
     let net = build(&spec, cfg, &store.builder()).unwrap();

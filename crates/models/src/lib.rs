@@ -22,5 +22,6 @@ pub use counts::ParamCounts;
 pub use error::{Error, Result};
 pub use fc::Fc;
 pub use network::{Arch, InputShape, ModelSpec, Network};
+pub use norm::BnType;
 pub use resnet::ResNet;
 pub use stem::Stem;

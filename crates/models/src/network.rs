@@ -96,6 +96,9 @@ pub struct ModelSpec {
     /// on that many devices (the official `num_gpus`); 1 is the whole batch. Only the ResNets
     /// have BatchNorm.
     pub bn_replicas: usize,
+    /// Whether BatchNorm learns γ and β; `None` is the official choice for the mode
+    /// ([`crate::norm::BnType::default_for`]). Only the ResNets have BatchNorm.
+    pub bn_type: Option<crate::norm::BnType>,
 }
 
 /// `int(c·w)` as the official code scales channels; at least one unit.

@@ -1,7 +1,8 @@
 //! BatchNorm as the official code uses it.
 //!
-//! In score modes it is non-affine (no γ, β at all) with running statistics; in the SGD
-//! baseline it is affine. Training normalises with the batch statistics (biased variance) and
+//! In score modes it is non-affine (no γ, β at all) with running statistics, and in the SGD
+//! baseline affine, as the official code; `bn_type` ([`BnType`]) chooses either for any method
+//! (biprop's `*-affine-*` configs learn γ and β beside the scores). Training normalises with the batch statistics (biased variance) and
 //! updates the running ones with momentum 0.1, the variance unbiased (×n/(n−1)), as PyTorch does;
 //! evaluation uses the running statistics. The running statistics live in the parameter store
 //! (role `NormStat`), so they are saved and restored with the model, and nothing else writes them.
@@ -17,8 +18,56 @@ use iterand_kernels::{
     batch_norm_add_relu_train, batch_norm_relu_train, batch_norm_train, relu, BatchNormOutput,
 };
 use iterand_masking::{Builder, Mode, Role};
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
+
+/// Whether BatchNorm learns a scale and shift (γ, β) per channel. The names are those of
+/// biprop's and hidden-networks' `bn_type` (`NonAffineBatchNorm`, `AffineBatchNorm`), in
+/// this project's snake case.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum BnType {
+    /// No γ, β: the score methods' default.
+    NonAffine,
+    /// Trainable γ (from 1) and β (from 0): the SGD baseline's default.
+    Affine,
+}
+
+impl BnType {
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [BnType] = <BnType as strum::VariantArray>::VARIANTS;
+
+    /// The name config files use.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The official code's choice for a method of `mode`: affine only where weights train.
+    pub fn default_for(mode: Mode) -> Self {
+        match mode {
+            Mode::Weights => BnType::Affine,
+            Mode::Scores => BnType::NonAffine,
+        }
+    }
+}
+
+impl std::fmt::Display for BnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 pub const MOMENTUM: f64 = 0.1;
 pub const EPS: f64 = 1e-5;
@@ -33,16 +82,16 @@ pub struct BatchNorm2d {
 }
 
 impl BatchNorm2d {
-    /// `mode` decides affinity: trainable γ, β only in weight mode.
-    pub fn new(b: &Builder, channels: usize, mode: Mode) -> Result<Self> {
+    /// Trainable γ, β when `bn_type` is affine.
+    pub fn new(b: &Builder, channels: usize, bn_type: BnType) -> Result<Self> {
         let running_mean = b.var_const("running_mean", 0.0, channels, Role::NormStat, false)?;
         let running_var = b.var_const("running_var", 1.0, channels, Role::NormStat, false)?;
-        let affine = match mode {
-            Mode::Weights => Some((
+        let affine = match bn_type {
+            BnType::Affine => Some((
                 b.var_const("weight", 1.0, channels, Role::NormAffine, true)?,
                 b.var_const("bias", 0.0, channels, Role::NormAffine, true)?,
             )),
-            Mode::Scores => None,
+            BnType::NonAffine => None,
         };
         Ok(Self {
             running_mean,
@@ -184,7 +233,7 @@ mod tests {
     #[test]
     fn train_and_eval_against_hand_computed_values() {
         let store = ParamStore::new(0, Device::Cpu);
-        let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Scores).unwrap();
+        let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, BnType::NonAffine).unwrap();
         // x[n][c][0][w]
         let x = Tensor::new(
             &[[[[1f32, 3.]], [[0., 0.]]], [[[5., 7.]], [[0., 4.]]]],
@@ -229,12 +278,51 @@ mod tests {
             bn.running_mean().as_tensor().to_vec1::<f32>().unwrap()[0],
             rm[0]
         );
-        // non-affine in score mode: nothing trainable; affine in weight mode
+        // non-affine: nothing trainable; affine: γ and β
         assert!(store.trainable().is_empty());
         let store = ParamStore::new(0, Device::Cpu);
-        BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Weights).unwrap();
+        BatchNorm2d::new(&store.builder().pp("bn"), 2, BnType::Affine).unwrap();
         let names: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["bn.weight", "bn.bias"]);
+    }
+
+    /// Affine, by hand on the data above (channel 0: 1, 3, 5, 7, so x̂ = (x − 4)/√(5 + ε)):
+    /// y = γ·x̂ + β with γ = 2, β = 1 set; the loss Σ y over image 0 of channel 0 (x̂ = −3/s,
+    /// −1/s) sends ∂L/∂γ = −4/s and ∂L/∂β = 2 to channel 0 and nothing to channel 1. The fused
+    /// ReLU path falls back and gives relu(y).
+    #[test]
+    fn affine_scale_and_shift_by_hand() {
+        let dev = Device::Cpu;
+        let store = ParamStore::new(0, dev.clone());
+        let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, BnType::Affine).unwrap();
+        let t = store.trainable();
+        let (gamma, beta) = (&t[0].1, &t[1].1);
+        gamma.set(&Tensor::new(&[2f32, 1.], &dev).unwrap()).unwrap();
+        beta.set(&Tensor::new(&[1f32, 0.], &dev).unwrap()).unwrap();
+        let x = Tensor::new(
+            &[[[[1f32, 3.]], [[0., 0.]]], [[[5., 7.]], [[0., 4.]]]],
+            &dev,
+        )
+        .unwrap();
+        let y = bn.forward_t(&x, true).unwrap();
+        let s = (5f64 + EPS).sqrt();
+        let first = y.narrow(0, 0, 1).unwrap().narrow(1, 0, 1).unwrap();
+        let got: Vec<f32> = first.flatten_all().unwrap().to_vec1().unwrap();
+        let want = [(1.0 - 6.0 / s) as f32, (1.0 - 2.0 / s) as f32];
+        assert!(
+            got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{got:?}"
+        );
+        let g = first.sum_all().unwrap().backward().unwrap();
+        let dg: Vec<f32> = g.get(gamma.as_tensor()).unwrap().to_vec1().unwrap();
+        let db: Vec<f32> = g.get(beta.as_tensor()).unwrap().to_vec1().unwrap();
+        assert!(
+            (dg[0] - (-4.0 / s) as f32).abs() < 1e-6 && dg[1] == 0.0,
+            "{dg:?}"
+        );
+        assert_eq!(db, [2.0, 0.0]);
+        let r = bn.forward_relu_t(&x, true).unwrap();
+        assert!(close(&r, &relu(&y).unwrap()) == 0.0);
     }
 
     fn assert_same_running_stats(a: &BatchNorm2d, b: &BatchNorm2d) {
@@ -260,7 +348,7 @@ mod tests {
         .unwrap();
         let make = || {
             let store = ParamStore::new(0, Device::Cpu);
-            let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Scores).unwrap();
+            let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, BnType::NonAffine).unwrap();
             (store, bn)
         };
         let ((_s1, fused), (_s2, plain)) = (make(), make());
@@ -274,8 +362,8 @@ mod tests {
     }
 
     /// The fused residual end gives relu(forward_t + skip) to the bit and the same running
-    /// statistics, in training (fused op) and evaluation (fallback); in weight mode (affine)
-    /// training falls back too.
+    /// statistics, in training (fused op) and evaluation (fallback); affine, training falls
+    /// back too.
     #[test]
     fn forward_add_relu_matches_relu_of_the_sum() {
         let x = Tensor::new(
@@ -288,10 +376,10 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        for mode in [Mode::Scores, Mode::Weights] {
+        for &bn_type in BnType::ALL {
             let make = || {
                 let store = ParamStore::new(0, Device::Cpu);
-                let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, mode).unwrap();
+                let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, bn_type).unwrap();
                 (store, bn)
             };
             let ((_s1, fused), (_s2, plain)) = (make(), make());
@@ -300,7 +388,7 @@ mod tests {
                 let b = relu(&(plain.forward_t(&x, train).unwrap() + &skip).unwrap()).unwrap();
                 let (a, b) = (a.flatten_all().unwrap(), b.flatten_all().unwrap());
                 let a = a.to_vec1::<f32>().unwrap();
-                assert_eq!(a, b.to_vec1::<f32>().unwrap(), "{mode:?} train {train}");
+                assert_eq!(a, b.to_vec1::<f32>().unwrap(), "{bn_type} train {train}");
                 assert!(a.contains(&0.0) && a.iter().any(|&v| v > 0.0));
             }
             assert_same_running_stats(&fused, &plain);
@@ -345,7 +433,7 @@ mod tests {
             .unwrap();
         let bn = |replicas| {
             let store = ParamStore::new(0, dev.clone());
-            let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, Mode::Scores)
+            let bn = BatchNorm2d::new(&store.builder().pp("bn"), 2, BnType::NonAffine)
                 .unwrap()
                 .with_replicas(replicas);
             (store, bn)

@@ -13,7 +13,7 @@ use iterand_kernels::max_pool2d;
 use iterand_masking::{Builder, Conv2dSpec, MaskConfig, MaskedConv2d, MaskedLinear, MaskedWeight};
 
 use crate::network::{scaled, Arch, ModelSpec, Network};
-use crate::norm::{BatchNorm2d, EPS};
+use crate::norm::{BatchNorm2d, BnType, EPS};
 use crate::stem::Stem;
 use crate::Result;
 
@@ -22,6 +22,7 @@ use crate::Result;
 struct LayerConfig {
     mask: MaskConfig,
     bn_replicas: usize,
+    bn_type: BnType,
 }
 
 struct ConvBn {
@@ -51,7 +52,7 @@ impl ConvBn {
         };
         Ok(Self {
             conv: MaskedConv2d::new(&b.pp(conv), spec, lc.mask)?,
-            bn: BatchNorm2d::new(&b.pp(bn), cout, lc.mask.mode)?.with_replicas(lc.bn_replicas),
+            bn: BatchNorm2d::new(&b.pp(bn), cout, lc.bn_type)?.with_replicas(lc.bn_replicas),
         })
     }
 
@@ -180,6 +181,7 @@ impl ResNet {
         let lc = LayerConfig {
             mask,
             bn_replicas: spec.bn_replicas,
+            bn_type: spec.bn_type.unwrap_or(BnType::default_for(mask.mode)),
         };
         let stem = ConvBn::new(b, "conv1", "bn1", spec.input.channels, 64, k, stride, lc)?;
         let mut cin = 64;

@@ -20,6 +20,7 @@ fn spec(arch: Arch, width: f64, input: InputShape) -> ModelSpec {
         classes: 10,
         stem: None,
         bn_replicas: 1,
+        bn_type: None,
     }
 }
 
@@ -329,6 +330,41 @@ fn resnet_prunes_every_conv_shortcut_and_classifier() {
     );
 }
 
+/// `bn_type = affine` in score mode: each of the 21 BatchNorms adds a trainable γ (ones) and β
+/// (zeros) beside the scores; `non_affine` with SGD leaves only the dense weights and biases.
+#[test]
+fn bn_type_chooses_learned_scale_and_shift_for_any_mode() {
+    use iterand_masking::Role;
+    use iterand_models::BnType;
+    let affine = |cfg: MaskConfig, bn_type| {
+        let store = ParamStore::new(3, Device::Cpu);
+        let s = ModelSpec {
+            bn_type: Some(bn_type),
+            ..spec(Arch::Resnet18, 0.25, CIFAR)
+        };
+        build(&s, cfg, &store.builder()).unwrap();
+        let trainable: Vec<String> = store.trainable().into_iter().map(|(n, _)| n).collect();
+        (store.by_role(Role::NormAffine), trainable)
+    };
+    let (norm, trainable) = affine(scores(0.5), BnType::Affine);
+    assert_eq!(norm.len(), 2 * 21);
+    assert!(
+        trainable.contains(&"bn1.weight".to_string()) && trainable.contains(&"bn1.bias".into())
+    );
+    assert_eq!(
+        trainable.iter().filter(|n| n.ends_with(".scores")).count(),
+        22
+    );
+    let first: Vec<f32> = norm[0].1.as_tensor().to_vec1().unwrap();
+    assert!(norm[0].0 == "bn1.weight" && first.iter().all(|&g| g == 1.0));
+    let (norm, trainable) = affine(weights_mode(), BnType::NonAffine);
+    assert!(norm.is_empty());
+    assert!(trainable
+        .iter()
+        .all(|n| n.ends_with(".weight") || n.ends_with(".bias")));
+    assert!(!trainable.iter().any(|n| n.starts_with("bn1.")));
+}
+
 #[test]
 fn resnet_stem_follows_the_official_rule_by_input_size_unless_named() {
     // resnet.py: 7×7 stride 2 only at 224; at 64 and 84 a 3×3 stride-1 convolution then
@@ -387,6 +423,7 @@ fn resnet_with_two_bn_replicas_trains_as_two_half_batches() {
         let store = ParamStore::new(7, dev.clone());
         let s = ModelSpec {
             bn_replicas: replicas,
+            bn_type: None,
             ..spec(Arch::Resnet18, 0.25, CIFAR)
         };
         let net = build(&s, scores(0.5), &store.builder()).unwrap();

@@ -186,6 +186,18 @@ fn iterand_resnet_with_batch_norm_round_trips_bit_for_bit() {
     round_trip(Arch::Resnet18, Method::Iterand);
 }
 
+/// γ and β learned beside the scores travel with the BatchNorm statistics, as they are.
+#[test]
+fn iterand_resnet_with_affine_batch_norm_round_trips_bit_for_bit() {
+    let t = round_trip_config(TrainConfig {
+        bn_type: Some(iterand_models::BnType::Affine),
+        ..config(Arch::Resnet18, Method::Iterand)
+    });
+    let gamma = t.header.rest.iter().position(|r| r.name == "bn1.weight");
+    let gamma = &t.rest[gamma.expect("bn1.weight travels")];
+    assert!(gamma.iter().any(|&g| g != 1.0), "γ trained: {gamma:?}");
+}
+
 #[test]
 fn sgd_manual_and_recycling_runs_are_refused_and_damage_is_detected() {
     let splits = digits::splits().unwrap();

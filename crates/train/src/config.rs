@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking, RankingScope, WeightTransform};
-use iterand_models::{build, Arch, InputShape, ModelSpec, Network, Stem};
+use iterand_models::{build, Arch, BnType, InputShape, ModelSpec, Network, Stem};
 use iterand_randomizer::{InitMode, RerandMode, RerandSchedule, RerandUnit, Rerandomizer};
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +137,11 @@ pub struct TrainConfig {
     /// default, as `split`.
     #[serde(skip_serializing_if = "RankingScope::is_default")]
     pub ranking_scope: RankingScope,
+    /// Whether the ResNets' BatchNorm learns γ and β (`affine`) or has none (`non_affine`);
+    /// unset, the official choice: affine for sgd, non-affine for the score methods. biprop's
+    /// and hidden-networks' `bn_type` (docs/methods.md). Written only when set, as `split`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bn_type: Option<BnType>,
 }
 
 impl Default for TrainConfig {
@@ -177,6 +182,7 @@ impl Default for TrainConfig {
             split: SplitDraw::Philox,
             weight_transform: WeightTransform::None,
             ranking_scope: RankingScope::Layer,
+            bn_type: None,
         }
     }
 }
@@ -284,6 +290,13 @@ impl TrainConfig {
                 format!("only the ResNets have BatchNorm, not {}", self.model),
             ));
         }
+        if let Some(t) = self.bn_type.filter(|_| !self.model.is_resnet()) {
+            return Err(bad(
+                "bn_type",
+                t,
+                format!("only the ResNets have BatchNorm, not {}", self.model),
+            ));
+        }
         if let Some(stem) = self.stem.filter(|_| !self.model.is_resnet()) {
             return Err(bad(
                 "stem",
@@ -367,6 +380,7 @@ impl TrainConfig {
             classes,
             stem: self.stem,
             bn_replicas: self.bn_replicas.unwrap_or(1),
+            bn_type: self.bn_type,
         };
         let store = ParamStore::new(self.seed, device.clone());
         let net = build(&spec, self.mask_config()?, &store.builder())?;
@@ -588,6 +602,30 @@ mod tests {
             let e = sgd.validate().unwrap_err().to_string();
             assert!(e.contains(&format!("{key} = {value}")), "{e}");
         }
+    }
+
+    /// `bn_type`: written only when set, reaches the model spec, and only the ResNets take it.
+    #[test]
+    fn bn_type_is_written_only_when_set_and_needs_batch_norm() {
+        let set =
+            TrainConfig::resolve([&table("model = \"resnet18\"\nbn_type = \"affine\"")]).unwrap();
+        assert_eq!(set.bn_type, Some(BnType::Affine));
+        let text = set.to_toml().unwrap();
+        assert!(text.contains("bn_type = \"affine\""), "{text}");
+        assert!(!TrainConfig::default()
+            .to_toml()
+            .unwrap()
+            .contains("bn_type"));
+        let conv = TrainConfig {
+            model: Arch::Conv6,
+            ..set
+        };
+        let e = conv.validate().unwrap_err().to_string();
+        assert!(e.contains("bn_type = affine") && e.contains("conv6"), "{e}");
+        let e = TrainConfig::resolve([&table("bn_type = \"learned\"")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bn_type"), "{e}");
     }
 
     #[test]

@@ -173,6 +173,16 @@ fn resnet_with_batch_norm_resumes_bit_identically() {
     stopped_and_resumed_equals_uninterrupted(Arch::Resnet18, &[3, 12]);
 }
 
+/// BatchNorm's γ and β trained beside the scores (`bn_type = affine`), with their momentum.
+#[test]
+fn resnet_with_affine_batch_norm_resumes_bit_identically() {
+    let cfg = TrainConfig {
+        bn_type: Some(iterand_models::BnType::Affine),
+        ..config(Arch::Resnet18)
+    };
+    resumed_equals_uninterrupted(&cfg, &digits::splits().unwrap(), &[3, 12], (1, 1));
+}
+
 /// The streamed path: a JPEG ImageFolder (synthetic pictures, a format test) with one
 /// unreadable file, decoded and augmented on loader threads. One worker uninterrupted equals two
 /// workers stopped twice and resumed.

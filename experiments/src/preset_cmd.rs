@@ -8,6 +8,7 @@ use candle_core::Device;
 use clap::Args;
 use iterand_masking::{Mode, RankingScope};
 use iterand_models::InputShape;
+use iterand_randomizer::{RerandSchedule, RerandUnit};
 use iterand_train::{DatasetName, Method, TrainConfig};
 
 use crate::cli::{at_least_one, init_logging, run_and_print, RunFlags, TrainArgs};
@@ -141,8 +142,8 @@ fn print_schedule(cfg: &TrainConfig, dataset: DatasetName) -> Result<()> {
     );
     if let (Method::Iterand, Some((_, k))) = (cfg.method, rerand) {
         println!(
-            "randomizations: {fires} (every {} iterations, r = {}; R_eff ≈ 1 + r·T/K_per = {:.1}; full run {})",
-            k.period(limited as u64)?,
+            "randomizations: {fires} ({}, r = {}; R_eff ≈ 1 + r·T/K_per = {:.1}; full run {})",
+            rule_text(&k, limited as u64)?,
             cfg.rerand_lambda,
             1.0 + cfg.rerand_lambda * fires as f64,
             k.count(cfg.epochs as u64, steps as u64)
@@ -151,6 +152,24 @@ fn print_schedule(cfg: &TrainConfig, dataset: DatasetName) -> Result<()> {
         println!("randomizations: 0 ({})", cfg.method);
     }
     Ok(())
+}
+
+/// When R fires, in words.
+fn rule_text(k: &RerandSchedule, steps_per_epoch: u64) -> Result<String> {
+    Ok(match k.unit {
+        RerandUnit::Iteration | RerandUnit::Epoch => {
+            format!("every {} iterations", k.period(steps_per_epoch)?)
+        }
+        RerandUnit::BatchIndex => format!(
+            "after batches 0, {}, … of every epoch but the first",
+            k.freq
+        ),
+        RerandUnit::EpochEnd => format!(
+            "after epochs {}, {}, … but the last (0-based)",
+            k.freq,
+            2 * k.freq
+        ),
+    })
 }
 
 /// The learning-rate plan in words: warm-up, cosine, fine-tuning.

@@ -353,8 +353,8 @@ fn check_rounds(
     sched: &RerandSchedule,
     steps_per_epoch: usize,
 ) -> Result<()> {
-    let period = sched.period(steps_per_epoch as u64)?;
-    let rounds = (steps_per_epoch * config.epochs) as u64 / period;
+    sched.period(steps_per_epoch as u64)?;
+    let rounds = sched.count(config.epochs as u64, steps_per_epoch as u64);
     if rounds > MAX_GENERATION as u64 {
         return Err(Error::InvalidConfig {
             name: "rerand_freq".into(),

@@ -146,6 +146,44 @@ fn invalid_config_is_refused_before_anything_is_written() {
 }
 
 /// The epoch lines of `metrics.jsonl`, as written.
+/// Iterative Weight Recycling's two schedules in a run, counted by hand (cumulative at each
+/// epoch's end): digits has 21 steps an epoch at batch 64. `epoch_end` with K = 1 over 5 epochs
+/// fires after epochs 1, 2 and 3 (not 0, not the last), each before the next epoch's first
+/// step. `batch_index` with K = 10 fires after batches 0, 10 and 20 of epochs 1–4; after batch
+/// 20, the last of its epoch, it fires before the next epoch's first step, and not at all after
+/// the run's last step.
+#[test]
+fn recycling_schedules_fire_per_epoch_as_the_authors_code() {
+    let splits = digits::splits().unwrap();
+    assert_eq!(splits.train.len().div_ceil(64), 21);
+    for (unit, freq, per_epoch) in [
+        (RerandUnit::EpochEnd, 1, [0, 0, 1, 2, 3]),
+        (RerandUnit::BatchIndex, 10, [0, 2, 5, 8, 11]),
+    ] {
+        let cfg = TrainConfig {
+            epochs: 5,
+            rerand_freq: freq,
+            rerand_freq_unit: unit,
+            rerand_mode: iterand_randomizer::RerandMode::Recycle,
+            ..config(Method::Iterand)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        train(
+            &cfg,
+            &splits,
+            &Device::Cpu,
+            Some(dir.path()),
+            Progress::Quiet,
+        )
+        .unwrap();
+        let counts: Vec<u64> = raw_epoch_lines(dir.path())
+            .iter()
+            .map(|l| l.randomizations)
+            .collect();
+        assert_eq!(counts, per_epoch, "{unit:?}");
+    }
+}
+
 fn raw_epoch_lines(out: &std::path::Path) -> Vec<EpochRecord> {
     iterand_train::RunDir::existing(out)
         .metrics()

@@ -35,6 +35,12 @@ pub enum InitMode {
     /// which is accepted too, so its configs translate verbatim.
     #[serde(alias = "uniform(-1,1)")]
     Uniform,
+    /// U(−1/√fan_in, +1/√fan_in): torch's `kaiming_uniform_(a=√5)`, with which hidden-networks
+    /// and the codes after it (biprop, Iterative Weight Recycling, global edge-popup) draw
+    /// their scores; √6 times narrower than IteRand's `kaiming_uniform` (docs/methods.md).
+    #[serde(rename = "kaiming_uniform_a_sqrt5")]
+    #[strum(serialize = "kaiming_uniform_a_sqrt5")]
+    KaimingUniformASqrt5,
 }
 
 impl InitMode {
@@ -53,6 +59,7 @@ impl InitMode {
             InitMode::KaimingNormal => "kn",
             InitMode::SignedConstant => "sc",
             InitMode::Uniform => "uniform",
+            InitMode::KaimingUniformASqrt5 => "ku5",
         }
     }
 
@@ -72,6 +79,7 @@ impl InitMode {
                 sign * (2.0 / fan).sqrt()
             }
             InitMode::Uniform => 2.0 * stream.uniform(i) - 1.0,
+            InitMode::KaimingUniformASqrt5 => (1.0 / fan).sqrt() * (2.0 * stream.uniform(i) - 1.0),
         };
         v as f32
     }
@@ -96,7 +104,7 @@ impl std::str::FromStr for InitMode {
             .ok_or_else(|| Error::InvalidParameter {
                 name: "init_mode",
                 value: s.to_string(),
-                why: "expected kaiming_uniform, kaiming_normal, signed_constant or uniform (also uniform(-1,1))",
+                why: "expected kaiming_uniform, kaiming_normal, signed_constant, uniform (also uniform(-1,1)) or kaiming_uniform_a_sqrt5",
             })
     }
 }
@@ -166,6 +174,23 @@ mod tests {
         assert!(mean.abs() < 5.0 * sd_mean, "mean {mean}");
         assert!((var / (2.0 / 27.0) - 1.0).abs() < 0.01, "var {var}");
         assert!((kurt - 1.8).abs() < 0.02, "kurtosis {kurt}");
+    }
+
+    /// torch's `kaiming_uniform_(a=√5)`: gain √(2/(1 + 5)), bound gain·√(3/fan) = 1/√fan.
+    #[test]
+    fn kaiming_uniform_a_sqrt5_bounds_and_variance() {
+        let fan = 144;
+        let v = draw(InitMode::KaimingUniformASqrt5, fan, &stream(), N).unwrap();
+        let b = 1.0 / 12.0;
+        assert!(v.iter().all(|&x| (x as f64).abs() <= b + 1e-7));
+        assert!(v.iter().any(|&x| (x as f64).abs() > 0.99 * b));
+        let (_, var, _) = moments(&v);
+        assert!((var / (b * b / 3.0) - 1.0).abs() < 0.01, "var {var}");
+        // the same uniform draw as kaiming_uniform, √6 narrower
+        let ku = draw(InitMode::KaimingUniform, fan, &stream(), 10).unwrap();
+        for (a, k) in v.iter().zip(&ku) {
+            assert!((*a as f64 * 6f64.sqrt() - *k as f64).abs() < 1e-6);
+        }
     }
 
     #[test]

@@ -460,7 +460,7 @@ fn train_and_print(cfg: &TrainConfig, out: &Path, flags: &RunFlags) -> anyhow::R
     // what the network sees: the stored images through the training pipeline (an ImageFolder's
     // files have no one size)
     let input = iterand_data::Transform::output_shape(
-        &splits.transforms(cfg.pad, cfg.augment)?.train,
+        &cfg.transforms(&splits)?.train,
         splits.train.shape(),
     );
     tracing::info!(

@@ -191,7 +191,7 @@ fn lr_text(cfg: &TrainConfig) -> String {
 /// official code does, which the preview undoes.
 fn preview(cfg: &TrainConfig, n: usize, out: &std::path::Path) -> Result<()> {
     let splits = cfg.open_data()?;
-    let transforms = splits.transforms(cfg.pad, cfg.augment)?;
+    let transforms = cfg.transforms(&splits)?;
     let norm = iterand_data::Normalization::imagenet();
     for p in iterand_report::preview::write(&splits, &transforms, &norm, n, cfg.seed, out)? {
         println!("{}", p.display());

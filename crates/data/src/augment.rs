@@ -24,6 +24,45 @@ pub struct CropBox {
     pub width: usize,
 }
 
+/// Which crop a CIFAR-10 training augmentation takes (config key `augment_crop`).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum AugmentCrop {
+    /// The official IteRand code's `Pad(4)` + `RandomResizedCrop(32)` ([`Augment::cifar10`]).
+    #[default]
+    RandomResized,
+    /// hidden-networks' `RandomCrop(32, padding = 4)` ([`Augment::cifar10_random_crop`]), the
+    /// transform of the later methods' codes.
+    Random,
+}
+
+impl AugmentCrop {
+    /// Every variant, in declaration order (derived).
+    pub const ALL: &'static [AugmentCrop] = <AugmentCrop as strum::VariantArray>::VARIANTS;
+
+    /// The name config files use.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether this is the default, which configs leave unwritten.
+    pub fn is_default(&self) -> bool {
+        *self == AugmentCrop::RandomResized
+    }
+}
+
 /// The augmentation's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Augment {
@@ -44,6 +83,27 @@ impl Augment {
             ratio: (3.0 / 4.0, 4.0 / 3.0),
             flip: true,
         }
+    }
+
+    /// hidden-networks' CIFAR-10 training transform, which biprop, Iterative Weight Recycling
+    /// and global edge-popup keep: `RandomCrop(size, padding = pad)` and a flip. A crop of
+    /// exactly size² pixels at ratio 1 is `RandomCrop`'s box (offsets uniform over the padded
+    /// image), and resampling it to its own size copies it.
+    pub fn random_crop(pad: usize, size: usize) -> Self {
+        let s = (size * size) as f64 / ((size + 2 * pad) * (size + 2 * pad)) as f64;
+        Self {
+            pad,
+            size,
+            scale: (s, s),
+            ratio: (1.0, 1.0),
+            flip: true,
+        }
+    }
+
+    /// [`Self::random_crop`] with the official CIFAR-10 padding and size.
+    pub fn cifar10_random_crop() -> Self {
+        let c = Self::cifar10();
+        Self::random_crop(c.pad, c.size)
     }
 
     /// torchvision's `RandomResizedCrop.get_params`: up to ten tries at a random area and
@@ -389,6 +449,47 @@ mod tests {
             assert!((0.06..=1.0).contains(&area), "{b:?}");
             let r = b.width as f64 / b.height as f64;
             assert!((0.6..=1.5).contains(&r), "{b:?}");
+        }
+    }
+
+    /// `RandomCrop(32, padding = 4)`: every box is 32×32 at one of the 9 × 9 offsets, each
+    /// offset appears, and the augmented image is the padded image's window there, copied
+    /// (mirrored when flipped), not resampled.
+    #[test]
+    fn random_crop_copies_a_window_of_the_padded_image() {
+        let a = Augment::cifar10_random_crop();
+        let mut seen = [[false; 9]; 9];
+        for i in 0..2000 {
+            let b = a.crop_box(40, 40, &Stream::new(3, Purpose::Augment, i, 0));
+            assert_eq!((b.height, b.width), (32, 32), "{b:?}");
+            seen[b.top][b.left] = true;
+        }
+        assert!(seen.iter().flatten().all(|&s| s));
+        let d = image_set(1);
+        let shape = d.shape;
+        for epoch in 0..6 {
+            let key = Key {
+                seed: 5,
+                index: 0,
+                epoch,
+            };
+            let (bx, flip) = a.draw(40, 40, key);
+            let mut out = vec![];
+            a.apply_to(&d.images, shape, &d.black, key, &mut out);
+            for c in 0..3 {
+                for y in 0..32 {
+                    for x in 0..32 {
+                        let (py, px) = (bx.top + y, bx.left + if flip { 31 - x } else { x });
+                        let inside = (4..36).contains(&py) && (4..36).contains(&px);
+                        let want = if inside {
+                            d.images[c * 1024 + (py - 4) * 32 + (px - 4)]
+                        } else {
+                            d.black[c]
+                        };
+                        assert_eq!(out[c * 1024 + y * 32 + x], want, "epoch {epoch}");
+                    }
+                }
+            }
         }
     }
 

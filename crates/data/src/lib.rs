@@ -28,7 +28,7 @@ mod source;
 mod split;
 mod transform;
 
-pub use augment::{Augment, ResizeCrop};
+pub use augment::{Augment, AugmentCrop, ResizeCrop};
 pub use dataset::{Dataset, Example, ImageShape, Normalization};
 pub use error::{Error, Result};
 pub use loader::{assemble, Batch, Batches, Loader};

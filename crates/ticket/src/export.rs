@@ -99,7 +99,7 @@ fn network_io(dir: &RunDir, cfg: &TrainConfig) -> Result<NetworkIo> {
     }
     use iterand_data::Transform;
     let splits = cfg.open_data()?;
-    let t = splits.transforms(cfg.pad, cfg.augment)?;
+    let t = cfg.transforms(&splits)?;
     let shape = t.train.output_shape(splits.train.shape());
     Ok(NetworkIo {
         input: iterand_models::InputShape {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use candle_core::Device;
+use iterand_data::{Augment, Splits, Transforms};
 use iterand_masking::{MaskConfig, Mode, ParamStore, Ranking, RankingScope, WeightTransform};
 use iterand_models::{build, Arch, BnType, InputShape, ModelSpec, Network, Stem};
 use iterand_randomizer::{InitMode, RerandMode, RerandSchedule, RerandUnit, Rerandomizer};
@@ -69,7 +70,7 @@ impl std::fmt::Display for Method {
     }
 }
 
-pub use iterand_data::{DatasetName, SplitDraw};
+pub use iterand_data::{AugmentCrop, DatasetName, SplitDraw};
 
 /// Everything that determines a run. With the same config (seed included) a run is the same.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,6 +143,11 @@ pub struct TrainConfig {
     /// and hidden-networks' `bn_type` (docs/methods.md). Written only when set, as `split`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bn_type: Option<BnType>,
+    /// CIFAR-10's training crop: the official `random_resized` (Pad 4 + RandomResizedCrop) or
+    /// hidden-networks' `random` (RandomCrop(32, padding = 4)), which the later methods' codes
+    /// train with (docs/methods.md). Written only when not the default, as `split`.
+    #[serde(skip_serializing_if = "AugmentCrop::is_default")]
+    pub augment_crop: AugmentCrop,
 }
 
 impl Default for TrainConfig {
@@ -183,6 +189,7 @@ impl Default for TrainConfig {
             weight_transform: WeightTransform::None,
             ranking_scope: RankingScope::Layer,
             bn_type: None,
+            augment_crop: AugmentCrop::RandomResized,
         }
     }
 }
@@ -344,6 +351,19 @@ impl TrainConfig {
                 ));
             }
         }
+        if !self.augment_crop.is_default()
+            && (self.dataset != DatasetName::Cifar10 || !self.augment)
+        {
+            return Err(bad(
+                "augment_crop",
+                self.augment_crop.name(),
+                format!(
+                    "chooses the crop of CIFAR-10's training augmentation; this run has dataset \
+                     {} and augment = {}",
+                    self.dataset, self.augment
+                ),
+            ));
+        }
         if self.dataset == DatasetName::Imagenet && !self.augment {
             return Err(bad(
                 "augment",
@@ -353,6 +373,20 @@ impl TrainConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The run's pipelines on `splits`: [`Splits::transforms`], with CIFAR-10's random crop in
+    /// place of its resized crop when `augment_crop = "random"`.
+    pub fn transforms(&self, splits: &Splits) -> Result<Transforms> {
+        let t = match self.augment_crop {
+            AugmentCrop::RandomResized => splits.transforms(self.pad, self.augment)?,
+            AugmentCrop::Random => Splits {
+                augmentation: Some(std::sync::Arc::new(Augment::cifar10_random_crop())),
+                ..splits.clone()
+            }
+            .transforms(self.pad, self.augment)?,
+        };
+        Ok(t)
     }
 
     pub fn mask_config(&self) -> Result<MaskConfig> {
@@ -626,6 +660,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("bn_type"), "{e}");
+    }
+
+    /// `augment_crop`: written only when set, and only CIFAR-10 runs that augment take it.
+    #[test]
+    fn augment_crop_is_written_only_when_set_and_needs_augmented_cifar10() {
+        let set = TrainConfig::resolve([&table(
+            "dataset = \"cifar10\"\naugment = true\naugment_crop = \"random\"",
+        )])
+        .unwrap();
+        assert_eq!(set.augment_crop, AugmentCrop::Random);
+        assert!(set.to_toml().unwrap().contains("augment_crop = \"random\""));
+        assert!(!TrainConfig::default()
+            .to_toml()
+            .unwrap()
+            .contains("augment_crop"));
+        for bad_run in [
+            TrainConfig {
+                augment: false,
+                ..set.clone()
+            },
+            TrainConfig {
+                dataset: DatasetName::FashionMnist,
+                ..set.clone()
+            },
+        ] {
+            let e = bad_run.validate().unwrap_err().to_string();
+            assert!(e.contains("augment_crop = random"), "{e}");
+        }
     }
 
     #[test]

@@ -294,7 +294,7 @@ pub fn train_with(
         Start::Fresh(dir) => (dir, None),
         Start::Continue(dir, info, tensors) => (Some(dir), Some((info, tensors))),
     };
-    let transforms = splits.transforms(config.pad, config.augment)?;
+    let transforms = config.transforms(splits)?;
     let env = Env {
         config,
         splits,

@@ -4,6 +4,9 @@
 #   args.gpu is None (the code's own CPU case, which the assert and an unset `device` block);
 # - trainers/default.py moves targets to "cuda:{args.gpu}" unconditionally: "cpu" when args.gpu
 #   is None;
+# - trainers/default.py calls rerandomize_model (utils/net_utils.py) for rerand_iter_freq but
+#   never imports it, so their per-iteration schedule stops at its first firing with a
+#   NameError; the import is added (main.py imports it for rerand_epoch_freq);
 # - torchvision's CIFAR-10 integrity check, which Fashion-MNIST written as CIFAR-10 cannot pass;
 # - WIDTH (environment, default 1): Conv6's channel counts 64, 128, 256 become int(c·WIDTH), as
 #   biprop's Conv6Wide and our --width (their Conv6 has fixed widths).
@@ -38,8 +41,9 @@ def Conv6():
     return m
 models.Conv6 = Conv6
 patched("trainers.default", "trainers/default.py",
-        lambda s: s.replace('target.to("cuda:{}".format(args.gpu))',
-                            'target.to("cpu" if args.gpu is None else "cuda:{}".format(args.gpu))'))
+        lambda s: "from utils.net_utils import rerandomize_model\n"
+        + s.replace('target.to("cuda:{}".format(args.gpu))',
+                    'target.to("cpu" if args.gpu is None else "cuda:{}".format(args.gpu))'))
 src = open("main.py").read()
 line = 'assert torch.cuda.is_available(), "CPU-only experiments currently unsupported"'
 assert src.count(line) == 1

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use candle_core::Device;
 use clap::Args;
-use iterand_masking::{Mode, RankingScope};
 use iterand_models::InputShape;
 use iterand_randomizer::{RerandSchedule, RerandUnit};
 use iterand_train::{DatasetName, Method, TrainConfig};
@@ -106,9 +105,10 @@ fn dry_run(name: &str, cfg: &TrainConfig, dataset: DatasetName) -> Result<()> {
     for m in net.masked() {
         let n = m.numel();
         // under a global ranking a layer's share follows the scores: its initial mask's
-        let kept = match cfg.ranking_scope {
-            RankingScope::Global if cfg.method.mode() == Mode::Scores => m.kept()?,
-            _ => iterand_masking::threshold::kept_count(n, m.config().effective_sparsity()),
+        let kept = if m.ranks_globally() {
+            m.kept()?
+        } else {
+            iterand_masking::threshold::kept_count(n, m.config().effective_sparsity())
         };
         let shape = format!("{:?}", m.weight().dims());
         println!("{:<28} {shape:>20} {n:>12} {kept:>12}", m.path());

@@ -61,11 +61,6 @@ impl GlobalRanking {
         Ok(())
     }
 
-    /// The member layers' paths, in order.
-    pub fn paths(&self) -> Vec<String> {
-        self.group().layers.iter().map(|(p, _)| p.clone()).collect()
-    }
-
     /// The threshold over all members' current ranking keys.
     pub fn threshold(&self) -> Result<f32> {
         let mut g = self.group();

@@ -204,6 +204,12 @@ impl MaskedWeight {
         &self.config
     }
 
+    /// Whether this layer's mask comes from the global ranking (`ranking_scope = "global"`,
+    /// score mode), so its kept count follows the other layers' scores.
+    pub fn ranks_globally(&self) -> bool {
+        self.global.is_some()
+    }
+
     /// The current mask (`U8`, 1 = kept), from the current scores (of every layer of the
     /// global ranking when it has one); all ones in weight mode.
     pub fn mask(&self) -> Result<Tensor> {

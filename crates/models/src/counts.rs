@@ -1,7 +1,7 @@
 //! Parameter counts, as the paper's "accuracy vs #params" axes use them.
 
 use iterand_masking::threshold::kept_count;
-use iterand_masking::{MaskedWeight, Mode, RankingScope};
+use iterand_masking::MaskedWeight;
 use serde::{Deserialize, Serialize};
 
 /// Counts over a model's masked layers. `weights` are the prunable weights (the reference
@@ -24,7 +24,7 @@ impl ParamCounts {
             let n = m.numel();
             c.weights += n;
             let cfg = m.config();
-            if cfg.mode == Mode::Scores && cfg.ranking_scope == RankingScope::Global {
+            if m.ranks_globally() {
                 (global, global_sparsity) = (global + n, cfg.sparsity);
             } else {
                 c.kept += kept_count(n, cfg.effective_sparsity());

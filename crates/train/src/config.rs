@@ -378,15 +378,14 @@ impl TrainConfig {
     /// The run's pipelines on `splits`: [`Splits::transforms`], with CIFAR-10's random crop in
     /// place of its resized crop when `augment_crop = "random"`.
     pub fn transforms(&self, splits: &Splits) -> Result<Transforms> {
-        let t = match self.augment_crop {
+        Ok(match self.augment_crop {
             AugmentCrop::RandomResized => splits.transforms(self.pad, self.augment)?,
             AugmentCrop::Random => Splits {
                 augmentation: Some(std::sync::Arc::new(Augment::cifar10_random_crop())),
                 ..splits.clone()
             }
             .transforms(self.pad, self.augment)?,
-        };
-        Ok(t)
+        })
     }
 
     pub fn mask_config(&self) -> Result<MaskConfig> {
